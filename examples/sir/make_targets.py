@@ -1,0 +1,28 @@
+"""Regenerate the example's target data from its true parameters.
+
+    python -m examples.sir.make_targets
+
+One simulation at the parameters in truth.json, with a fixed seed, written to
+data/incidence.csv. The calibration should recover truth.json from it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from examples.sir.model import simulate
+
+HERE = Path(__file__).parent
+SEED = 20261129
+
+
+def main() -> None:
+    truth = json.loads((HERE / "truth.json").read_text())["params"]
+    outputs = simulate(truth, SEED)
+    (HERE / "data").mkdir(exist_ok=True)
+    outputs["incidence"].write_csv(HERE / "data" / "incidence.csv")
+
+
+if __name__ == "__main__":
+    main()

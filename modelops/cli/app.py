@@ -1,0 +1,96 @@
+"""`mops`: the ModelOps command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from modelops import __version__
+from modelops.spec import SpecError, json_schema, load_spec
+
+app = typer.Typer(help="ModelOps: calibrate stochastic simulation models at scale.", no_args_is_help=True)
+
+EXIT_INVALID = 2
+EXIT_FAILED = 1
+
+
+def _fail_invalid(error: SpecError | ValueError) -> None:
+    typer.echo(str(error), err=True)
+    raise typer.Exit(EXIT_INVALID)
+
+
+@app.command()
+def version() -> None:
+    """Print the ModelOps version."""
+    typer.echo(f"modelops {__version__}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the run document's JSON Schema."""
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def validate(spec: Path = typer.Argument(..., help="Run document (YAML or JSON).")) -> None:
+    """Check a run document against the schema; print each error with its field path."""
+    try:
+        load_spec(spec)
+    except SpecError as error:
+        _fail_invalid(error)
+    typer.echo(f"{spec}: valid")
+
+
+@app.command()
+def run(
+    spec: Path = typer.Argument(..., help="Run document (YAML or JSON)."),
+    local: bool = typer.Option(False, "--local", help="Run on this machine with a local Dask cluster."),
+    json_out: bool = typer.Option(False, "--json", help="End stdout with a one-line JSON summary."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Folder that receives one results folder per run."),
+    run_id: str = typer.Option(None, "--run-id", help="Run id (default: <name>-<time>-<random>)."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Dask workers (overrides compute.workers)."),
+    trials: int = typer.Option(None, "--trials", min=1, help="Trial budget (overrides budget.trials)."),
+    seed: int = typer.Option(None, "--seed", min=0, help="Algorithm seed (overrides seed)."),
+    deterministic: bool = typer.Option(
+        False, "--deterministic", help="Ask a batch, wait for all of it, tell in ask order: reproducible with a seed."
+    ),
+) -> None:
+    """Calibrate the model a run document describes."""
+    if not local:
+        typer.echo("Only --local runs exist so far; add --local to run on this machine.", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    from .local_run import run_local
+
+    sys.path.insert(0, os.getcwd())  # models beside the user resolve, as with `python -m`
+    try:
+        summary = run_local(
+            spec,
+            out=out,
+            run_id=run_id,
+            overrides={"budget.trials": trials, "compute.workers": workers, "seed": seed},
+            deterministic=deterministic,
+            progress=not json_out or sys.stderr.isatty(),
+        )
+    except (SpecError, ValueError) as error:
+        _fail_invalid(error)
+    if summary["status"] != "completed":
+        typer.echo(f"calibration failed: {summary['error']}", err=True)
+        typer.echo(f"partial results: {summary['results']}", err=True)
+    else:
+        typer.echo(f"best loss {summary['best_loss']:.6g} after {summary['n_trials']} trials ({summary['n_failed']} failed)")
+        for name, value in summary["best_params"].items():
+            typer.echo(f"  {name} = {value}")
+        typer.echo(f"results: {summary['results']}")
+    if json_out:
+        keys = ("run_id", "status", "best_params", "best_loss", "n_trials", "n_failed", "results")
+        typer.echo(json.dumps({key: summary[key] for key in keys}))
+    if summary["status"] != "completed":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def main() -> None:
+    app()

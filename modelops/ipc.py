@@ -1,0 +1,48 @@
+"""Arrow IPC stream encoding of simulation outputs.
+
+Simulations hand back named tables; between processes they travel as Arrow
+IPC stream bytes (the contracts wire format), so any Arrow reader can use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+import pyarrow as pa
+
+
+def table_to_ipc(name: str, value: object) -> bytes:
+    """Encode one output; `name` makes a wrong type easy to trace to its output."""
+    if isinstance(value, pl.DataFrame):
+        table = value.to_arrow()
+    elif isinstance(value, pa.Table):
+        table = value
+    else:
+        raise TypeError(
+            f"output {name!r}: expected polars.DataFrame or pyarrow.Table, "
+            f"got {type(value).__module__}.{type(value).__qualname__}"
+        )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def to_ipc(outputs: Mapping[str, object]) -> dict[str, bytes]:
+    """Encode every named output to IPC stream bytes."""
+    if not isinstance(outputs, Mapping):
+        raise TypeError(
+            f"simulation outputs: expected a mapping of name to table, got {type(outputs).__qualname__}"
+        )
+    return {name: table_to_ipc(name, value) for name, value in outputs.items()}
+
+
+def ipc_to_table(data: bytes) -> pl.DataFrame:
+    """Decode IPC stream bytes into a polars DataFrame."""
+    return pl.from_arrow(pa.ipc.open_stream(pa.py_buffer(data)).read_all())
+
+
+def from_ipc(outputs: Mapping[str, bytes]) -> dict[str, pl.DataFrame]:
+    """Decode every named output back into polars DataFrames."""
+    return {name: ipc_to_table(data) for name, data in outputs.items()}

@@ -1,0 +1,1 @@
+"""Simulation services: where `SimTask`s run."""

@@ -1,0 +1,217 @@
+"""The run document: one pydantic model, the single source of truth.
+
+The CLI, the HTTP API, validation messages and the JSON Schema all come from
+`RunSpec`. It checks structure only; checks that need the model's code or the
+target files (which the control plane does not have) live in `preflight`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from modelops_contracts import EntrypointFormatError, parse_entrypoint
+
+UINT64_MAX = 2**64 - 1
+SAMPLERS = ("tpe", "cmaes", "random", "qmc")
+BUILTIN_LOSSES = ("mse", "rmse", "mae", "poisson")
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Scalar = bool | int | float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_entrypoint(value: str) -> str:
+    try:
+        parse_entrypoint(value)
+    except EntrypointFormatError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class Model(_Strict):
+    """Where the simulation lives and what it returns."""
+
+    entrypoint: str = Field(
+        description="'pkg.module:function' called as fn(params, seed), or "
+        "'pkg.module.Class/scenario' called as Class().simulate(params, seed, scenario=...); "
+        "returns a mapping of output name to polars DataFrame or Arrow table.",
+        examples=["examples.sir.model:simulate"],
+    )
+    bundle: str = Field(
+        "installed", min_length=1, description="Code bundle reference; 'installed' means importable where workers run."
+    )
+
+    _entrypoint = field_validator("entrypoint")(_check_entrypoint)
+
+
+class Parameter(_Strict):
+    """One dimension of the parameter space."""
+
+    type: Literal["float", "int", "categorical"] = "float"
+    low: float | None = Field(None, description="Lower bound (float and int).")
+    high: float | None = Field(None, description="Upper bound, inclusive (float and int).")
+    log: bool = Field(False, description="Sample on a log scale (needs low > 0).")
+    step: int | None = Field(None, ge=1, description="Step of an int parameter.")
+    choices: list[Scalar] | None = Field(None, min_length=1, description="Values of a categorical parameter.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_categorical(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "choices" in data and "type" not in data:
+            return {**data, "type": "categorical"}
+        return data
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> Parameter:
+        if self.type == "categorical":
+            if self.choices is None:
+                raise ValueError("a categorical parameter needs 'choices'")
+            extra = [f for f in ("low", "high", "step") if getattr(self, f) is not None]
+            if extra or self.log:
+                raise ValueError(f"a categorical parameter takes only 'choices', not {extra or ['log']}")
+            if len(set(map(repr, self.choices))) != len(self.choices):
+                raise ValueError("'choices' must not repeat a value")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"a {self.type} parameter takes 'low' and 'high', not 'choices'")
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} parameter needs both 'low' and 'high'")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError("'low' and 'high' must be finite")
+        if self.low >= self.high:
+            raise ValueError(f"'low' ({self.low:g}) must be below 'high' ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scale parameter needs 'low' > 0")
+        if self.type == "int":
+            if self.low != int(self.low) or self.high != int(self.high):
+                raise ValueError("an int parameter needs whole-number bounds")
+            if self.log and self.step not in (None, 1):
+                raise ValueError("an int parameter cannot have both 'log' and a 'step' above 1")
+        elif self.step is not None:
+            raise ValueError("'step' applies to int parameters only")
+        return self
+
+
+class Target(_Strict):
+    """Observed data a simulation output is scored against."""
+
+    data: str = Field(description="CSV or Parquet file, relative to the run document.")
+    output: str | None = Field(None, description="Simulation output to compare; defaults to the target's name.")
+    keys: list[str] = Field(min_length=1, description="Key columns matching simulated rows to observed rows.")
+    value: str = Field(description="Column compared between simulation and data.")
+    loss: str = Field(
+        "mse",
+        description=f"One of {', '.join(BUILTIN_LOSSES)}, or 'pkg.module:function' taking the aligned "
+        "frame (keys, replicate, simulated, observed) and returning a float.",
+    )
+    weight: float = Field(1.0, gt=0, description="Weight in the total loss (a weighted sum).")
+
+    @field_validator("loss")
+    @classmethod
+    def _check_loss(cls, value: str) -> str:
+        if value in BUILTIN_LOSSES:
+            return value
+        if ":" not in value:
+            raise ValueError(f"unknown loss {value!r}: use one of {', '.join(BUILTIN_LOSSES)} or 'pkg.module:function'")
+        return _check_entrypoint(value)
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> Target:
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError("'keys' must not repeat a column")
+        if self.value in self.keys:
+            raise ValueError(f"'value' column {self.value!r} is also in 'keys'")
+        return self
+
+
+class Algorithm(_Strict):
+    """What proposes parameter sets."""
+
+    name: str = Field(
+        "optuna",
+        description="'optuna', or 'pkg.module:Factory' for a custom AdaptiveAlgorithm "
+        "built as Factory(space=..., budget=..., seed=...).",
+    )
+    sampler: Literal["tpe", "cmaes", "random", "qmc"] = Field("tpe", description="Optuna sampler.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the sampler.")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if value == "optuna":
+            return value
+        if ":" not in value:
+            raise ValueError(f"unknown algorithm {value!r}: use 'optuna' or 'pkg.module:Factory'")
+        return _check_entrypoint(value)
+
+
+class Budget(_Strict):
+    trials: int = Field(ge=1, description="Parameter sets to evaluate.")
+    target_loss: float | None = Field(None, description="Stop early once the best loss is at or below this.")
+
+
+class Compute(_Strict):
+    workers: int | None = Field(None, ge=1, description="Dask workers; locally defaults to the number of cores.")
+    threads_per_worker: int = Field(1, ge=1)
+    in_flight: int | None = Field(
+        None, ge=1, description="Trials kept in flight; defaults to twice the worker threads."
+    )
+    replicates_per_task: int | Literal["auto"] = Field(
+        "auto", description="Replicates simulated per Dask task; 'auto' groups cheap simulations."
+    )
+
+    @field_validator("replicates_per_task")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return value
+
+
+class RunSpec(_Strict):
+    """A calibration run: model, parameter space, targets, algorithm, budget, compute."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    api_version: Literal["modelops/v1"] = Field("modelops/v1", alias="apiVersion")
+    kind: Literal["Calibration"] = "Calibration"
+    name: str = Field(description="Lowercase letters, digits and '-', at most 40 characters.")
+    model: Model
+    parameters: dict[str, Parameter] = Field(min_length=1, description="The parameter space, by name.")
+    targets: dict[str, Target] = Field(min_length=1, description="Observed data, by name.")
+    algorithm: Algorithm = Algorithm()
+    budget: Budget
+    replicates: int = Field(1, ge=1, description="Simulations per parameter set, each with its own seed.")
+    seed: int | None = Field(None, ge=0, le=UINT64_MAX, description="Seed of the algorithm; fixed for reproducible runs.")
+    compute: Compute = Compute()
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid name: lowercase letters, digits and '-', at most 40 characters")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _check_parameter_names(cls, value: dict[str, Parameter]) -> dict[str, Parameter]:
+        bad = [name for name in value if not _IDENTIFIER.match(name)]
+        if bad:
+            raise ValueError(f"parameter names must be identifiers (letters, digits, '_'): {bad}")
+        return value
+
+    def target_output(self, target: str) -> str:
+        return self.targets[target].output or target
+
+
+def json_schema() -> dict[str, Any]:
+    """The run document's JSON Schema (by alias, as users write it)."""
+    return RunSpec.model_json_schema(by_alias=True)

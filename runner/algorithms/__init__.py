@@ -1,0 +1,30 @@
+"""Algorithms that propose parameter sets, all behind `AdaptiveAlgorithm`."""
+
+from __future__ import annotations
+
+import optuna
+
+from modelops.entrypoints import load_object
+from modelops.spec import RunSpec
+from modelops_contracts import AdaptiveAlgorithm, ContractViolationError
+
+from .optuna_algorithm import OptunaAlgorithm, make_sampler
+
+
+def build_algorithm(spec: RunSpec, *, seed: int, study_name: str) -> AdaptiveAlgorithm:
+    """The algorithm the document asks for, seeded with `seed`."""
+    if spec.algorithm.name == "optuna":
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(
+            study_name=study_name,
+            direction="minimize",
+            sampler=make_sampler(spec.algorithm.sampler, seed, spec.algorithm.options),
+        )
+        return OptunaAlgorithm(study, spec.parameters, spec.budget.trials, spec.budget.target_loss)
+    factory = load_object(spec.algorithm.name)
+    algorithm = factory(
+        space=spec.parameters, budget=spec.budget.trials, seed=seed, **spec.algorithm.options
+    )
+    if not isinstance(algorithm, AdaptiveAlgorithm):
+        raise ContractViolationError(f"{spec.algorithm.name} did not build an AdaptiveAlgorithm (ask/tell/finished)")
+    return algorithm

@@ -1,0 +1,118 @@
+"""Optuna behind the `AdaptiveAlgorithm` protocol, through ask/tell.
+
+The budget counts distinct parameter sets. When the sampler proposes a set
+that was already evaluated, the trial is told the known result at once (the
+sampler learns, nothing is simulated twice); a set already in flight is told
+when its result arrives.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from modelops.spec import Parameter
+from modelops_contracts import ContractViolationError, TrialResult, TrialStatus, UniqueParameterSet
+
+# Consecutive duplicate proposals after which a (finite) space counts as exhausted.
+MAX_DUPLICATES = 200
+
+
+def distributions(space: Mapping[str, Parameter]) -> dict[str, BaseDistribution]:
+    out: dict[str, BaseDistribution] = {}
+    for name, p in space.items():
+        if p.type == "categorical":
+            out[name] = CategoricalDistribution(p.choices)
+        elif p.type == "int":
+            out[name] = IntDistribution(int(p.low), int(p.high), log=p.log, step=p.step or 1)
+        else:
+            out[name] = FloatDistribution(p.low, p.high, log=p.log)
+    return out
+
+
+def make_sampler(name: str, seed: int | None, options: Mapping) -> optuna.samplers.BaseSampler:
+    samplers = {
+        "tpe": optuna.samplers.TPESampler,
+        "cmaes": optuna.samplers.CmaEsSampler,
+        "random": optuna.samplers.RandomSampler,
+        "qmc": optuna.samplers.QMCSampler,
+    }
+    try:
+        return samplers[name](seed=seed, **options)
+    except TypeError as exc:
+        raise ValueError(f"algorithm.options: not accepted by the {name} sampler: {exc}") from None
+
+
+class OptunaAlgorithm:
+    """Ask/tell over one Optuna study, stopping at a trial budget or a target loss."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        space: Mapping[str, Parameter],
+        budget: int,
+        target_loss: float | None = None,
+    ):
+        self.study = study
+        self._distributions = distributions(space)
+        self._budget = budget
+        self._target_loss = target_loss
+        self._pending: dict[str, list[optuna.trial.Trial]] = {}
+        self._results: dict[str, TrialResult] = {}
+        self._exhausted = False
+
+    def ask(self, n: int) -> list[UniqueParameterSet]:
+        room = min(n, self._budget - len(self._results) - len(self._pending))
+        proposals: list[UniqueParameterSet] = []
+        duplicates = 0
+        while len(proposals) < room and not self.finished():
+            trial = self.study.ask(self._distributions)
+            pset = UniqueParameterSet.from_dict(trial.params)
+            if pset.param_id in self._results:
+                self._tell_trial(trial, self._results[pset.param_id])
+            elif pset.param_id in self._pending:
+                self._pending[pset.param_id].append(trial)
+            else:
+                self._pending[pset.param_id] = [trial]
+                proposals.append(pset)
+                duplicates = 0
+                continue
+            duplicates += 1
+            if duplicates >= MAX_DUPLICATES:
+                self._exhausted = True
+        return proposals
+
+    def tell(self, results: list[TrialResult]) -> None:
+        for result in results:
+            known = self._results.get(result.param_id)
+            if known is not None:
+                if known != result:
+                    raise ContractViolationError(f"conflicting result for param_id {result.param_id}")
+                continue
+            trials = self._pending.pop(result.param_id, None)
+            if trials is None:
+                raise ContractViolationError(f"param_id {result.param_id} was never asked")
+            self._results[result.param_id] = result
+            for trial in trials:
+                self._tell_trial(trial, result)
+
+    def finished(self) -> bool:
+        if self._exhausted or len(self._results) >= self._budget:
+            return True
+        best = self.best_loss
+        return self._target_loss is not None and best is not None and best <= self._target_loss
+
+    @property
+    def best_loss(self) -> float | None:
+        losses = [r.loss for r in self._results.values() if r.status is TrialStatus.COMPLETED]
+        return min(losses) if losses else None
+
+    def _tell_trial(self, trial: optuna.trial.Trial, result: TrialResult) -> None:
+        if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
+            self.study.tell(trial, result.loss)
+        else:
+            self.study.tell(trial, state=TrialState.FAIL)
