@@ -3,3 +3,29 @@
 `tests` is a package so that helpers import as `tests.<module>`; the
 durable SDK wheel installs its own top-level `tests`, which must never win.
 """
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.services import AzuriteService, PostgresService, run_azurite, run_postgres
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteService]:
+    """A real Azurite for the whole session; skips (or fails in CI) when missing."""
+    with run_azurite(tmp_path_factory.mktemp("azurite")) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresService]:
+    """A real PostgreSQL for the whole session; skips (or fails in CI) when missing."""
+    with run_postgres() as service:
+        yield service
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresService) -> str:
+    """A SQLAlchemy URL of a database created empty for this one test."""
+    return postgres.create_database()

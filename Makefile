@@ -1,0 +1,9 @@
+# services-deps: what the tests/services.py fixtures need (Azurite, PostgreSQL), as root on Debian.
+# Idempotent: installs only what is missing, and says nothing when all is there.
+.PHONY: services-deps
+services-deps:
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@test -x node_modules/.bin/azurite || { if [ -f package-lock.json ]; then npm ci --loglevel=error --no-audit --no-fund >/dev/null; else npm install --loglevel=error --no-audit --no-fund >/dev/null; fi; }
+	@test -x /usr/lib/postgresql/15/bin/postgres || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  apt-get update -qq && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -qq postgresql-15 >/dev/null 2>&1 || apt-get install -y -qq postgresql >/dev/null; }; }
