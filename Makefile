@@ -1,3 +1,24 @@
+# The two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test install
+run: $(INSTALLED)
+	$(BIN)/mops run examples/sir/run.yaml --local
+
+test: $(INSTALLED) services-deps
+	$(BIN)/pytest
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[runner,functions,dev]'
+	touch $@
+
 # services-deps: what the tests/services.py fixtures need (Azurite, PostgreSQL), as root on Debian.
 # Idempotent: installs only what is missing, and says nothing when all is there.
 .PHONY: services-deps

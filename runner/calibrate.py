@@ -49,7 +49,8 @@ def calibrate(
     except CalibrationError as exc:
         error = exc
     location = open_results(results_url)
-    frame = trials_frame(engine.records, list(spec.parameters), list(spec.targets))
+    finished = [r for r in engine.records if r.finished_at is not None]  # a failed run leaves some unfinished
+    frame = trials_frame(finished, list(spec.parameters), list(spec.targets))
     location.write_bytes("trials.parquet", parquet_bytes(frame))
     summary = _summary(spec, engine, run_id, seed, deterministic, started, str(location), error)
     location.write_bytes("summary.json", json_bytes(summary))

@@ -29,3 +29,13 @@ def postgres() -> Iterator[PostgresService]:
 def postgres_url(postgres: PostgresService) -> str:
     """A SQLAlchemy URL of a database created empty for this one test."""
     return postgres.create_database()
+
+
+@pytest.fixture(scope="session")
+def dask_client() -> Iterator["distributed.Client"]:
+    """A small in-process Dask cluster (two single-thread workers) shared by engine tests."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield client

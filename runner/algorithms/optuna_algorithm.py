@@ -9,6 +9,7 @@ when its result arrives.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import optuna
@@ -42,7 +43,9 @@ def make_sampler(name: str, seed: int | None, options: Mapping) -> optuna.sample
         "qmc": optuna.samplers.QMCSampler,
     }
     try:
-        return samplers[name](seed=seed, **options)
+        with warnings.catch_warnings():  # QMC is marked experimental; choosing it is the user's call
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return samplers[name](seed=seed, **options)
     except TypeError as exc:
         raise ValueError(f"algorithm.options: not accepted by the {name} sampler: {exc}") from None
 

@@ -1,0 +1,116 @@
+import math
+
+import pytest
+
+from modelops.spec import parse_spec
+from modelops_contracts import AdaptiveAlgorithm, ContractViolationError, TrialResult, TrialStatus
+from runner.algorithms import build_algorithm
+from runner.algorithms.optuna_algorithm import distributions
+from tests.documents import quadratic_doc
+
+
+def algorithm(seed=1, **changes):
+    return build_algorithm(parse_spec(quadratic_doc(**changes)), seed=seed, study_name="test")
+
+
+def loss_of(pset):
+    return (pset.params["x"] - 3) ** 2 + pset.params["y"]
+
+
+def drive(algo, batch=4):
+    asked = []
+    while not algo.finished():
+        proposals = algo.ask(batch)
+        asked += proposals
+        algo.tell([TrialResult(p.param_id, loss_of(p)) for p in proposals])
+    return asked
+
+
+def test_optuna_is_an_adaptive_algorithm_that_stops_at_the_budget():
+    algo = algorithm()
+    assert isinstance(algo, AdaptiveAlgorithm)
+    asked = drive(algo)
+    assert len(asked) == 12 and len({p.param_id for p in asked}) == 12
+    assert algo.ask(4) == []
+
+
+def test_never_asks_more_than_the_budget_even_with_trials_in_flight():
+    algo = algorithm()
+    assert len(algo.ask(10)) == 10
+    assert len(algo.ask(10)) == 2
+    assert algo.ask(10) == []
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes", "random", "qmc"])
+def test_each_sampler_is_selectable_and_reproducible_with_a_seed(sampler):
+    first = [p.param_id for p in drive(algorithm(algorithm={"sampler": sampler}))]
+    second = [p.param_id for p in drive(algorithm(algorithm={"sampler": sampler}))]
+    assert first == second
+
+
+def test_sampler_options_are_passed_and_bad_ones_are_clear():
+    algo = algorithm(algorithm={"sampler": "tpe", "options": {"n_startup_trials": 3}})
+    assert algo.study.sampler._n_startup_trials == 3
+    with pytest.raises(ValueError, match="algorithm.options: not accepted by the tpe sampler"):
+        algorithm(algorithm={"sampler": "tpe", "options": {"no_such_option": 1}})
+
+
+def test_stops_at_the_target_loss():
+    algo = algorithm(budget={"trials": 500, "target_loss": 1.0})
+    asked = drive(algo)
+    assert algo.finished() and len(asked) < 500
+    assert algo.best_loss <= 1.0
+
+
+def test_a_duplicate_proposal_is_told_the_known_result_not_evaluated_again():
+    doc_params = {"c": {"choices": ["a", "b", "c"]}}
+    algo = build_algorithm(
+        parse_spec(quadratic_doc(parameters=doc_params, budget={"trials": 10})), seed=3, study_name="dups"
+    )
+    asked = []
+    while not algo.finished():
+        proposals = algo.ask(2)
+        asked += proposals
+        algo.tell([TrialResult(p.param_id, float(ord(p.params["c"]))) for p in proposals])
+    assert sorted(p.params["c"] for p in asked) == ["a", "b", "c"]  # space exhausted, nothing twice
+    assert len(algo.study.trials) > 3  # the sampler saw its duplicate proposals, told from the cache
+
+
+def test_failed_trials_are_told_as_failures():
+    algo = algorithm()
+    [pset] = algo.ask(1)
+    algo.tell([TrialResult(pset.param_id, math.nan, {"error": "boom"}, TrialStatus.FAILED)])
+    assert algo.study.trials[0].state.name == "FAIL"
+    assert algo.best_loss is None
+
+
+def test_identical_results_are_no_ops_conflicting_or_unknown_ones_are_rejected():
+    algo = algorithm()
+    [pset] = algo.ask(1)
+    algo.tell([TrialResult(pset.param_id, 1.0)])
+    algo.tell([TrialResult(pset.param_id, 1.0)])
+    assert len(algo.study.trials) == 1
+    with pytest.raises(ContractViolationError, match="conflicting result"):
+        algo.tell([TrialResult(pset.param_id, 2.0)])
+    with pytest.raises(ContractViolationError, match="never asked"):
+        algo.tell([TrialResult("f" * 64, 1.0)])
+
+
+def test_parameter_kinds_map_to_optuna_distributions():
+    spec = parse_spec(
+        quadratic_doc(
+            parameters={
+                "rate": {"low": 0.001, "high": 1, "log": True},
+                "n": {"type": "int", "low": 1, "high": 9, "step": 2},
+                "kind": {"choices": ["sir", "seir"]},
+            }
+        )
+    )
+    dists = distributions(spec.parameters)
+    assert dists["rate"].log and dists["rate"].low == 0.001
+    assert (dists["n"].low, dists["n"].high, dists["n"].step) == (1, 9, 2)
+    assert dists["kind"].choices == ("sir", "seir")
+    algo = build_algorithm(spec, seed=0, study_name="kinds")
+    for pset in algo.ask(8):
+        assert isinstance(pset.params["n"], int) and pset.params["n"] % 2 == 1
+        assert 0.001 <= pset.params["rate"] <= 1 and pset.params["kind"] in ("sir", "seir")

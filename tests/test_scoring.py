@@ -1,0 +1,82 @@
+import math
+
+import polars as pl
+import pytest
+
+from modelops.losses import mae, mse, poisson, rmse
+from modelops.scoring import ScoringError, align, score
+
+
+def aligned(simulated: list[list[float]], observed: list[float]) -> pl.DataFrame:
+    reps = [pl.DataFrame({"t": list(range(len(observed))), "v": s}) for s in simulated]
+    return align(reps, pl.DataFrame({"t": list(range(len(observed))), "v": observed}), ["t"], "v", "out")
+
+
+def test_align_gives_one_row_per_key_and_replicate():
+    frame = aligned([[1, 2], [3, 4]], [10, 20])
+    assert frame.columns == ["t", "replicate", "simulated", "observed"]
+    assert frame.sort("replicate", "t").rows() == [(0, 0, 1.0, 10), (1, 0, 2.0, 20), (0, 1, 3.0, 10), (1, 1, 4.0, 20)]
+
+
+def test_builtin_losses_compare_the_replicate_mean_with_the_data():
+    frame = aligned([[1.0, 2.0], [3.0, 6.0]], [1.0, 1.0])  # means 2 and 4
+    assert mse(frame) == pytest.approx((1 + 9) / 2)
+    assert rmse(frame) == pytest.approx(math.sqrt(5))
+    assert mae(frame) == pytest.approx((1 + 3) / 2)
+    expected = sum(r - o * math.log(r) + math.lgamma(o + 1) for r, o in [(2, 1), (4, 1)]) / 2
+    assert poisson(frame) == pytest.approx(expected)
+
+
+def test_poisson_is_smallest_at_the_observed_rate():
+    observed = [5.0, 9.0]
+    at_truth = poisson(aligned([observed], observed))
+    assert all(poisson(aligned([[o * k for o in observed]], observed)) > at_truth for k in (0.5, 0.9, 1.1, 2))
+
+
+def test_missing_simulated_rows_or_columns_are_scoring_errors():
+    target = pl.DataFrame({"t": [0, 1, 2], "v": [1.0, 1.0, 1.0]})
+    with pytest.raises(ScoringError, match="has no 'v' for 1 of 3 target rows"):
+        align([pl.DataFrame({"t": [0, 1], "v": [1.0, 1.0]})], target, ["t"], "v", "out")
+    with pytest.raises(ScoringError, match=r"output 'out' lacks column\(s\) \['v'\]"):
+        align([pl.DataFrame({"t": [0, 1, 2]})], target, ["t"], "v", "out")
+
+
+def test_key_types_are_matched_to_the_data():
+    target = pl.DataFrame({"t": [0, 1], "v": [1.0, 2.0]})
+    frame = align([pl.DataFrame({"t": [0.0, 1.0], "v": [1, 2]})], target, ["t"], "v", "out")
+    assert mse(frame) == 0.0
+
+
+def spec(loss="mse", weight=1.0, output=None):
+    return {"keys": ["t"], "value": "v", "loss": loss, "weight": weight, "output": output}
+
+
+def test_total_loss_is_the_weighted_sum_of_target_losses():
+    observed = {"a": pl.DataFrame({"t": [0], "v": [0.0]}), "b": pl.DataFrame({"t": [0], "v": [0.0]})}
+    outputs = [{"a": pl.DataFrame({"t": [0], "v": [1.0]}), "b": pl.DataFrame({"t": [0], "v": [2.0]})}]
+    total, per_target = score({"a": spec(weight=3.0), "b": spec(weight=0.5)}, observed, outputs)
+    assert per_target == {"a": 1.0, "b": 4.0}
+    assert total == 3.0 * 1.0 + 0.5 * 4.0
+
+
+def test_a_target_reads_its_named_output_and_a_custom_loss():
+    observed = {"cases": pl.DataFrame({"t": [0, 1], "v": [1.0, 3.0]})}
+    outputs = [{"incidence": pl.DataFrame({"t": [0, 1], "v": [2.0, 2.0]})}]
+    total, _ = score({"cases": spec(loss="tests.test_scoring:max_error", output="incidence")}, observed, outputs)
+    assert total == 1.0
+
+
+def max_error(frame: pl.DataFrame) -> float:
+    return float((frame["simulated"] - frame["observed"]).abs().max())
+
+
+def nan_loss(frame: pl.DataFrame) -> float:
+    return float("nan")
+
+
+def test_a_missing_output_or_non_finite_loss_is_a_scoring_error():
+    observed = {"a": pl.DataFrame({"t": [0], "v": [0.0]})}
+    with pytest.raises(ScoringError, match="returned no output 'a'.*returned \\['b'\\]"):
+        score({"a": spec()}, observed, [{"b": pl.DataFrame({"t": [0], "v": [0.0]})}])
+    with pytest.raises(ScoringError, match="is nan"):
+        score({"a": spec(loss="tests.test_scoring:nan_loss")}, observed, [{"a": pl.DataFrame({"t": [0], "v": [0.0]})}])
