@@ -4,6 +4,10 @@ Default ("busy") mode keeps `in_flight` trials running: whenever one finishes
 it is told and a new one is asked, so no worker waits for the slowest member of
 a batch. Deterministic mode asks a batch, waits for all of it and tells in ask
 order, so a fixed seed gives the same trials on every run.
+
+Every proposal is leased in the `Ledger` before it is simulated, so runners
+that share a run split its budget and never evaluate a parameter set twice;
+leases of runners that died are reclaimed and evaluated again.
 """
 
 from __future__ import annotations
@@ -14,19 +18,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
-from distributed import Client, as_completed, wait
+from distributed import Client, Future, wait
 
 from modelops.seeds import replicate_seeds
 from modelops.spec import RunSpec
 from modelops_contracts import AdaptiveAlgorithm, SimTask, UniqueParameterSet
 
-from .trials import Progress, TrialRecord
+from .ledger import Counts, Ledger
+from .trials import TrialRecord
 from .worker_tasks import score_trial, simulate_and_score, simulate_group
 
 # Grouping aims for tasks of about this many seconds of simulation.
 TASK_SECONDS = 0.5
 # A run whose first trials all fail stops instead of burning its budget.
 FAIL_FAST_TRIALS = 10
+# How often a waiting runner looks for finished or abandoned work of others.
+POLL_SECONDS = 1.0
 
 
 class CalibrationError(RuntimeError):
@@ -40,72 +47,105 @@ class Engine:
         spec: RunSpec,
         observed: Mapping[str, pl.DataFrame],
         algorithm: AdaptiveAlgorithm,
+        ledger: Ledger,
         *,
         deterministic: bool = False,
-        on_trial: Callable[[TrialRecord, Progress], None] | None = None,
+        on_trial: Callable[[TrialRecord, Counts], None] | None = None,
     ):
         self.client = client
         self.spec = spec
         self.algorithm = algorithm
+        self.ledger = ledger
         self.deterministic = deterministic
         self.on_trial = on_trial
-        self.progress = Progress(budget=spec.budget.trials)
-        self.records: list[TrialRecord] = []
+        self.evaluated: list[TrialRecord] = []  # by this runner, in submission order
         self._targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
         self._outputs = tuple(sorted({spec.target_output(name) for name in spec.targets}))
         self._observed = client.scatter([dict(observed)], broadcast=True, hash=False)[0]
         self._seconds_per_replicate: float | None = None
+        self._watched: dict[str, UniqueParameterSet] = {}  # proposals leased by other runners
         threads = sum(client.nthreads().values())
         self.in_flight = spec.compute.in_flight or max(1, 2 * threads)
 
-    def run(self) -> list[TrialRecord]:
+    def run(self) -> Counts:
+        running = {future: record for future, record in map(self._submit_record, self.ledger.reclaim())}
         if self.deterministic:
-            self._run_batches()
+            self._run_batches(running)
         else:
-            self._run_busy()
-        if not any(r.status == "completed" for r in self.records):
-            self._fail_all_failed()
-        return self.records
+            self._run_busy(running)
+        counts = self.ledger.counts()
+        if counts.done and counts.failed == counts.done:
+            self._fail_all_failed(counts)
+        return counts
 
-    def _run_busy(self) -> None:
-        running: dict[str, TrialRecord] = {}
-        completed = as_completed()
+    def _run_busy(self, running: dict[Future, TrialRecord]) -> None:
         idle = 0.0
         while True:
-            if not self.algorithm.finished() and len(running) < self.in_flight:
-                for pset in self.algorithm.ask(self.in_flight - len(running)):
-                    future, record = self._submit(pset)
-                    running[future.key] = record
-                    completed.add(future)
+            counts = self.ledger.counts()
+            stopping = self._target_reached(counts)
+            if not stopping and len(running) < self.in_flight:
+                running |= self._ask(self.in_flight - len(running), counts)
             if not running:
-                if self.algorithm.finished():
+                if stopping or counts.done >= counts.budget or (self.algorithm.finished() and not counts.leased):
                     return
-                idle = min(1.0, idle * 2 or 0.01)  # nothing proposed yet: back off, don't spin
+                idle = min(POLL_SECONDS, idle * 2 or 0.01)  # others hold the rest, or nothing proposed yet
                 time.sleep(idle)
+                self._tell_watched()
+                running |= dict(map(self._submit_record, self.ledger.reclaim()))
                 continue
             idle = 0.0
-            future = next(completed)
-            self._finish(running.pop(future.key), future.result())
+            done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+            for future in done:
+                self._finish(running.pop(future), future.result())
+            self._tell_watched()
 
-    def _run_batches(self) -> None:
-        while not self.algorithm.finished():
-            batch = [self._submit(pset) for pset in self.algorithm.ask(self.in_flight)]
-            if not batch:
-                time.sleep(0.05)
-                continue
-            wait([future for future, _ in batch])
-            for future, record in batch:
+    def _run_batches(self, running: dict[Future, TrialRecord]) -> None:
+        while True:
+            counts = self.ledger.counts()
+            if not running:
+                if self._target_reached(counts) or counts.done >= counts.budget or self.algorithm.finished():
+                    return
+                running = self._ask(self.in_flight, counts)
+                if not running:
+                    time.sleep(0.05)
+                    continue
+            wait(list(running))
+            for future, record in sorted(running.items(), key=lambda item: item[1].number):
                 self._finish(record, future.result())
+            running = {}
 
-    def _submit(self, pset: UniqueParameterSet) -> tuple[Any, TrialRecord]:
-        seeds = replicate_seeds(pset.param_id, self.spec.replicates)
-        record = TrialRecord(len(self.records), pset.param_id, dict(pset.params), seeds, time.time())
-        self.records.append(record)
+    def _ask(self, wanted: int, counts: Counts) -> dict[Future, TrialRecord]:
+        room = counts.budget - counts.done - counts.leased
+        submitted: dict[Future, TrialRecord] = {}
+        for pset in self.algorithm.ask(min(wanted, room)) if room > 0 else []:
+            lease = self.ledger.lease(pset.param_id, dict(pset.params))
+            if lease.outcome == "new":
+                future, record = self._submit(pset.param_id, dict(pset.params), lease.number)
+                submitted[future] = record
+            elif lease.outcome == "finished":
+                self.algorithm.tell([lease.record.to_result()])  # known result: nothing is simulated twice
+            elif lease.outcome == "leased":
+                self._watched[pset.param_id] = pset
+        return submitted
+
+    def _tell_watched(self) -> None:
+        for record in self.ledger.finished(list(self._watched)):
+            del self._watched[record.param_id]
+            self.algorithm.tell([record.to_result()])
+
+    def _submit_record(self, record: TrialRecord) -> tuple[Future, TrialRecord]:
+        return self._submit(record.param_id, record.params, record.number)
+
+    def _submit(self, param_id: str, params: dict[str, Any], number: int) -> tuple[Future, TrialRecord]:
+        pset = UniqueParameterSet(params, param_id)
+        seeds = replicate_seeds(param_id, self.spec.replicates)
+        record = TrialRecord(number, param_id, params, seeds, time.time())
+        self.evaluated.append(record)
         model = self.spec.model
         tasks = [SimTask(model.bundle, model.entrypoint, pset, seed, outputs=self._outputs) for seed in seeds]
         size = self._group_size()
         groups = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        key = f"trial-{pset.param_id[:16]}-{record.number}"
+        key = f"trial-{param_id[:16]}-{number}"
         if len(groups) == 1:
             future = self.client.submit(simulate_and_score, tasks, self._observed, self._targets, key=key)
         else:
@@ -129,17 +169,23 @@ class Engine:
         per_replicate = outcome["sim_seconds"] / max(1, outcome["replicates"])
         previous = self._seconds_per_replicate
         self._seconds_per_replicate = per_replicate if previous is None else 0.8 * previous + 0.2 * per_replicate
+        if not self.ledger.complete(record):
+            return  # our lease was reclaimed by another runner, which reports this trial
         self.algorithm.tell([record.to_result()])
-        self.progress.add(record)
+        counts = self.ledger.counts()
         if self.on_trial is not None:
-            self.on_trial(record, self.progress)
-        if self.progress.failed == self.progress.done == min(FAIL_FAST_TRIALS, self.spec.budget.trials):
-            self._fail_all_failed()
+            self.on_trial(record, counts)
+        if counts.failed == counts.done == min(FAIL_FAST_TRIALS, counts.budget):
+            self._fail_all_failed(counts)
 
-    def _fail_all_failed(self) -> None:
-        failed = [r for r in self.records if r.error]
+    def _target_reached(self, counts: Counts) -> bool:
+        target = self.spec.budget.target_loss
+        return target is not None and counts.best is not None and counts.best.loss <= target
+
+    def _fail_all_failed(self, counts: Counts) -> None:
+        failed = [r for r in self.ledger.records() if r.error]
         first = failed[0].error if failed else {"type": "?", "message": "no trial finished"}
         raise CalibrationError(
-            f"all {self.progress.done} trials failed; first error ({first.get('stage', '?')}): "
+            f"all {counts.done} trials failed; first error ({first.get('stage', '?')}): "
             f"{first['type']}: {first['message']}"
         )

@@ -34,20 +34,3 @@ class TrialRecord:
         if self.status == "completed":
             return TrialResult(self.param_id, self.loss, {"target_losses": self.target_losses})
         return TrialResult(self.param_id, float("nan"), {"error": self.error}, TrialStatus.FAILED)
-
-
-@dataclass
-class Progress:
-    """Counts and the best trial so far, handed to progress callbacks."""
-
-    budget: int
-    done: int = 0
-    failed: int = 0
-    best: TrialRecord | None = None
-
-    def add(self, record: TrialRecord) -> None:
-        self.done += 1
-        if record.status != "completed":
-            self.failed += 1
-        elif self.best is None or record.loss < self.best.loss:
-            self.best = record

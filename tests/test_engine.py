@@ -10,6 +10,7 @@ from modelops.spec import parse_spec, preflight
 from runner.calibrate import calibrate
 from runner.algorithms import build_algorithm
 from runner.engine import Engine
+from runner.ledger import Ledger
 from tests.documents import quadratic_doc, write_curve
 
 
@@ -110,11 +111,13 @@ def test_busy_mode_does_not_wait_for_the_slowest_trial(dask_client, tmp_path):
 def test_trials_in_flight_never_exceed_the_setting(dask_client, tmp_path):
     write_curve(tmp_path)
     spec = parse_spec(quadratic_doc(budget={"trials": 12}, compute={"in_flight": 3}))
-    engine = Engine(dask_client, spec, preflight(spec, tmp_path), build_algorithm(spec, seed=1, study_name="busy"))
+    algorithm = build_algorithm(spec, seed=1, study_name="busy")
+    ledger = Ledger.open("memory", "busy", "runner-0", spec.budget.trials)
+    engine = Engine(dask_client, spec, preflight(spec, tmp_path), algorithm, ledger)
     running = []
-    engine.on_trial = lambda record, progress: running.append(sum(r.status == "running" for r in engine.records))
-    engine.run()
-    assert engine.in_flight == 3 and max(running) <= 2 and len(engine.records) == 12
+    engine.on_trial = lambda record, counts: running.append(sum(r.status == "running" for r in engine.evaluated))
+    counts = engine.run()
+    assert engine.in_flight == 3 and max(running) <= 2 and counts.done == len(engine.evaluated) == 12
 
 
 def test_class_entrypoints_run_their_scenario(dask_client, tmp_path):

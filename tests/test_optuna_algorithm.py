@@ -84,7 +84,7 @@ def test_failed_trials_are_told_as_failures():
     assert algo.best_loss is None
 
 
-def test_identical_results_are_no_ops_conflicting_or_unknown_ones_are_rejected():
+def test_identical_results_are_no_ops_and_conflicting_ones_are_rejected():
     algo = algorithm()
     [pset] = algo.ask(1)
     algo.tell([TrialResult(pset.param_id, 1.0)])
@@ -92,8 +92,19 @@ def test_identical_results_are_no_ops_conflicting_or_unknown_ones_are_rejected()
     assert len(algo.study.trials) == 1
     with pytest.raises(ContractViolationError, match="conflicting result"):
         algo.tell([TrialResult(pset.param_id, 2.0)])
-    with pytest.raises(ContractViolationError, match="never asked"):
-        algo.tell([TrialResult("f" * 64, 1.0)])
+
+
+def test_a_result_for_a_set_asked_before_a_restart_completes_the_studys_running_trial(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    spec = parse_spec(quadratic_doc())
+    first = build_algorithm(spec, seed=1, study_name="resume", storage=storage)
+    [pset] = first.ask(1)  # the process dies before telling
+    second = build_algorithm(spec, seed=2, study_name="resume", storage=storage)
+    second.tell([TrialResult(pset.param_id, 0.5)])
+    [trial] = second.study.trials
+    assert trial.state.name == "COMPLETE" and trial.value == 0.5
+    second.tell([TrialResult("f" * 64, 1.0)])  # asked and told elsewhere: nothing left to tell here
+    assert len(second.study.trials) == 1
 
 
 def test_parameter_kinds_map_to_optuna_distributions():

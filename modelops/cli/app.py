@@ -51,7 +51,18 @@ def run(
     local: bool = typer.Option(False, "--local", help="Run on this machine with a local Dask cluster."),
     json_out: bool = typer.Option(False, "--json", help="End stdout with a one-line JSON summary."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that receives one results folder per run."),
+    results: str = typer.Option(
+        None, "--results", help="Results location: a folder or a blob URL (https://<account>.blob.core.windows.net/<container>/<prefix>)."
+    ),
     run_id: str = typer.Option(None, "--run-id", help="Run id (default: <name>-<time>-<random>)."),
+    storage: str = typer.Option(
+        "memory", "--storage", help="Study storage: memory, sqlite:///file.db, or postgresql://... (shared by runners)."
+    ),
+    runner_id: str = typer.Option(None, "--runner-id", help="This runner's id within the run (default: host-pid-random)."),
+    events: list[str] = typer.Option(
+        [], "--events", help="Also send progress events to: a .jsonl file, an http(s) webhook, or an Event Grid topic endpoint."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     workers: int = typer.Option(None, "--workers", min=1, help="Dask workers (overrides compute.workers)."),
     trials: int = typer.Option(None, "--trials", min=1, help="Trial budget (overrides budget.trials)."),
     seed: int = typer.Option(None, "--seed", min=0, help="Algorithm seed (overrides seed)."),
@@ -63,19 +74,24 @@ def run(
     if not local:
         typer.echo("Only --local runs exist so far; add --local to run on this machine.", err=True)
         raise typer.Exit(EXIT_INVALID)
+    from runner.ledger import LedgerError
+
     from .local_run import run_local
 
     sys.path.insert(0, os.getcwd())  # models beside the user resolve, as with `python -m`
     try:
         summary = run_local(
             spec,
+            results=results,
             out=out,
             run_id=run_id,
+            storage=storage,
+            runner_id=runner_id,
+            events=([] if quiet else ["console"]) + list(events),
             overrides={"budget.trials": trials, "compute.workers": workers, "seed": seed},
             deterministic=deterministic,
-            progress=not json_out or sys.stderr.isatty(),
         )
-    except (SpecError, ValueError) as error:
+    except (SpecError, ValueError, LedgerError) as error:
         _fail_invalid(error)
     if summary["status"] != "completed":
         typer.echo(f"calibration failed: {summary['error']}", err=True)
@@ -85,6 +101,8 @@ def run(
         for name, value in summary["best_params"].items():
             typer.echo(f"  {name} = {value}")
         typer.echo(f"results: {summary['results']}")
+    if summary["events"]["dropped"]:
+        typer.echo(f"warning: {summary['events']['dropped']} progress event(s) could not be delivered", err=True)
     if json_out:
         keys = ("run_id", "status", "best_params", "best_loss", "n_trials", "n_failed", "results")
         typer.echo(json.dumps({key: summary[key] for key in keys}))

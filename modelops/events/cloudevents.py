@@ -85,8 +85,13 @@ class ProgressEvents:
         params: Mapping[str, Any],
         loss: float | None,
         status: str = TRIAL_OK,
+        study: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """One finished trial, successful (`ok`) or `failed`."""
+        """One finished trial, successful (`ok`) or `failed`.
+
+        `study` ({done, failed, best_loss, best_params}) replaces the counts this
+        object keeps when the run's true counts are kept elsewhere (a shared study).
+        """
         if status not in (TRIAL_OK, TRIAL_FAILED):
             raise ValueError(f"trial status must be {TRIAL_OK!r} or {TRIAL_FAILED!r}, not {status!r}")
         loss = _finite(loss)
@@ -95,6 +100,9 @@ class ProgressEvents:
             self.failed += 1
         elif loss is not None and (self.best_loss is None or loss < self.best_loss):
             self.best_loss, self.best_params = loss, dict(params)
+        if study is not None:  # several runners share the study: its counts, not this process's
+            self.done, self.failed = study["done"], study["failed"]
+            self.best_loss, self.best_params = _finite(study["best_loss"]), study["best_params"]
         trial = {"number": number, "param_id": param_id, "loss": loss, "status": status, "params": dict(params)}
         return self._event(TRIAL_COMPLETED, {"trial": trial}, subject=f"trial/{number}")
 

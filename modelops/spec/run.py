@@ -11,7 +11,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from modelops_contracts import EntrypointFormatError, parse_entrypoint
 
@@ -158,7 +158,16 @@ class Budget(_Strict):
     target_loss: float | None = Field(None, description="Stop early once the best loss is at or below this.")
 
 
+class CentralStore(_Strict):
+    """A PostgreSQL study shared by the run's runners (provisioned per run in the cluster)."""
+
+    size: str = Field("10Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Volume size.")
+    storage_class: str | None = Field(None, description="Kubernetes storage class; the cluster default if unset.")
+    version: Literal["15", "16"] = "15"
+
+
 class Compute(_Strict):
+    runners: int = Field(1, ge=1, description="Runner processes sharing the study; more than one needs a central_store.")
     workers: int | None = Field(None, ge=1, description="Dask workers; locally defaults to the number of cores.")
     threads_per_worker: int = Field(1, ge=1)
     in_flight: int | None = Field(
@@ -192,6 +201,9 @@ class RunSpec(_Strict):
     replicates: int = Field(1, ge=1, description="Simulations per parameter set, each with its own seed.")
     seed: int | None = Field(None, ge=0, le=UINT64_MAX, description="Seed of the algorithm; fixed for reproducible runs.")
     compute: Compute = Compute()
+    central_store: CentralStore | None = Field(
+        None, validate_default=True, description="Keep the study in a per-run PostgreSQL."
+    )
 
     @field_validator("name")
     @classmethod
@@ -206,6 +218,17 @@ class RunSpec(_Strict):
         bad = [name for name in value if not _IDENTIFIER.match(name)]
         if bad:
             raise ValueError(f"parameter names must be identifiers (letters, digits, '_'): {bad}")
+        return value
+
+    @field_validator("central_store", mode="after")
+    @classmethod
+    def _runners_need_a_central_store(cls, value: CentralStore | None, info: ValidationInfo) -> CentralStore | None:
+        compute = info.data.get("compute")
+        if value is None and compute is not None and compute.runners > 1:
+            raise ValueError(
+                f"required when compute.runners > 1 (it is {compute.runners}): runners share the study "
+                "through PostgreSQL; SQLite and in-memory studies serve one runner"
+            )
         return value
 
     def target_output(self, target: str) -> str:

@@ -11,12 +11,16 @@ from modelops_contracts import AdaptiveAlgorithm, ContractViolationError
 from .optuna_algorithm import OptunaAlgorithm, make_sampler
 
 
-def build_algorithm(spec: RunSpec, *, seed: int, study_name: str) -> AdaptiveAlgorithm:
-    """The algorithm the document asks for, seeded with `seed`."""
+def build_algorithm(
+    spec: RunSpec, *, seed: int, study_name: str, storage: optuna.storages.BaseStorage | None = None
+) -> AdaptiveAlgorithm:
+    """The algorithm the document asks for, seeded with `seed`; Optuna's study in `storage`."""
     if spec.algorithm.name == "optuna":
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.create_study(
             study_name=study_name,
+            storage=storage,
+            load_if_exists=True,
             direction="minimize",
             sampler=make_sampler(spec.algorithm.sampler, seed, spec.algorithm.options),
         )

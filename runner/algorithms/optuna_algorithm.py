@@ -3,7 +3,9 @@
 The budget counts distinct parameter sets. When the sampler proposes a set
 that was already evaluated, the trial is told the known result at once (the
 sampler learns, nothing is simulated twice); a set already in flight is told
-when its result arrives.
+when its result arrives. A result for a set this process never asked (one
+leased before a restart, or by a runner that died) is told to the study's
+running trial for it, so a shared study ends with no trial left running.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from modelops.spec import Parameter
-from modelops_contracts import ContractViolationError, TrialResult, TrialStatus, UniqueParameterSet
+from modelops_contracts import ContractViolationError, TrialResult, TrialStatus, UniqueParameterSet, make_param_id
 
 # Consecutive duplicate proposals after which a (finite) space counts as exhausted.
 MAX_DUPLICATES = 200
@@ -96,11 +98,8 @@ class OptunaAlgorithm:
                 if known != result:
                     raise ContractViolationError(f"conflicting result for param_id {result.param_id}")
                 continue
-            trials = self._pending.pop(result.param_id, None)
-            if trials is None:
-                raise ContractViolationError(f"param_id {result.param_id} was never asked")
             self._results[result.param_id] = result
-            for trial in trials:
+            for trial in self._pending.pop(result.param_id, None) or self._adopt(result.param_id):
                 self._tell_trial(trial, result)
 
     def finished(self) -> bool:
@@ -114,7 +113,12 @@ class OptunaAlgorithm:
         losses = [r.loss for r in self._results.values() if r.status is TrialStatus.COMPLETED]
         return min(losses) if losses else None
 
-    def _tell_trial(self, trial: optuna.trial.Trial, result: TrialResult) -> None:
+    def _adopt(self, param_id: str) -> list[int]:
+        """The study's running trials for a set asked elsewhere (none if already told there)."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return [t.number for t in running if make_param_id(t.params) == param_id]
+
+    def _tell_trial(self, trial: optuna.trial.Trial | int, result: TrialResult) -> None:
         if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
             self.study.tell(trial, result.loss)
         else:

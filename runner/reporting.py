@@ -1,0 +1,54 @@
+"""Progress events of one runner: built once, sent to every configured sink."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modelops.events import TRIAL_FAILED, TRIAL_OK, ProgressEvents, Publisher, open_sink
+
+from .ledger import Counts
+from .trials import TrialRecord
+
+
+class Reporter:
+    """Publishes run and trial events to each sink URL; never blocks the calibration."""
+
+    def __init__(self, run_id: str, budget: int, sink_urls: Sequence[str]):
+        self.events = ProgressEvents(run_id, budget)
+        self._publishers = [Publisher(open_sink(url)) for url in sink_urls if url]
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        for publisher in self._publishers:
+            publisher.publish(event)
+
+    def started(self, **info: Any) -> None:
+        self._publish(self.events.run_started(**info))
+
+    def trial(self, record: TrialRecord, counts: Counts) -> None:
+        best = counts.best
+        study = {
+            "done": counts.done,
+            "failed": counts.failed,
+            "best_loss": None if best is None else best.loss,
+            "best_params": None if best is None else best.params,
+        }
+        status = TRIAL_OK if record.status == "completed" else TRIAL_FAILED
+        self._publish(
+            self.events.trial_completed(record.number, record.param_id, record.params, record.loss, status, study)
+        )
+
+    def finished(self, summary: dict[str, Any]) -> None:
+        if summary["status"] == "completed":
+            self._publish(self.events.run_completed(summary))
+        else:
+            self._publish(self.events.run_failed(summary["error"]))
+
+    def close(self, timeout: float = 5.0) -> dict[str, int]:
+        """Flush every sink; the totals say how many events were published and dropped."""
+        totals = {"published": 0, "dropped": 0}
+        for publisher in self._publishers:
+            stats = publisher.close(timeout)
+            totals["published"] += stats["published"]
+            totals["dropped"] += stats["dropped"]
+        return totals

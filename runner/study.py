@@ -1,0 +1,55 @@
+"""Where a run's study lives, chosen by URL.
+
+- ``memory`` (the default): in this process; one runner, gone when it ends.
+- ``sqlite:///path/to/study.db``: on disk; one runner, which can resume it.
+- ``postgresql://user@host:port/db``: shared; any number of runners.
+
+The Optuna study and the runner's trial ledger live side by side in the same
+database. Credentials belong in the URL given at run time (or PG* variables,
+see `runner.config`), never in a run document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import optuna
+from sqlalchemy.engine import make_url
+
+from .ledger import sqlalchemy_url
+
+KINDS = ("memory", "sqlite", "postgresql")
+
+
+def storage_kind(url: str) -> str:
+    """"memory", "sqlite" or "postgresql"; anything else is a `ValueError`."""
+    if url == "memory":
+        return "memory"
+    try:
+        backend = make_url(url).get_backend_name()
+    except Exception:
+        backend = None
+    if backend in ("sqlite", "postgresql"):
+        return backend
+    raise ValueError(
+        f"unsupported study storage {url.split('://')[0]!r}: use 'memory', 'sqlite:///path' or 'postgresql://...'"
+    )
+
+
+def optuna_storage(url: str) -> optuna.storages.BaseStorage | None:
+    """Optuna's storage for `url` (None: Optuna's in-memory storage)."""
+    if storage_kind(url) == "memory":
+        return None
+    return optuna.storages.RDBStorage(
+        sqlalchemy_url(url).render_as_string(hide_password=False), engine_kwargs={"pool_pre_ping": True}
+    )
+
+
+def sampler_seed(seed: int, runner_id: str, shared: bool, already_asked: int) -> int:
+    """The run's seed as is for a fresh single-runner study (reproducible runs);
+    otherwise mixed with the runner and the study's progress, so runners sharing
+    a study, or a runner resuming one, do not propose the same points again."""
+    if not shared and already_asked == 0:
+        return seed
+    text = f"modelops:sampler|{seed}|{runner_id}|{already_asked}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
