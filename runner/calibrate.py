@@ -22,10 +22,10 @@ from modelops.storage import open_results
 
 from .algorithms import build_algorithm
 from .engine import CalibrationError, Engine
-from .ledger import Counts, Ledger
+from .ledger import Counts
 from .reporting import Reporter
 from .results import json_bytes, parquet_bytes, trials_frame
-from .study import optuna_storage, sampler_seed, storage_kind
+from .study import open_storage, sampler_seed, storage_kind
 from .trials import TrialRecord
 
 
@@ -57,13 +57,13 @@ def calibrate(
         raise ValueError(f"compute.runners: {spec.compute.runners} runners need a PostgreSQL study, not {kind}")
     runner_id = runner_id or default_runner_id()
     started = time.time()
-    ledger = Ledger.open(storage_url, run_id, runner_id, spec.budget.trials)
+    storage, ledger = open_storage(storage_url, run_id, runner_id, spec.budget.trials)
     reporter = Reporter(run_id, spec.budget.trials, events)
     try:
         base_seed = spec.seed if spec.seed is not None else secrets.randbits(32)
         at_start = ledger.counts()
         seed = sampler_seed(base_seed, runner_id, kind == "postgresql", at_start.done + at_start.leased)
-        algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=optuna_storage(storage_url))
+        algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=storage)
         engine = Engine(client, spec, observed, algorithm, ledger, deterministic=deterministic)
         engine.on_trial = _each(reporter.trial, on_trial)
         reporter.started(runner=runner_id, budget=spec.budget.trials, algorithm=spec.algorithm.name)

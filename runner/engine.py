@@ -22,7 +22,7 @@ from distributed import Client, Future, wait
 
 from modelops.seeds import replicate_seeds
 from modelops.spec import RunSpec
-from modelops_contracts import AdaptiveAlgorithm, SimTask, UniqueParameterSet
+from modelops_contracts import AdaptiveAlgorithm, SimTask, TrialResult, TrialStatus, UniqueParameterSet
 
 from .ledger import Counts, Ledger
 from .trials import TrialRecord
@@ -73,6 +73,8 @@ class Engine:
             self._run_batches(running)
         else:
             self._run_busy(running)
+        for pset in self._watched.values():  # stopped (target loss) before other runners finished them
+            self._untold(pset, "evaluated by another runner")
         counts = self.ledger.counts()
         if counts.done and counts.failed == counts.done:
             self._fail_all_failed(counts)
@@ -126,7 +128,13 @@ class Engine:
                 self.algorithm.tell([lease.record.to_result()])  # known result: nothing is simulated twice
             elif lease.outcome == "leased":
                 self._watched[pset.param_id] = pset
+            else:  # other runners took the rest of the budget meanwhile
+                self._untold(pset, "the budget was taken by other runners")
         return submitted
+
+    def _untold(self, pset: UniqueParameterSet, reason: str) -> None:
+        """Close a proposal this runner will not evaluate, so no trial stays open in the study."""
+        self.algorithm.tell([TrialResult(pset.param_id, math.nan, {"not_evaluated": reason}, TrialStatus.FAILED)])
 
     def _tell_watched(self) -> None:
         for record in self.ledger.finished(list(self._watched)):
@@ -134,6 +142,7 @@ class Engine:
             self.algorithm.tell([record.to_result()])
 
     def _submit_record(self, record: TrialRecord) -> tuple[Future, TrialRecord]:
+        self._watched.pop(record.param_id, None)  # reclaimed: ours to evaluate now
         return self._submit(record.param_id, record.params, record.number)
 
     def _submit(self, param_id: str, params: dict[str, Any], number: int) -> tuple[Future, TrialRecord]:

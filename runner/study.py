@@ -11,12 +11,18 @@ see `runner.config`), never in a run document.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 
 import optuna
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from .ledger import sqlalchemy_url
+from .ledger import Ledger, sqlalchemy_url
+
+# Key of the advisory lock under which runners create tables, one at a time.
+_SCHEMA_LOCK = 0x6D6F707353434845
 
 KINDS = ("memory", "sqlite", "postgresql")
 
@@ -34,6 +40,35 @@ def storage_kind(url: str) -> str:
     raise ValueError(
         f"unsupported study storage {url.split('://')[0]!r}: use 'memory', 'sqlite:///path' or 'postgresql://...'"
     )
+
+
+def open_storage(
+    url: str, run_id: str, runner_id: str, budget: int
+) -> tuple[optuna.storages.BaseStorage | None, Ledger]:
+    """Optuna's storage and the run's ledger, their tables created if missing.
+
+    Runners that start together would race to create the same tables (Optuna's
+    included), so on PostgreSQL creation happens under an advisory lock.
+    """
+    with _schema_lock(url):
+        return optuna_storage(url), Ledger.open(url, run_id, runner_id, budget)
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    if storage_kind(url) != "postgresql":
+        yield
+        return
+    engine = create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+    finally:
+        engine.dispose()
 
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage | None:

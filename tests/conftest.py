@@ -32,7 +32,7 @@ def postgres_url(postgres: PostgresService) -> str:
 
 
 @pytest.fixture(scope="session")
-def dask_client() -> Iterator["distributed.Client"]:
+def dask_client() -> Iterator:
     """A small in-process Dask cluster (two single-thread workers) shared by engine tests."""
     from distributed import Client, LocalCluster
 

@@ -49,3 +49,11 @@ class Seasonal:
     def simulate(self, params, seed, scenario):
         shift = {"summer": 1.0, "winter": -1.0}[scenario]
         return quadratic({"x": params["x"] + shift}, seed)
+
+
+def logged_quadratic(params, seed):
+    """`quadratic`, a little slow, appending "param x,y,seed" to $MODELOPS_TEST_CALLS per call."""
+    time.sleep(float(os.environ.get("MODELOPS_TEST_SLEEP", "0.03")))
+    with open(os.environ["MODELOPS_TEST_CALLS"], "a") as log:
+        log.write(f"{params['x']!r},{params['y']!r},{seed}\n")
+    return quadratic(params, seed)

@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import polars as pl
-import pytest
 import yaml
 from typer.testing import CliRunner
 

@@ -104,8 +104,7 @@ def run(
     if summary["events"]["dropped"]:
         typer.echo(f"warning: {summary['events']['dropped']} progress event(s) could not be delivered", err=True)
     if json_out:
-        keys = ("run_id", "status", "best_params", "best_loss", "n_trials", "n_failed", "results")
-        typer.echo(json.dumps({key: summary[key] for key in keys}))
+        typer.echo(json.dumps(summary, default=str))
     if summary["status"] != "completed":
         raise typer.Exit(EXIT_FAILED)
 

@@ -1,0 +1,61 @@
+"""`python -m runner`: the calibration runner as a Kubernetes Job runs it.
+
+Configured by environment variables (`runner.config`); prints the run summary
+as the last line of stdout and exits 0 (completed), 1 (failed) or 2 (bad input).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from modelops.spec import SpecError, load_spec, preflight
+
+from .calibrate import calibrate
+from .cluster import local_client
+from .config import RunnerConfig
+from .ledger import LedgerError
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("runner")
+    try:
+        config = RunnerConfig.from_env(os.environ)
+        spec = load_spec(config.spec_path)
+        observed = preflight(spec, Path(config.spec_path).resolve().parent)
+    except (SpecError, ValueError) as error:
+        log.error("%s", error)
+        return 2
+    log.info("run %s, runner %s, scheduler %s", config.run_id, config.runner_id, config.scheduler_address or "local")
+    from distributed import Client
+
+    client_context = (
+        Client(config.scheduler_address) if config.scheduler_address else local_client(spec.compute.workers)
+    )
+    try:
+        with client_context as client, contextlib.redirect_stdout(sys.stderr):
+            summary = calibrate(
+                spec,
+                observed,
+                client,
+                run_id=config.run_id,
+                results_url=config.results_url,
+                storage_url=config.storage_url,
+                runner_id=config.runner_id,
+                events=config.events,
+                deterministic=config.deterministic,
+            )
+    except (ValueError, LedgerError) as error:
+        log.error("%s", error)
+        return 2
+    print(json.dumps(summary, default=str))
+    return 0 if summary["status"] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

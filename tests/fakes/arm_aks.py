@@ -1,0 +1,307 @@
+"""AKS managed clusters (Microsoft.ContainerService): the fields AKS fills in, and kubeconfigs.
+
+Creating or updating answers with `Azure-AsyncOperation`, deleting with that and a
+`Location`, as AKS does. Credentials point at `KubeAccess.server` so a test can aim the
+returned kubeconfig at a loopback fake API server.
+"""
+
+import base64
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from tests.fakes.arm_operations import provider_operation_routes
+from tests.fakes.arm_requests import (
+    GROUP,
+    Call,
+    Route,
+    check_idle,
+    check_location_unchanged,
+    group_id,
+    not_found,
+    require_group,
+    require_location,
+    require_tags,
+    route,
+)
+from tests.fakes.arm_state import ArmError, Reply, new_guid
+
+NAMESPACE = "Microsoft.ContainerService"
+#: What azure-mgmt-containerservice (as pinned) sends; another version is refused like ARM does.
+API_VERSIONS = {"2026-08-01"}
+KUBERNETES_VERSION = "1.33.2"
+_VERSION_ERROR = "NoRegisteredProviderFound"
+_TYPE = "Microsoft.ContainerService/ManagedClusters"
+_CLUSTER = GROUP + r"/providers/Microsoft[.]ContainerService/managedClusters/(?P<name>[^/]+)"
+_NAME = re.compile(r"[a-zA-Z0-9]([-_a-zA-Z0-9]{0,61}[a-zA-Z0-9])?")
+_DNS_PREFIX = re.compile(r"[a-zA-Z0-9]([-a-zA-Z0-9]{0,52}[a-zA-Z0-9])?")
+_POOL_NAME = re.compile(r"[a-z][a-z0-9]{0,11}")
+_IDENTITY_TYPES = {"SystemAssigned", "UserAssigned"}
+
+
+@dataclass
+class KubeAccess:
+    """Where returned kubeconfigs point. `server=None` means AKS's own `https://<fqdn>:443`."""
+
+    server: str | None = None
+    token: str = "fake-kube-token"
+    ca_data: bytes | None = None
+
+
+def _invalid(target: str, message: str) -> ArmError:
+    return ArmError(400, "InvalidParameter", message, target)
+
+
+def _cluster_id(call: Call) -> str:
+    return f"{group_id(call)}/providers/{NAMESPACE}/managedClusters/{call.params['name']}"
+
+
+def _check_pools(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    pools = properties.get("agentPoolProfiles")
+    if not isinstance(pools, list) or not pools:
+        raise _invalid("agentPoolProfiles", "At least one agent pool profile is required.")
+    names = set()
+    for pool in pools:
+        name = pool.get("name") if isinstance(pool, dict) else None
+        if not isinstance(name, str) or not _POOL_NAME.fullmatch(name):
+            raise _invalid("agentPoolProfile.name", f"Agent pool name '{name}' must be 1-12 lowercase letters or digits, starting with a letter.")
+        if name in names:
+            raise _invalid("agentPoolProfile.name", f"Agent pool name '{name}' is used twice.")
+        names.add(name)
+        count = pool.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 1000:
+            raise _invalid("agentPoolProfile.count", f"Agent pool '{name}' count must be an integer from 0 to 1000.")
+        if not isinstance(pool.get("vmSize"), str):
+            raise _invalid("agentPoolProfile.vmSize", f"Agent pool '{name}' needs a vmSize.")
+    modes = [pool.get("mode") for pool in pools]
+    if "System" not in modes and modes[0] is not None:
+        raise ArmError(400, "MustDefineAtLeastOneSystemPool", "Must define at least one system pool.")
+    return pools
+
+
+def _check_identity(body: dict[str, Any], properties: dict[str, Any]) -> None:
+    identity = body.get("identity")
+    if identity is None and properties.get("servicePrincipalProfile") is None:
+        raise _invalid("servicePrincipalProfile", "Required parameter servicePrincipalProfile is missing (null).")
+    if identity is not None and (not isinstance(identity, dict) or identity.get("type") not in _IDENTITY_TYPES):
+        raise _invalid("identity.type", f"identity.type must be one of {sorted(_IDENTITY_TYPES)}.")
+
+
+def _pool_profiles(pools: list[dict[str, Any]], version: str, state: str) -> list[dict[str, Any]]:
+    """Pools echoed back with the defaults AKS fills in; the first is System if none says so."""
+    profiles = []
+    for index, pool in enumerate(pools):
+        mode = pool.get("mode") or ("System" if index == 0 and all(p.get("mode") is None for p in pools) else "User")
+        profiles.append(
+            {
+                "type": "VirtualMachineScaleSets",
+                "osType": "Linux",
+                "osSKU": "Ubuntu",
+                "osDiskSizeGB": 128,
+                "maxPods": 110,
+                **pool,
+                "mode": mode,
+                "orchestratorVersion": pool.get("orchestratorVersion") or version,
+                "currentOrchestratorVersion": pool.get("orchestratorVersion") or version,
+                "provisioningState": state,
+                "powerState": {"code": "Running"},
+            }
+        )
+    return profiles
+
+
+def _generated(call: Call, body: dict[str, Any], location: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Fields AKS makes once, at creation: FQDNs, node resource group, identities."""
+    name, properties = call.params["name"], body["properties"]
+    suffix = new_guid()[:8]
+    dns = properties["dnsPrefix"]
+    node_group = properties.get("nodeResourceGroup") or f"MC_{call.params['group']}_{name}_{location}"
+    kubelet = {
+        "resourceId": f"/subscriptions/{call.state.subscription_id}/resourcegroups/{node_group}"
+        f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
+        "clientId": new_guid(),
+        "objectId": new_guid(),
+    }
+    fields = {
+        "fqdn": f"{dns}-{suffix}.hcp.{location}.azmk8s.io",
+        "azurePortalFQDN": f"{dns}-{suffix}.portal.hcp.{location}.azmk8s.io",
+        "nodeResourceGroup": node_group,
+        "identityProfile": {"kubeletidentity": kubelet},
+    }
+    identity = copy.deepcopy(body.get("identity"))
+    if identity and identity["type"] == "SystemAssigned":
+        identity |= {"principalId": new_guid(), "tenantId": call.state.tenant_id}
+    elif identity:
+        for entry in (identity.get("userAssignedIdentities") or {}).values():
+            entry |= {"principalId": new_guid(), "clientId": new_guid()}
+    return fields, identity
+
+
+def create_or_update(call: Call) -> Reply:
+    """201 'Creating' for a new cluster, 200 'Updating' for an existing one; both run an LRO."""
+    if not _NAME.fullmatch(call.params["name"]):
+        raise ArmError(400, "InvalidResourceName", f"Resource name '{call.params['name']}' is invalid: 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit.")
+    require_group(call)
+    body = call.body()
+    location, tags = require_location(body), require_tags(body)
+    properties = body.get("properties")
+    if not isinstance(properties, dict):
+        raise _invalid("properties", "The managed cluster properties are required.")
+    pools = _check_pools(properties)
+    _check_identity(body, properties)
+    if not isinstance(properties.get("dnsPrefix"), str) or not _DNS_PREFIX.fullmatch(properties["dnsPrefix"]):
+        raise _invalid("dnsPrefix", f"The value of parameter dnsPrefix '{properties.get('dnsPrefix')}' is invalid.")
+    cid = _cluster_id(call)
+    existing = call.state.peek(cid)
+    if existing is None:
+        fields, identity = _generated(call, body, location)
+        cluster = {"id": cid, "name": call.params["name"], "type": _TYPE, "location": location}
+        status, state = 201, "Creating"
+    else:
+        check_location_unchanged(existing, location)
+        check_idle(call, cid)
+        old = existing["properties"]
+        for immutable in ("dnsPrefix", "nodeResourceGroup"):
+            if properties.get(immutable, old[immutable]) != old[immutable]:
+                raise ArmError(400, "PropertyChangeNotAllowed", f"Changing property '{immutable}' is not allowed.", immutable)
+        fields = {key: old[key] for key in ("fqdn", "azurePortalFQDN", "nodeResourceGroup", "identityProfile")}
+        cluster, identity = existing, existing.get("identity")
+        status, state = 200, "Updating"
+    version = properties.get("kubernetesVersion") or KUBERNETES_VERSION
+    cluster["properties"] = {
+        "enableRBAC": True,
+        **properties,
+        **fields,
+        "provisioningState": state,
+        "powerState": {"code": "Running"},
+        "kubernetesVersion": version,
+        "currentKubernetesVersion": version,
+        "maxAgentPools": 100,
+        "agentPoolProfiles": _pool_profiles(pools, version, state),
+    }
+    cluster["sku"] = body.get("sku") or {"name": "Base", "tier": "Free"}
+    cluster.pop("tags", None)
+    if tags:
+        cluster["tags"] = tags
+    if identity:
+        cluster["identity"] = identity
+    call.state.save(cluster)
+    operation = call.state.start(cid, lambda: _succeeded(call, cluster))
+    return Reply(status, cluster, call.async_headers(operation, NAMESPACE, location))
+
+
+def _succeeded(call: Call, cluster: dict[str, Any]) -> None:
+    """The cluster is up: it and its pools succeed, and its node resource group exists."""
+    cluster["properties"]["provisioningState"] = "Succeeded"
+    for pool in cluster["properties"]["agentPoolProfiles"]:
+        pool["provisioningState"] = "Succeeded"
+    node_group = cluster["properties"]["nodeResourceGroup"]
+    node_group_id = f"/subscriptions/{call.state.subscription_id}/resourceGroups/{node_group}"
+    if call.state.peek(node_group_id) is None:
+        call.state.save(
+            {
+                "id": node_group_id,
+                "name": node_group,
+                "type": "Microsoft.Resources/resourceGroups",
+                "location": cluster["location"],
+                "managedBy": cluster["id"],
+                "properties": {"provisioningState": "Succeeded"},
+            }
+        )
+
+
+def _require_cluster(call: Call, look: bool = False) -> dict[str, Any]:
+    require_group(call)
+    cid = _cluster_id(call)
+    cluster = call.state.get(cid) if look else call.state.peek(cid)
+    if cluster is None:
+        raise not_found("Microsoft.ContainerService/managedClusters", call.params["name"], call.params["group"])
+    return cluster
+
+
+def get(call: Call) -> Reply:
+    return Reply(200, _require_cluster(call, look=True))
+
+
+def delete(call: Call) -> Reply:
+    """202 with both status headers; 204 when there is nothing to delete."""
+    require_group(call)
+    cid = _cluster_id(call)
+    cluster = call.state.peek(cid)
+    if cluster is None:
+        return Reply(204)
+    operation = call.state.running(cid)
+    if operation is None or cluster["properties"]["provisioningState"] != "Deleting":
+        check_idle(call, cid)
+        cluster["properties"]["provisioningState"] = "Deleting"
+        operation = call.state.start(cid, lambda: call.state.remove(cid))
+    location = cluster["location"]
+    headers = call.async_headers(operation, NAMESPACE, location) | call.location_headers(operation, NAMESPACE, location)
+    return Reply(202, None, headers)
+
+
+def _kubeconfig(call: Call, cluster: dict[str, Any], kube: KubeAccess, role: str) -> str:
+    name = cluster["name"]
+    user = f"cluster{role}_{call.params['group']}_{name}"
+    context = f"{name}-admin" if role == "Admin" else name
+    server = {"server": kube.server or f"https://{cluster['properties']['fqdn']}:443"}
+    if kube.ca_data:
+        server["certificate-authority-data"] = base64.b64encode(kube.ca_data).decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": server}],
+        "contexts": [{"name": context, "context": {"cluster": name, "user": user}}],
+        "current-context": context,
+        "preferences": {},
+        "users": [{"name": user, "user": {"token": kube.token}}],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _credentials(kube: KubeAccess, role: str):
+    def handler(call: Call) -> Reply:
+        kubeconfig = _kubeconfig(call, _require_cluster(call), kube, role)
+        value = base64.b64encode(kubeconfig.encode()).decode()
+        return Reply(200, {"kubeconfigs": [{"name": f"cluster{role}", "value": value}]})
+
+    return handler
+
+
+def _pool_resource(cluster: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    properties = {key: value for key, value in profile.items() if key != "name"}
+    return {
+        "id": f"{cluster['id']}/agentPools/{profile['name']}",
+        "name": profile["name"],
+        "type": "Microsoft.ContainerService/managedClusters/agentPools",
+        "properties": properties,
+    }
+
+
+def get_pool(call: Call) -> Reply:
+    cluster = _require_cluster(call)
+    for profile in cluster["properties"]["agentPoolProfiles"]:
+        if profile["name"].lower() == call.params["pool"].lower():
+            return Reply(200, _pool_resource(cluster, profile))
+    raise ArmError(404, "NotFound", f"Agent pool '{call.params['pool']}' was not found in managed cluster '{cluster['name']}'.")
+
+
+def list_pools(call: Call) -> Reply:
+    cluster = _require_cluster(call)
+    pools = [_pool_resource(cluster, profile) for profile in cluster["properties"]["agentPoolProfiles"]]
+    return Reply(200, {"value": pools})
+
+
+def routes(kube: KubeAccess) -> list[Route]:
+    """AKS's routes, with credentials answered from `kube` (read at request time)."""
+    return [
+        route(_CLUSTER, API_VERSIONS, _VERSION_ERROR, PUT=create_or_update, GET=get, DELETE=delete),
+        route(_CLUSTER + "/listClusterUserCredential", API_VERSIONS, _VERSION_ERROR, POST=_credentials(kube, "User")),
+        route(_CLUSTER + "/listClusterAdminCredential", API_VERSIONS, _VERSION_ERROR, POST=_credentials(kube, "Admin")),
+        route(_CLUSTER + "/agentPools", API_VERSIONS, _VERSION_ERROR, GET=list_pools),
+        route(_CLUSTER + r"/agentPools/(?P<pool>[^/]+)", API_VERSIONS, _VERSION_ERROR, GET=get_pool),
+        *provider_operation_routes(NAMESPACE, API_VERSIONS),
+    ]
