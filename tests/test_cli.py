@@ -1,4 +1,5 @@
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,41 @@ def test_a_model_beside_the_user_resolves_from_the_working_directory(tmp_path):
     result = mops("run", "run.yaml", "--local", "--json", "--workers", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["n_trials"] == 4
+
+
+def test_an_unsupported_storage_url_is_input_error(tmp_path):
+    result = cli.invoke(app, ["run", str(ROOT / "examples/toy/run.yaml"), "--local", "--storage", "mysql://db/x"])
+    assert result.exit_code == 2 and "unsupported study storage 'mysql'" in result.stderr
+
+
+def test_several_runners_on_a_non_shared_store_are_refused(tmp_path):
+    write_curve(tmp_path)
+    doc = quadratic_doc(compute={"runners": 2}, central_store={})
+    result = cli.invoke(app, ["run", str(write_doc(tmp_path, doc)), "--local", "--storage", "memory", "--quiet"])
+    assert result.exit_code == 2 and "2 runners need a PostgreSQL study" in result.stderr
+
+
+def test_undeliverable_events_are_reported_not_fatal(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    result = mops(
+        "run", "examples/toy/run.yaml", "--local", "--json", "--quiet", "--workers", "1", "--out", str(tmp_path),
+        "--events", f"http://127.0.0.1:{closed}/unreachable",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "22 progress event(s) could not be delivered" in result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["events"]["dropped"] == 22
+
+
+def test_events_to_a_jsonl_file_and_a_sqlite_study(tmp_path):
+    events = tmp_path / "events.jsonl"
+    args = ["run", "examples/toy/run.yaml", "--local", "--json", "--quiet", "--workers", "1"]
+    first = mops(*args, "--out", str(tmp_path), "--run-id", "toy-sq", "--storage", f"sqlite:///{tmp_path}/s.db",
+                 "--events", str(events))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    lines = events.read_text().splitlines()
+    assert len(lines) == 22 and json.loads(lines[-1])["type"] == "modelops.run.completed"
+    again = mops(*args, "--out", str(tmp_path), "--run-id", "toy-sq", "--storage", f"sqlite:///{tmp_path}/s.db")
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert (summary["n_trials"], summary["evaluated_here"]) == (20, 0)  # a finished run resumes as finished

@@ -123,3 +123,11 @@ def test_json_schema_describes_the_document_by_alias():
     assert set(schema["required"]) == {"name", "model", "parameters", "targets", "budget"}
     assert schema["$defs"]["Parameter"]["additionalProperties"] is False
     assert RunSpec.model_json_schema(by_alias=True) == schema
+
+
+def test_several_runners_need_a_central_store():
+    errors = errors_of(quadratic_doc(compute={"runners": 2}))
+    assert "required when compute.runners > 1" in errors["central_store"]
+    spec = parse_spec(quadratic_doc(compute={"runners": 3}, central_store={"size": "20Gi"}))
+    assert spec.central_store.size == "20Gi" and spec.central_store.version == "15"
+    assert "central_store.size" in errors_of(quadratic_doc(central_store={"size": "lots"}))

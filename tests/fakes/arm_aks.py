@@ -40,6 +40,7 @@ _NAME = re.compile(r"[a-zA-Z0-9]([-_a-zA-Z0-9]{0,61}[a-zA-Z0-9])?")
 _DNS_PREFIX = re.compile(r"[a-zA-Z0-9]([-a-zA-Z0-9]{0,52}[a-zA-Z0-9])?")
 _POOL_NAME = re.compile(r"[a-z][a-z0-9]{0,11}")
 _IDENTITY_TYPES = {"SystemAssigned", "UserAssigned"}
+_POOL_MODES = {None, "System", "User"}
 
 
 @dataclass
@@ -76,8 +77,10 @@ def _check_pools(properties: dict[str, Any]) -> list[dict[str, Any]]:
             raise _invalid("agentPoolProfile.count", f"Agent pool '{name}' count must be an integer from 0 to 1000.")
         if not isinstance(pool.get("vmSize"), str):
             raise _invalid("agentPoolProfile.vmSize", f"Agent pool '{name}' needs a vmSize.")
+        if pool.get("mode") not in _POOL_MODES:
+            raise _invalid("agentPoolProfile.mode", f"Agent pool '{name}' mode must be 'System' or 'User'.")
     modes = [pool.get("mode") for pool in pools]
-    if "System" not in modes and modes[0] is not None:
+    if "System" not in modes and None not in modes:
         raise ArmError(400, "MustDefineAtLeastOneSystemPool", "Must define at least one system pool.")
     return pools
 
@@ -91,10 +94,13 @@ def _check_identity(body: dict[str, Any], properties: dict[str, Any]) -> None:
 
 
 def _pool_profiles(pools: list[dict[str, Any]], version: str, state: str) -> list[dict[str, Any]]:
-    """Pools echoed back with the defaults AKS fills in; the first is System if none says so."""
+    """Pools echoed back with the defaults AKS fills in; if none says System, the first unsaid is."""
     profiles = []
-    for index, pool in enumerate(pools):
-        mode = pool.get("mode") or ("System" if index == 0 and all(p.get("mode") is None for p in pools) else "User")
+    implicit_system = "System" not in [pool.get("mode") for pool in pools]
+    for pool in pools:
+        mode = pool.get("mode")
+        if mode is None:
+            mode, implicit_system = ("System" if implicit_system else "User"), False
         profiles.append(
             {
                 "type": "VirtualMachineScaleSets",

@@ -58,7 +58,8 @@ def invalid(kind: str, name: str, causes: list[dict], group: str = "") -> KubeEr
     details = {"name": name, "kind": kind, "causes": causes}
     if group:
         details["group"] = group
-    return KubeError(422, f'{kind} "{name}" is invalid: {listing}', details=details)
+    qualified = f"{kind}.{group}" if group else kind
+    return KubeError(422, f'{qualified} "{name}" is invalid: {listing}', details=details)
 
 
 def cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict:

@@ -38,7 +38,7 @@ class Store:
         with self._lock:
             return copy.deepcopy(self._existing(route))
 
-    def list(self, route: Route, label_selector: str) -> dict:
+    def collection(self, route: Route, label_selector: str) -> dict:
         selects = parse_selector(label_selector)
         with self._lock:
             items = [{k: v for k, v in copy.deepcopy(obj).items() if k not in ("apiVersion", "kind")}
