@@ -28,7 +28,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
 from tests.fakes import arm_acr, arm_aks, arm_groups, arm_roles
-from tests.fakes.arm_aks import KubeAccess
+from tests.fakes.arm_credentials import KubeAccess
 from tests.fakes.arm_requests import Call, Route
 from tests.fakes.arm_state import ArmError, ArmState, PlannedFailure, Reply
 
@@ -150,12 +150,14 @@ class FakeArm(RequestsTransport):
         status phrase, e.g. TooManyRequests for 429.
         """
         code = code or HTTPStatus(status).phrase.replace(" ", "")
-        pattern = re.compile(path_regex, re.IGNORECASE)
-        self._faults.append(_Fault(method.upper(), pattern, status, times, dict(headers or {}), code))
+        fault = _Fault(method.upper(), re.compile(path_regex, re.IGNORECASE), status, times, dict(headers or {}), code)
+        with self._lock:
+            self._faults.append(fault)
 
     def fail_operation(self, path_regex: str, code: str, message: str) -> None:
         """Make the next long-running operation on a matching resource id end Failed."""
-        self.state.failures.append(PlannedFailure(re.compile(path_regex, re.IGNORECASE), code, message))
+        with self._lock:
+            self.state.failures.append(PlannedFailure(re.compile(path_regex, re.IGNORECASE), code, message))
 
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         """A copy of a stored resource, looked up without advancing any operation."""
@@ -166,17 +168,17 @@ class FakeArm(RequestsTransport):
         parts = urlsplit(url)
         if parts.hostname != ARM_HOST:
             raise requests.ConnectionError(f"the fake ARM serves only {ARM_HOST}, not {parts.netloc}")
-        with self._lock:
+        with self._lock:  # the poller runs in its own thread; answers are snapshots of the store
             self.requests.append(RecordedRequest(method, url, _recorded_body(body)))
             reply = self._reply(method, parts, headers, body)
-        content = b"" if reply.body is None else json.dumps(reply.body).encode()
+            content = b"" if reply.body is None else json.dumps(reply.body).encode()
         out = {"Content-Length": str(len(content)), **reply.headers}
         if reply.body is not None:
             out["Content-Type"] = "application/json; charset=utf-8"
         return reply.status, out, content
 
     def _reply(self, method: str, parts, headers, body: bytes) -> Reply:
-        path = re.sub("/{2,}", "/", unquote(parts.path))
+        path = unquote(parts.path)
         for fault in self._faults:
             if fault.times > 0 and fault.method == method and fault.pattern.search(path):
                 fault.times -= 1

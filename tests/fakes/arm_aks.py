@@ -1,18 +1,14 @@
-"""AKS managed clusters (Microsoft.ContainerService): the fields AKS fills in, and kubeconfigs.
+"""AKS managed clusters (Microsoft.ContainerService): the fields AKS fills in, and agent pools.
 
 Creating or updating answers with `Azure-AsyncOperation`, deleting with that and a
-`Location`, as AKS does. Credentials point at `KubeAccess.server` so a test can aim the
-returned kubeconfig at a loopback fake API server.
+`Location`, as AKS does. Credentials come from `arm_credentials`.
 """
 
-import base64
 import copy
 import re
-from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from tests.fakes.arm_credentials import KubeAccess, credentials
 from tests.fakes.arm_operations import provider_operation_routes
 from tests.fakes.arm_requests import (
     GROUP,
@@ -43,15 +39,6 @@ _IDENTITY_TYPES = {"SystemAssigned", "UserAssigned"}
 _POOL_MODES = {None, "System", "User"}
 
 
-@dataclass
-class KubeAccess:
-    """Where returned kubeconfigs point. `server=None` means AKS's own `https://<fqdn>:443`."""
-
-    server: str | None = None
-    token: str = "fake-kube-token"
-    ca_data: bytes | None = None
-
-
 def _invalid(target: str, message: str) -> ArmError:
     return ArmError(400, "InvalidParameter", message, target)
 
@@ -68,7 +55,10 @@ def _check_pools(properties: dict[str, Any]) -> list[dict[str, Any]]:
     for pool in pools:
         name = pool.get("name") if isinstance(pool, dict) else None
         if not isinstance(name, str) or not _POOL_NAME.fullmatch(name):
-            raise _invalid("agentPoolProfile.name", f"Agent pool name '{name}' must be 1-12 lowercase letters or digits, starting with a letter.")
+            raise _invalid(
+                "agentPoolProfile.name",
+                f"Agent pool name '{name}' must be 1-12 lowercase letters or digits, starting with a letter.",
+            )
         if name in names:
             raise _invalid("agentPoolProfile.name", f"Agent pool name '{name}' is used twice.")
         names.add(name)
@@ -149,7 +139,12 @@ def _generated(call: Call, body: dict[str, Any], location: str) -> tuple[dict[st
 def create_or_update(call: Call) -> Reply:
     """201 'Creating' for a new cluster, 200 'Updating' for an existing one; both run an LRO."""
     if not _NAME.fullmatch(call.params["name"]):
-        raise ArmError(400, "InvalidResourceName", f"Resource name '{call.params['name']}' is invalid: 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit.")
+        raise ArmError(
+            400,
+            "InvalidResourceName",
+            f"Resource name '{call.params['name']}' is invalid: 1-63 letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit.",
+        )
     require_group(call)
     body = call.body()
     location, tags = require_location(body), require_tags(body)
@@ -249,34 +244,6 @@ def delete(call: Call) -> Reply:
     return Reply(202, None, headers)
 
 
-def _kubeconfig(call: Call, cluster: dict[str, Any], kube: KubeAccess, role: str) -> str:
-    name = cluster["name"]
-    user = f"cluster{role}_{call.params['group']}_{name}"
-    context = f"{name}-admin" if role == "Admin" else name
-    server = {"server": kube.server or f"https://{cluster['properties']['fqdn']}:443"}
-    if kube.ca_data:
-        server["certificate-authority-data"] = base64.b64encode(kube.ca_data).decode()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": server}],
-        "contexts": [{"name": context, "context": {"cluster": name, "user": user}}],
-        "current-context": context,
-        "preferences": {},
-        "users": [{"name": user, "user": {"token": kube.token}}],
-    }
-    return yaml.safe_dump(config, sort_keys=False)
-
-
-def _credentials(kube: KubeAccess, role: str):
-    def handler(call: Call) -> Reply:
-        kubeconfig = _kubeconfig(call, _require_cluster(call), kube, role)
-        value = base64.b64encode(kubeconfig.encode()).decode()
-        return Reply(200, {"kubeconfigs": [{"name": f"cluster{role}", "value": value}]})
-
-    return handler
-
-
 def _pool_resource(cluster: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
     properties = {key: value for key, value in profile.items() if key != "name"}
     return {
@@ -305,8 +272,18 @@ def routes(kube: KubeAccess) -> list[Route]:
     """AKS's routes, with credentials answered from `kube` (read at request time)."""
     return [
         route(_CLUSTER, API_VERSIONS, _VERSION_ERROR, PUT=create_or_update, GET=get, DELETE=delete),
-        route(_CLUSTER + "/listClusterUserCredential", API_VERSIONS, _VERSION_ERROR, POST=_credentials(kube, "User")),
-        route(_CLUSTER + "/listClusterAdminCredential", API_VERSIONS, _VERSION_ERROR, POST=_credentials(kube, "Admin")),
+        route(
+            _CLUSTER + "/listClusterUserCredential",
+            API_VERSIONS,
+            _VERSION_ERROR,
+            POST=lambda call: credentials(call, _require_cluster(call), kube, "User"),
+        ),
+        route(
+            _CLUSTER + "/listClusterAdminCredential",
+            API_VERSIONS,
+            _VERSION_ERROR,
+            POST=lambda call: credentials(call, _require_cluster(call), kube, "Admin"),
+        ),
         route(_CLUSTER + "/agentPools", API_VERSIONS, _VERSION_ERROR, GET=list_pools),
         route(_CLUSTER + r"/agentPools/(?P<pool>[^/]+)", API_VERSIONS, _VERSION_ERROR, GET=get_pool),
         *provider_operation_routes(NAMESPACE, API_VERSIONS),

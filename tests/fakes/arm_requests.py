@@ -30,7 +30,11 @@ class Call:
     def body(self) -> dict[str, Any]:
         """The JSON object the request must carry."""
         if not isinstance(self.content, dict):
-            raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be deserialized: a JSON object is required.")
+            raise ArmError(
+                400,
+                "InvalidRequestContent",
+                "The request content was invalid and could not be deserialized: a JSON object is required.",
+            )
         return self.content
 
     @property

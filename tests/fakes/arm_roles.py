@@ -15,6 +15,7 @@ from tests.fakes.arm_state import ArmError, Reply, now
 API_VERSIONS = {"2022-04-01"}
 _VERSION_ERROR = "NoRegisteredProviderFound"
 _TYPE = "Microsoft.Authorization/roleAssignments"
+_DEFINITIONS = "Microsoft.Authorization/roleDefinitions"
 _ASSIGNMENTS = r"(?P<scope>.*)/providers/Microsoft[.]Authorization/roleAssignments"
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _ROLE_DEFINITION = re.compile(
@@ -40,12 +41,12 @@ BUILTIN_ROLES = {
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
 }
-_KNOWN_ROLES = {guid for guid in BUILTIN_ROLES.values()}
+_KNOWN_ROLES = set(BUILTIN_ROLES.values())
 
 
 def role_definition_id(subscription_id: str, role: str) -> str:
     """The id ARM gives a built-in role within a subscription, e.g. for `roleDefinitionId`."""
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{BUILTIN_ROLES[role]}"
+    return f"/subscriptions/{subscription_id}/providers/{_DEFINITIONS}/{BUILTIN_ROLES[role]}"
 
 
 def _scope(call: Call) -> str:
@@ -53,7 +54,7 @@ def _scope(call: Call) -> str:
     scope = call.params["scope"]
     match = re.fullmatch(r"/subscriptions/(?P<sub>[^/]+)(?P<rest>/.*)?", scope, re.IGNORECASE)
     if match is None:
-        raise ArmError(400, "InvalidScope", f"The fake ARM serves role assignments at subscription scope or below, not '{scope}'.")
+        raise ArmError(400, "InvalidScope", f"The fake ARM serves role assignments at subscription scope or below: '{scope}'.")
     if match["sub"].lower() != call.state.subscription_id.lower():
         raise ArmError(404, "SubscriptionNotFound", f"The subscription '{match['sub']}' could not be found.")
     if match["rest"] and call.state.peek(scope) is None:
@@ -67,7 +68,11 @@ def _scope(call: Call) -> str:
 def _assignment_id(call: Call, scope: str) -> str:
     name = call.params["name"]
     if not _GUID.fullmatch(name):
-        raise ArmError(400, "InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.")
+        raise ArmError(
+            400,
+            "InvalidRoleAssignmentId",
+            f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+        )
     return f"{scope}/providers/{_TYPE}/{name}"
 
 
@@ -112,7 +117,7 @@ def create(call: Call) -> Reply:
         "name": call.params["name"],
         "type": _TYPE,
         "properties": {
-            "roleDefinitionId": f"/subscriptions/{call.state.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            "roleDefinitionId": f"/subscriptions/{call.state.subscription_id}/providers/{_DEFINITIONS}/{role}",
             "principalId": principal,
             "principalType": principal_type,
             "scope": scope,
