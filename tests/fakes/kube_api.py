@@ -9,7 +9,8 @@
 
 Serves core/v1 namespaces, services, secrets, configmaps, persistentvolumeclaims, pods;
 apps/v1 deployments, statefulsets; batch/v1 jobs: get, list (label selectors), create,
-replace, delete (propagation, namespace cascade), server-side apply and merge patch.
+replace, delete (propagation, namespace cascade), server-side apply and merge patch
+(strategic merge patch is served as JSON merge patch: lists replace, never merge by key).
 No controllers run: nothing becomes ready, no Job makes pods, until a test says so.
 What each part simplifies is written in the module it lives in (kube_api_*.py).
 """
@@ -74,7 +75,10 @@ class FakeKubeApi:
         return config
 
     def set_status(self, kind: str, namespace: str | None, name: str, status: dict) -> dict:
-        """Replace an object's status (validated), as its controller would; bumps resourceVersion."""
+        """Replace an object's status as its controller would; bumps resourceVersion.
+
+        The status is checked against the schema like any write (a StatefulSet status needs
+        `replicas`), so a misspelt field raises `KubeError` here instead of never matching."""
         return self._store.set_status(kind, namespace, name, status)
 
     def objects(self, kind: str, namespace: str | None = None) -> list[dict]:
@@ -87,7 +91,7 @@ class FakeKubeApi:
 
     def fail_next(self, method: str, path_regex: str, status: int, times: int = 1) -> None:
         """Answer the next `times` requests whose method matches and path `re.search`es with a
-        `Status` of `status`, before the request is looked at (nothing is stored)."""
+        `Status` of `status`: checked after the token, before routing, so nothing is stored."""
         with self._server.lock:
             self._server.faults.append(Fault(method.upper(), re.compile(path_regex), status, times))
 

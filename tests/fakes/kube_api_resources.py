@@ -3,7 +3,7 @@
 Anything not in `RESOURCES` (other kinds, subresources such as `/status` or `/log`,
 discovery) is a 404, so code that depends on it fails here instead of passing silently.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .kube_api_errors import KubeError
 
@@ -18,6 +18,8 @@ class ResourceType:
     name_rule: str  # "label" (RFC 1123), "dns1035" (RFC 1035 label) or "subdomain" (RFC 1123)
     has_generation: bool = False  # the server bumps metadata.generation on spec changes
     orphans_by_default: bool = False  # batch/v1 Jobs keep their pods unless told otherwise
+    # what a new object's status reads as: Go zero values the server always writes; None: no status
+    initial_status: dict | None = field(default_factory=dict)
 
     @property
     def api_version(self) -> str:
@@ -32,12 +34,13 @@ class ResourceType:
 RESOURCES = (
     ResourceType("", "v1", "namespaces", "Namespace", False, "label"),
     ResourceType("", "v1", "services", "Service", True, "dns1035"),
-    ResourceType("", "v1", "secrets", "Secret", True, "subdomain"),
-    ResourceType("", "v1", "configmaps", "ConfigMap", True, "subdomain"),
+    ResourceType("", "v1", "secrets", "Secret", True, "subdomain", initial_status=None),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True, "subdomain", initial_status=None),
     ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, "subdomain"),
     ResourceType("", "v1", "pods", "Pod", True, "subdomain"),
     ResourceType("apps", "v1", "deployments", "Deployment", True, "subdomain", True),
-    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, "subdomain", True),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, "subdomain", True,
+                 initial_status={"replicas": 0, "availableReplicas": 0}),
     ResourceType("batch", "v1", "jobs", "Job", True, "subdomain", True, True),
 )
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
@@ -58,10 +61,6 @@ class Route:
     resource: ResourceType
     namespace: str | None
     name: str | None
-
-    @property
-    def key(self) -> tuple[str, str | None, str | None]:
-        return (self.resource.kind, self.namespace, self.name)
 
 
 def route(path: str) -> Route:

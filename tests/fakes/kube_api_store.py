@@ -2,10 +2,13 @@
 
 Server-owned metadata (`uid`, a monotonic `resourceVersion`, `creationTimestamp`,
 `generation` for apps/batch kinds, `managedFields`) is set here and never taken from a
-request. `status` starts empty and only `set_status` (a test control) changes it. A write
-that changes nothing is not stored, so `resourceVersion` and `generation` stay put.
+request. `status` starts empty (a StatefulSet's at the zero counts a server writes) and
+only `set_status` (a test control) changes it. A write that changes nothing is not stored,
+so `resourceVersion` and `generation` stay put. Server defaults (Deployment strategy,
+imagePullPolicy, ...) are not filled in: an object reads back as it was written.
 Simplifications: deletion is immediate (no finalizers, no Terminating namespace; a
-Foreground delete removes dependents and owner together), and dependents are found by
+Foreground delete removes dependents and owner together) and always answers a Success
+`Status`, which the client's delete methods read; dependents are found by
 `metadata.ownerReferences[].uid`, as the garbage collector finds them.
 """
 import base64
@@ -109,6 +112,8 @@ class Store:
     def set_status(self, kind: str, namespace: str | None, name: str, status: dict) -> dict:
         with self._lock:
             resource = resource_for_kind(kind)
+            if resource.initial_status is None:
+                raise ValueError(f"a {kind} has no status")
             if (kind, namespace, name) not in self._objects:
                 raise KeyError(f"no {kind} {namespace}/{name} in the fake Kubernetes API")
             obj = copy.deepcopy(self._objects[(kind, namespace, name)])
@@ -147,11 +152,14 @@ class Store:
             meta.pop(field, None)
             if old is not None and field in old["metadata"]:
                 meta[field] = old["metadata"][field]
-        new["status"] = copy.deepcopy(old["status"]) if old else {}
-        meta["managedFields"] = fields.managed_fields(owners, resource.api_version, old)
+        if resource.initial_status is not None:
+            new["status"] = copy.deepcopy(old["status"] if old else resource.initial_status)
+        meta.pop("managedFields", None)
+        if entries := fields.managed_fields(owners, resource.api_version, old):
+            meta["managedFields"] = entries
         if new == old:
             return copy.deepcopy(old)
-        check(resource, new, self._version)
+        check(resource, _spec(new) | {"metadata": meta}, self._version)  # status: set_status checks it
         if old is None:
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
