@@ -1,13 +1,17 @@
 """The ask/tell loop on Dask.
 
-Default ("busy") mode keeps `in_flight` trials running: whenever one finishes
-it is told and a new one is asked, so no worker waits for the slowest member of
-a batch. Deterministic mode asks a batch, waits for all of it and tells in ask
-order, so a fixed seed gives the same trials on every run.
+Default ("busy") mode keeps `in_flight` trials running: whenever some finish
+they are told and new ones are asked, so no worker waits for the slowest member
+of a batch. Deterministic mode asks a batch, waits for all of it and tells in
+ask order, so a fixed seed gives the same trials on every run.
 
 Every proposal is leased in the `Ledger` before it is simulated, so runners
 that share a run split its budget and never evaluate a parameter set twice;
 leases of runners that died are reclaimed and evaluated again.
+
+Task sizes follow the measured cost of a trial: cheap trials are packed
+several to a Dask task, costly ones have their replicates split over tasks,
+both aiming at about `TASK_SECONDS` of simulation per task.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
-from distributed import Client, Future, wait
+from distributed import Client, Future, as_completed, wait
 
 from modelops.seeds import replicate_seeds
 from modelops.spec import RunSpec
@@ -26,14 +30,17 @@ from modelops_contracts import AdaptiveAlgorithm, SimTask, TrialResult, TrialSta
 
 from .ledger import Counts, Ledger
 from .trials import TrialRecord
-from .worker_tasks import score_trial, simulate_and_score, simulate_group
+from .worker_tasks import run_trials, score_trial, simulate_group
 
-# Grouping aims for tasks of about this many seconds of simulation.
-TASK_SECONDS = 0.5
+TASK_SECONDS = 0.1
+# At most this many cheap trials share a task, so the algorithm keeps learning.
+MAX_TRIALS_PER_TASK = 8
 # A run whose first trials all fail stops instead of burning its budget.
 FAIL_FAST_TRIALS = 10
-# How often a waiting runner looks for finished or abandoned work of others.
+# How often a runner with nothing running looks for finished or abandoned work of others.
 POLL_SECONDS = 1.0
+
+Running = dict[Future, list[TrialRecord]]
 
 
 class CalibrationError(RuntimeError):
@@ -62,13 +69,20 @@ class Engine:
         self._targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
         self._outputs = tuple(sorted({spec.target_output(name) for name in spec.targets}))
         self._observed = client.scatter([dict(observed)], broadcast=True, hash=False)[0]
-        self._seconds_per_replicate: float | None = None
+        self._trial_seconds: float | None = None  # moving average of simulation time per trial
         self._watched: dict[str, UniqueParameterSet] = {}  # proposals leased by other runners
-        threads = sum(client.nthreads().values())
-        self.in_flight = spec.compute.in_flight or max(1, 2 * threads)
+        self.threads = sum(client.nthreads().values())
+
+    @property
+    def in_flight(self) -> int:
+        """Trials kept running: the document's setting, else two tasks per worker thread."""
+        if self.spec.compute.in_flight:
+            return self.spec.compute.in_flight
+        per_task = 1 if self.deterministic else self._trials_per_task()
+        return max(1, 2 * self.threads * per_task)
 
     def run(self) -> Counts:
-        running = {future: record for future, record in map(self._submit_record, self.ledger.reclaim())}
+        running = self._reclaim()
         if self.deterministic:
             self._run_batches(running)
         else:
@@ -80,31 +94,38 @@ class Engine:
             self._fail_all_failed(counts)
         return counts
 
-    def _run_busy(self, running: dict[Future, TrialRecord]) -> None:
+    def _run_busy(self, running: Running) -> None:
+        completed = as_completed(running, with_results=True)  # results stream back as tasks finish
         idle = 0.0
         while True:
             counts = self.ledger.counts()
             stopping = self._target_reached(counts)
-            if not stopping and len(running) < self.in_flight:
-                running |= self._ask(self.in_flight - len(running), counts)
+            pending = sum(map(len, running.values()))
+            if not stopping and pending < self.in_flight:
+                submitted = self._ask(self.in_flight - pending, counts)
+                running |= submitted
+                completed.update(submitted)
             if not running:
                 if stopping or counts.done >= counts.budget or (self.algorithm.finished() and not counts.leased):
                     return
                 idle = min(POLL_SECONDS, idle * 2 or 0.01)  # others hold the rest, or nothing proposed yet
                 time.sleep(idle)
                 self._tell_watched()
-                running |= dict(map(self._submit_record, self.ledger.reclaim()))
+                reclaimed = self._reclaim()
+                running |= reclaimed
+                completed.update(reclaimed)
                 continue
             idle = 0.0
-            done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
-            for future in done:
-                self._finish(running.pop(future), future.result())
+            finished = []
+            for future, outcomes in completed.next_batch(block=True):
+                finished += zip(running.pop(future), outcomes)
+            self._finish(finished)
             self._tell_watched()
 
-    def _run_batches(self, running: dict[Future, TrialRecord]) -> None:
+    def _run_batches(self, running: Running) -> None:
         while True:
-            counts = self.ledger.counts()
             if not running:
+                counts = self.ledger.counts()
                 if self._target_reached(counts) or counts.done >= counts.budget or self.algorithm.finished():
                     return
                 running = self._ask(self.in_flight, counts)
@@ -112,25 +133,29 @@ class Engine:
                     time.sleep(0.05)
                     continue
             wait(list(running))
-            for future, record in sorted(running.items(), key=lambda item: item[1].number):
-                self._finish(record, future.result())
+            finished = [pair for future, records in running.items() for pair in zip(records, future.result())]
+            self._finish(sorted(finished, key=lambda pair: pair[0].number))
             running = {}
 
-    def _ask(self, wanted: int, counts: Counts) -> dict[Future, TrialRecord]:
+    def _ask(self, wanted: int, counts: Counts) -> Running:
         room = counts.budget - counts.done - counts.leased
-        submitted: dict[Future, TrialRecord] = {}
-        for pset in self.algorithm.ask(min(wanted, room)) if room > 0 else []:
-            lease = self.ledger.lease(pset.param_id, dict(pset.params))
+        proposals = self.algorithm.ask(min(wanted, room)) if room > 0 else []
+        leases = self.ledger.lease([(pset.param_id, dict(pset.params)) for pset in proposals])
+        new = []
+        for pset, lease in zip(proposals, leases):
             if lease.outcome == "new":
-                future, record = self._submit(pset.param_id, dict(pset.params), lease.number)
-                submitted[future] = record
+                new.append(self._record(pset.param_id, dict(pset.params), lease.number))
             elif lease.outcome == "finished":
                 self.algorithm.tell([lease.record.to_result()])  # known result: nothing is simulated twice
             elif lease.outcome == "leased":
                 self._watched[pset.param_id] = pset
             else:  # other runners took the rest of the budget meanwhile
                 self._untold(pset, "the budget was taken by other runners")
-        return submitted
+        return self._submit(new)
+
+    def _reclaim(self) -> Running:
+        """Evaluate again what runners that are gone had leased (this one before a restart included)."""
+        return self._submit([self._record(r.param_id, r.params, r.number) for r in self.ledger.reclaim()])
 
     def _untold(self, pset: UniqueParameterSet, reason: str) -> None:
         """Close a proposal this runner will not evaluate, so no trial stays open in the study."""
@@ -141,50 +166,72 @@ class Engine:
             del self._watched[record.param_id]
             self.algorithm.tell([record.to_result()])
 
-    def _submit_record(self, record: TrialRecord) -> tuple[Future, TrialRecord]:
-        self._watched.pop(record.param_id, None)  # reclaimed: ours to evaluate now
-        return self._submit(record.param_id, record.params, record.number)
-
-    def _submit(self, param_id: str, params: dict[str, Any], number: int) -> tuple[Future, TrialRecord]:
-        pset = UniqueParameterSet(params, param_id)
-        seeds = replicate_seeds(param_id, self.spec.replicates)
-        record = TrialRecord(number, param_id, params, seeds, time.time())
+    def _record(self, param_id: str, params: dict[str, Any], number: int) -> TrialRecord:
+        self._watched.pop(param_id, None)  # a reclaimed lease is ours to evaluate now
+        record = TrialRecord(number, param_id, params, replicate_seeds(param_id, self.spec.replicates), time.time())
         self.evaluated.append(record)
-        model = self.spec.model
-        tasks = [SimTask(model.bundle, model.entrypoint, pset, seed, outputs=self._outputs) for seed in seeds]
-        size = self._group_size()
-        groups = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        key = f"trial-{param_id[:16]}-{number}"
-        if len(groups) == 1:
-            future = self.client.submit(simulate_and_score, tasks, self._observed, self._targets, key=key)
-        else:
-            sims = [
-                self.client.submit(simulate_group, group, key=f"{key}-sims-{i}") for i, group in enumerate(groups)
-            ]
-            future = self.client.submit(score_trial, self._observed, self._targets, *sims, key=key)
-        return future, record
+        return record
 
-    def _group_size(self) -> int:
+    def _submit(self, records: list[TrialRecord]) -> Running:
+        """Dask tasks for `records`, packed or split by the measured cost of a trial."""
+        per_task = self._trials_per_task()
+        running: Running = {}
+        for start in range(0, len(records), per_task):
+            chunk = records[start : start + per_task]
+            key = f"trials-{chunk[0].number}-{chunk[0].param_id[:12]}"
+            split = self._replicates_per_task()
+            if len(chunk) == 1 and split < self.spec.replicates:
+                tasks = self._tasks(chunk[0])
+                groups = [
+                    self.client.submit(simulate_group, tasks[i : i + split], key=f"{key}-sims-{i}")
+                    for i in range(0, len(tasks), split)
+                ]
+                future = self.client.submit(score_trial, self._observed, self._targets, *groups, key=key)
+            else:
+                trials = [self._tasks(record) for record in chunk]
+                future = self.client.submit(run_trials, trials, self._observed, self._targets, key=key)
+            running[future] = chunk
+        return running
+
+    def _tasks(self, record: TrialRecord) -> list[SimTask]:
+        model = self.spec.model
+        pset = UniqueParameterSet(record.params, record.param_id)
+        return [SimTask(model.bundle, model.entrypoint, pset, seed, outputs=self._outputs) for seed in record.seeds]
+
+    def _trials_per_task(self) -> int:
+        if self.spec.compute.replicates_per_task != "auto" or self._trial_seconds is None:
+            return 1
+        return max(1, min(MAX_TRIALS_PER_TASK, int(TASK_SECONDS / max(self._trial_seconds, 1e-6))))
+
+    def _replicates_per_task(self) -> int:
         setting = self.spec.compute.replicates_per_task
         if setting != "auto":
             return setting
-        if self._seconds_per_replicate is None:
+        if self._trial_seconds is None:
             return self.spec.replicates  # unknown cost: one task per trial until measured
-        wanted = math.ceil(TASK_SECONDS / max(self._seconds_per_replicate, 1e-6))
-        return max(1, min(self.spec.replicates, wanted))
+        per_replicate = self._trial_seconds / self.spec.replicates
+        return max(1, min(self.spec.replicates, math.ceil(TASK_SECONDS / max(per_replicate, 1e-6))))
 
-    def _finish(self, record: TrialRecord, outcome: dict[str, Any]) -> None:
-        record.finish(outcome, time.time())
-        per_replicate = outcome["sim_seconds"] / max(1, outcome["replicates"])
-        previous = self._seconds_per_replicate
-        self._seconds_per_replicate = per_replicate if previous is None else 0.8 * previous + 0.2 * per_replicate
-        if not self.ledger.complete(record):
-            return  # our lease was reclaimed by another runner, which reports this trial
-        self.algorithm.tell([record.to_result()])
+    def _finish(self, finished: list[tuple[TrialRecord, dict[str, Any]]]) -> None:
+        now = time.time()
+        for record, outcome in finished:
+            record.finish(outcome, now)
+            seconds = outcome["sim_seconds"]
+            previous = self._trial_seconds
+            self._trial_seconds = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+        stored = self.ledger.complete([record for record, _ in finished])
+        ours = [record for (record, _), kept in zip(finished, stored) if kept]  # others report reclaimed ones
+        self.algorithm.tell([record.to_result() for record in ours])
         counts = self.ledger.counts()
         if self.on_trial is not None:
-            self.on_trial(record, counts)
-        if counts.failed == counts.done == min(FAIL_FAST_TRIALS, counts.budget):
+            for index, record in enumerate(ours):  # each trial is reported with the counts up to itself
+                later = ours[index + 1 :]
+                failed_later = sum(r.status == "failed" for r in later)
+                self.on_trial(
+                    record,
+                    Counts(counts.budget, counts.leased, counts.done - len(later), counts.failed - failed_later, counts.best),
+                )
+        if counts.failed == counts.done >= min(FAIL_FAST_TRIALS, counts.budget):
             self._fail_all_failed(counts)
 
     def _target_reached(self, counts: Counts) -> bool:

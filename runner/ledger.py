@@ -65,6 +65,14 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class _Leased:
+    """A lease made earlier in the same `lease` call (a repeated proposal)."""
+
+    number: int
+    status: str = "leased"
+
+
+@dataclass(frozen=True)
 class Counts:
     budget: int
     leased: int
@@ -96,61 +104,82 @@ class Ledger:
         self._lock.release()
         self.engine.dispose()
 
-    def lease(self, param_id: str, params: dict[str, Any]) -> Lease:
-        """Reserve `param_id` for this runner if the budget has room and nobody has it."""
+    def lease(self, proposals: list[tuple[str, dict[str, Any]]]) -> list[Lease]:
+        """Reserve each (param_id, params) for this runner if the budget has room and nobody has it.
+
+        One transaction for the whole list; outcomes come back in its order.
+        """
+        if not proposals:
+            return []
         with self.engine.begin() as conn:
             budget = self._lock_run(conn)
-            existing = conn.execute(
-                select(trials).where(trials.c.run_id == self.run_id, trials.c.param_id == param_id)
-            ).first()
-            if existing is not None:
-                if existing.status == "leased":
-                    return Lease("leased", existing.number)
-                return Lease("finished", existing.number, _record(existing))
+            existing = {
+                row.param_id: row
+                for row in conn.execute(
+                    select(trials).where(
+                        trials.c.run_id == self.run_id, trials.c.param_id.in_([pid for pid, _ in proposals])
+                    )
+                )
+            }
             number = conn.execute(
                 select(func.count()).select_from(trials).where(trials.c.run_id == self.run_id)
             ).scalar_one()
-            if number >= budget:
-                return Lease("full")
-            conn.execute(
-                trials.insert().values(
-                    run_id=self.run_id,
-                    param_id=param_id,
-                    number=number,
-                    params=json.dumps(params),
-                    status="leased",
-                    runner_id=self.runner_id,
-                    leased_at=time.time(),
-                )
-            )
-            return Lease("new", number)
+            leases, rows = [], []
+            for param_id, params in proposals:
+                row = existing.get(param_id)
+                if row is not None:
+                    finished = row.status != "leased"
+                    leases.append(Lease("finished", row.number, _record(row)) if finished else Lease("leased", row.number))
+                elif number >= budget:
+                    leases.append(Lease("full"))
+                else:
+                    leases.append(Lease("new", number))
+                    existing[param_id] = _Leased(number)
+                    rows.append(
+                        dict(
+                            run_id=self.run_id,
+                            param_id=param_id,
+                            number=number,
+                            params=json.dumps(params),
+                            status="leased",
+                            runner_id=self.runner_id,
+                            leased_at=time.time(),
+                        )
+                    )
+                    number += 1
+            if rows:
+                conn.execute(trials.insert(), rows)
+            return leases
 
-    def complete(self, record: TrialRecord) -> bool:
-        """Store a finished trial; False when its lease is no longer ours (it was reclaimed)."""
-        document = {
-            "seeds": [str(s) for s in record.seeds],
-            "submitted_at": record.submitted_at,
-            "target_losses": record.target_losses,
-            "error": record.error,
-            "sim_seconds": record.sim_seconds,
-        }
+    def complete(self, records: list[TrialRecord]) -> list[bool]:
+        """Store finished trials; False for one whose lease is no longer ours (it was reclaimed)."""
+        stored = []
         with self.engine.begin() as conn:
-            result = conn.execute(
-                trials.update()
-                .where(
-                    trials.c.run_id == self.run_id,
-                    trials.c.param_id == record.param_id,
-                    trials.c.runner_id == self.runner_id,
-                    trials.c.status == "leased",
+            for record in records:
+                document = {
+                    "seeds": [str(s) for s in record.seeds],
+                    "submitted_at": record.submitted_at,
+                    "target_losses": record.target_losses,
+                    "error": record.error,
+                    "sim_seconds": record.sim_seconds,
+                }
+                result = conn.execute(
+                    trials.update()
+                    .where(
+                        trials.c.run_id == self.run_id,
+                        trials.c.param_id == record.param_id,
+                        trials.c.runner_id == self.runner_id,
+                        trials.c.status == "leased",
+                    )
+                    .values(
+                        status=record.status,
+                        loss=record.loss,
+                        finished_at=record.finished_at,
+                        record=json.dumps(document),
+                    )
                 )
-                .values(
-                    status=record.status,
-                    loss=record.loss,
-                    finished_at=record.finished_at,
-                    record=json.dumps(document),
-                )
-            )
-            return result.rowcount == 1
+                stored.append(result.rowcount == 1)
+        return stored
 
     def reclaim(self) -> list[TrialRecord]:
         """Take over the leases of runners that are gone; they must be evaluated again."""
@@ -188,27 +217,23 @@ class Ledger:
         return reclaimed
 
     def counts(self) -> Counts:
+        done = func.count().filter(trials.c.status != "leased")
         with self.engine.connect() as conn:
-            budget = conn.execute(select(runs.c.budget).where(runs.c.run_id == self.run_id)).scalar_one()
-            by_status = dict(
-                conn.execute(
-                    select(trials.c.status, func.count()).where(trials.c.run_id == self.run_id).group_by(trials.c.status)
-                ).all()
-            )
+            budget, leased, finished, failed = conn.execute(
+                select(
+                    select(runs.c.budget).where(runs.c.run_id == self.run_id).scalar_subquery(),
+                    func.count().filter(trials.c.status == "leased"),
+                    done,
+                    func.count().filter(trials.c.status == "failed"),
+                ).where(trials.c.run_id == self.run_id)
+            ).one()
             best = conn.execute(
                 select(trials)
                 .where(trials.c.run_id == self.run_id, trials.c.status == "completed")
                 .order_by(trials.c.loss, trials.c.number)
                 .limit(1)
             ).first()
-        failed = by_status.get("failed", 0)
-        return Counts(
-            budget=budget,
-            leased=by_status.get("leased", 0),
-            done=by_status.get("completed", 0) + failed,
-            failed=failed,
-            best=None if best is None else _record(best),
-        )
+        return Counts(budget, leased, finished, failed, None if best is None else _record(best))
 
     def finished(self, param_ids: list[str]) -> list[TrialRecord]:
         """Those of `param_ids` that have finished (leased elsewhere, watched for their result)."""

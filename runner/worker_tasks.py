@@ -1,9 +1,10 @@
 """Functions that run on Dask workers for one trial.
 
-Replicate groups are simulated by `simulate_group`; `score_trial` receives the
-groups' results as task *arguments* (Dask resolves the futures), so no task ever
-waits on another from inside a worker thread. When a trial fits in one group
-both steps run in one task (`simulate_and_score`) to save a scheduler round trip.
+A costly trial's replicates are split over `simulate_group` tasks, and
+`score_trial` receives their results as task *arguments* (Dask resolves the
+futures), so no task ever waits on another from inside a worker thread. Cheap
+trials run whole, several to a task (`run_trials`), so scheduler overhead does
+not dominate. Every task that scores returns a list of outcomes, one per trial.
 """
 
 from __future__ import annotations
@@ -28,14 +29,27 @@ def simulate_group(tasks: Sequence[SimTask]) -> list[Replicate]:
 
 def score_trial(
     observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], *groups: list[Replicate]
+) -> list[dict[str, Any]]:
+    """Score one trial from its replicate groups; a list of one outcome, like `run_trials`."""
+    return [outcome(observed, targets, [r for group in groups for r in group])]
+
+
+def run_trials(
+    trials: Sequence[Sequence[SimTask]], observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping]
+) -> list[dict[str, Any]]:
+    """Simulate and score whole trials, one after another, in one task."""
+    return [outcome(observed, targets, simulate_group(tasks)) for tasks in trials]
+
+
+def outcome(
+    observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], replicates: list[Replicate]
 ) -> dict[str, Any]:
-    """The trial's outcome: status, loss, per-target losses, timings, and on failure why."""
-    replicates = [replicate for group in groups for replicate in group]
+    """A trial's outcome: status, loss, per-target losses, timings, and on failure why."""
     sim_seconds = sum(r.metrics["seconds"] for r, _ in replicates)
-    outcome: dict[str, Any] = {"sim_seconds": sim_seconds, "replicates": len(replicates)}
+    base: dict[str, Any] = {"sim_seconds": sim_seconds, "replicates": len(replicates)}
     for index, (result, trace) in enumerate(replicates):
         if result.error is not None:
-            return outcome | {
+            return base | {
                 "status": "failed",
                 "error": {
                     "stage": "simulation",
@@ -49,7 +63,7 @@ def score_trial(
         decoded = [{name: ipc_to_table(a.inline) for name, a in r.outputs.items()} for r, _ in replicates]
         loss, per_target = score(targets, observed, decoded)
     except Exception as exc:  # a scoring failure fails this trial only
-        return outcome | {
+        return base | {
             "status": "failed",
             "error": {
                 "stage": "scoring",
@@ -58,10 +72,4 @@ def score_trial(
                 "traceback": traceback.format_exc(),
             },
         }
-    return outcome | {"status": "completed", "loss": loss, "target_losses": per_target}
-
-
-def simulate_and_score(
-    tasks: Sequence[SimTask], observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping]
-) -> dict[str, Any]:
-    return score_trial(observed, targets, simulate_group(tasks))
+    return base | {"status": "completed", "loss": loss, "target_losses": per_target}

@@ -14,17 +14,19 @@ SIR = Path(__file__).resolve().parents[1] / "examples" / "sir"
 
 
 def test_the_model_is_a_pure_function_of_params_and_seed():
-    params = {"beta": 0.4, "gamma": 0.1}
-    a, b, c = simulate(params, 1)["incidence"], simulate(params, 1)["incidence"], simulate(params, 2)["incidence"]
-    assert a.equals(b) and not a.equals(c)
-    assert a.columns == ["day", "incidence"] and a.height == 100
+    params = {"R0": 2.0, "gamma": 0.2}
+    a, b, c = simulate(params, 1), simulate(params, 1), simulate(params, 2)
+    assert all(a[name].equals(b[name]) and not a[name].equals(c[name]) for name in ("incidence", "prevalence"))
+    assert a["incidence"].columns == ["day", "incidence"] and a["prevalence"].columns == ["day", "prevalence"]
+    assert a["incidence"].height == a["prevalence"].height == 100
 
 
 def test_the_committed_target_data_is_what_the_script_makes(tmp_path, monkeypatch):
     monkeypatch.setattr(make_targets, "HERE", tmp_path)
     (tmp_path / "truth.json").write_text((SIR / "truth.json").read_text())
     make_targets.main()
-    assert pl.read_csv(tmp_path / "data" / "incidence.csv").equals(pl.read_csv(SIR / "data" / "incidence.csv"))
+    for name in ("incidence.csv", "prevalence.csv"):
+        assert pl.read_csv(tmp_path / "data" / name).equals(pl.read_csv(SIR / "data" / name))
 
 
 def test_make_run_recovers_the_true_parameters_within_ten_percent(tmp_path):

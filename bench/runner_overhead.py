@@ -1,0 +1,113 @@
+"""Runner throughput against a plain sequential ask -> simulate -> tell loop.
+
+    .venv/bin/python -m bench.runner_overhead
+
+Both sides run the same document (Optuna TPE, 2 replicates per trial, a loss
+against target data) on this machine in the same run. The runner uses a local
+Dask cluster of 2 single-thread worker processes. Prints a table, then a last
+line of JSON: {"costly_ratio", "cheap_ratio", "pg_trial_overhead_ms"}, where a
+ratio is runner throughput / sequential throughput, and the PostgreSQL overhead
+is the extra wall time per trial of a PostgreSQL study over an in-memory one.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import polars as pl
+from distributed import Client, LocalCluster
+
+from modelops.ipc import from_ipc
+from modelops.scoring import score
+from modelops.seeds import replicate_seeds
+from modelops.services.execute import execute_task
+from modelops.spec import parse_spec, preflight
+from modelops_contracts import SimTask, UniqueParameterSet
+from runner.algorithms.optuna_algorithm import distributions, make_sampler
+from runner.calibrate import calibrate
+
+WORKERS = 2
+CASES = {"cheap": (1.0, 150), "costly": (50.0, 60)}  # simulation ms, trials
+
+
+def document(ms: float, trials: int) -> dict:
+    return {
+        "name": "bench",
+        "model": {"entrypoint": "bench.models:spin"},
+        "parameters": {"x": {"low": 0.0, "high": 1.0}, "y": {"low": 0.0, "high": 1.0}, "ms": {"choices": [ms]}},
+        "targets": {"out": {"data": "target.csv", "keys": ["t"], "value": "value"}},
+        "budget": {"trials": trials},
+        "replicates": 2,
+        "seed": 1,
+    }
+
+
+def sequential(spec, observed) -> float:
+    """The baseline: one process, ask -> simulate every replicate -> score -> tell."""
+    study = optuna.create_study(sampler=make_sampler("tpe", spec.seed, {}))
+    space = distributions(spec.parameters)
+    targets = {n: t.model_dump() | {"output": spec.target_output(n)} for n, t in spec.targets.items()}
+    started = time.perf_counter()
+    for _ in range(spec.budget.trials):
+        trial = study.ask(space)
+        pset = UniqueParameterSet.from_dict(trial.params)
+        outputs = []
+        for seed in replicate_seeds(pset.param_id, spec.replicates):
+            result = execute_task(SimTask(spec.model.bundle, spec.model.entrypoint, pset, seed))
+            outputs.append(from_ipc({k: a.inline for k, a in result.outputs.items()}))
+        study.tell(trial, score(targets, observed, outputs)[0])
+    return time.perf_counter() - started
+
+
+def runner(client, spec, observed, storage: str, folder: Path, run_id: str) -> float:
+    started = time.perf_counter()
+    summary = calibrate(
+        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), storage_url=storage
+    )
+    assert summary["n_trials"] == spec.budget.trials and summary["n_failed"] == 0, summary
+    return time.perf_counter() - started
+
+
+def pg_overhead_ms(client, spec, observed, folder: Path) -> float | None:
+    """Extra wall time per trial of a PostgreSQL study (the tests' throwaway server) over memory."""
+    import pytest
+
+    from tests.services import run_postgres
+
+    try:
+        with run_postgres() as pg:
+            memory = runner(client, spec, observed, "memory", folder, "pg-base")
+            shared = runner(client, spec, observed, pg.create_database(), folder, "pg")
+    except pytest.skip.Exception:  # no PostgreSQL on this machine
+        return None
+    return (shared - memory) / spec.budget.trials * 1000
+
+
+def main() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
+    pl.DataFrame({"t": [0, 1], "value": [0.5, 0.5]}).write_csv(folder / "target.csv")
+    results: dict[str, float | None] = {}
+    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            client.run(lambda: __import__("bench.models"))  # warm imports off the clock
+            for case, (ms, trials) in CASES.items():
+                spec = parse_spec(document(ms, trials))
+                observed = preflight(spec, folder)
+                base = sequential(spec, observed)
+                ours = runner(client, spec, observed, "memory", folder, f"{case}-memory")
+                results[f"{case}_ratio"] = round(base / ours, 3)
+                print(f"{case:6} ({ms:g} ms x 2 replicates, {trials} trials): "
+                      f"sequential {trials / base:7.1f} trials/s, runner {trials / ours:7.1f} trials/s")  # fmt: skip
+            spec = parse_spec(document(*CASES["cheap"]))
+            overhead = pg_overhead_ms(client, spec, preflight(spec, folder), folder)
+            results["pg_trial_overhead_ms"] = None if overhead is None else round(overhead, 2)
+            print("PostgreSQL study:", "not available here" if overhead is None else f"+{overhead:.2f} ms per trial")
+    print(json.dumps({k: results[k] for k in ("costly_ratio", "cheap_ratio", "pg_trial_overhead_ms")}))
+
+
+if __name__ == "__main__":
+    main()
