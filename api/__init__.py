@@ -1,0 +1,1 @@
+"""The HTTP API and the event intake: Durable client functions, one blueprint per area."""

@@ -1,0 +1,52 @@
+"""The body of `POST /api/runs`: a run document plus where to run it.
+
+The document itself is `RunSpec`, the same model the CLI validates with, so a
+document valid for `mops validate` is valid here and errors read the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .naming import check_run_id
+from .spec import RunSpec, spec_digest
+
+TARGETS = ("local", "azure", "existing")
+# Targets this Function App can run today; others are refused, never stubbed.
+SUPPORTED_TARGETS = ("local",)
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spec: RunSpec
+    target: Literal["local", "azure", "existing"] = "local"
+    environment: str = Field("dev", pattern=r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
+    run_id: str | None = Field(None, description="Default: <name>-<8 hex of the document's SHA-256>.")
+    base_dir: str | None = Field(
+        None, description="local target only: the folder the document's relative data paths start from."
+    )
+
+    @field_validator("run_id")
+    @classmethod
+    def _valid_run_id(cls, value: str | None) -> str | None:
+        return value if value is None else check_run_id(value)
+
+    @field_validator("target")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if value not in SUPPORTED_TARGETS:
+            raise ValueError(f"target {value!r} is not available yet; use one of {list(SUPPORTED_TARGETS)}")
+        return value
+
+    def default_run_id(self) -> str:
+        return self.run_id or f"{self.spec.name}-{spec_digest(self.spec)[:8]}"
+
+    def fingerprint(self) -> str:
+        """Identifies the same request posted again (retries, double clicks)."""
+        body = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
