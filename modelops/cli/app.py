@@ -12,10 +12,12 @@ import typer
 from modelops import __version__
 from modelops.spec import SpecError, json_schema, load_spec
 
-app = typer.Typer(help="ModelOps: calibrate stochastic simulation models at scale.", no_args_is_help=True)
+from . import run_commands
+from .config_commands import config_app
+from .env_commands import env_app
+from .exits import EXIT_FAILED, EXIT_INVALID
 
-EXIT_INVALID = 2
-EXIT_FAILED = 1
+app = typer.Typer(help="ModelOps: calibrate stochastic simulation models at scale.", no_args_is_help=True)
 
 
 def _fail_invalid(error: SpecError | ValueError) -> None:
@@ -48,13 +50,15 @@ def validate(spec: Path = typer.Argument(..., help="Run document (YAML or JSON).
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="Run document (YAML or JSON)."),
-    local: bool = typer.Option(False, "--local", help="Run on this machine with a local Dask cluster."),
-    json_out: bool = typer.Option(False, "--json", help="End stdout with a one-line JSON summary."),
+    local: bool = typer.Option(False, "--local", help="Run on this machine with a local Dask cluster (else: submit to the API)."),
+    json_out: bool = typer.Option(False, "--json", help="End stdout with a one-line JSON summary (the final status, without --local)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that receives one results folder per run."),
     results: str = typer.Option(
         None, "--results", help="Results location: a folder or a blob URL (https://<account>.blob.core.windows.net/<container>/<prefix>)."
     ),
-    run_id: str = typer.Option(None, "--run-id", help="Run id (default: <name>-<time>-<random>)."),
+    run_id: str = typer.Option(
+        None, "--run-id", help="Run id (default: <name>-<time>-<random>; without --local, the API's <name>-<document hash>)."
+    ),
     storage: str = typer.Option(
         "memory", "--storage", help="Study storage: memory, sqlite:///file.db, or postgresql://... (shared by runners)."
     ),
@@ -69,11 +73,33 @@ def run(
     deterministic: bool = typer.Option(
         False, "--deterministic", help="Ask a batch, wait for all of it, tell in ask order: reproducible with a seed."
     ),
+    target: str = typer.Option(None, "--target", help="Without --local: local, azure or existing (default from `mops config`)."),
+    environment: str = typer.Option(None, "--environment", help="Without --local: the shared environment (default from `mops config`)."),
+    poll: float = typer.Option(2.0, "--poll", min=0.1, help="Without --local: seconds between status polls."),
+    follow: bool = typer.Option(True, "--follow/--no-follow", help="Without --local: follow the run to its end, or just print its id."),
 ) -> None:
-    """Calibrate the model a run document describes."""
+    """Calibrate the model a run document describes: on this machine (--local) or through the API."""
     if not local:
-        typer.echo("Only --local runs exist so far; add --local to run on this machine.", err=True)
-        raise typer.Exit(EXIT_INVALID)
+        local_only = {"--out": out != Path("runs"), "--results": results, "--storage": storage != "memory",
+                      "--runner-id": runner_id, "--events": events, "--deterministic": deterministic}  # fmt: skip
+        if given := [flag for flag, value in local_only.items() if value]:
+            typer.echo(f"{', '.join(given)} only apply with --local", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        from .remote_run import run_remote
+
+        raise typer.Exit(
+            run_remote(
+                spec,
+                target=target,
+                environment=environment,
+                run_id=run_id,
+                overrides={"budget.trials": trials, "compute.workers": workers, "seed": seed},
+                poll=poll,
+                follow=follow,
+                json_out=json_out,
+                quiet=quiet,
+            )
+        )
     from runner.ledger import LedgerError
 
     from .local_run import run_local
@@ -107,6 +133,14 @@ def run(
         typer.echo(json.dumps(summary, default=str))
     if summary["status"] != "completed":
         raise typer.Exit(EXIT_FAILED)
+
+
+app.command("status")(run_commands.status)
+app.command("list")(run_commands.list_runs)
+app.command("cancel")(run_commands.cancel)
+app.command("results")(run_commands.results)
+app.add_typer(config_app, name="config")
+app.add_typer(env_app, name="env")
 
 
 def main() -> None:
