@@ -90,6 +90,7 @@ def _provision(context: df.DurableOrchestrationContext, run: dict[str, Any]):
 
 
 def _monitor(context: df.DurableOrchestrationContext, run: dict[str, Any]):
+    context.set_custom_status(status_of(run))  # each execution reports its own; none is inherited
     now = context.current_utc_datetime
     deadline = datetime.fromisoformat(run["deadline"])
     if now >= deadline:
