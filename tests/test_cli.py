@@ -40,7 +40,9 @@ def test_validate_accepts_a_good_document_and_lists_field_errors_of_a_bad_one(tm
     assert missing.exit_code == 2 and "cannot read" in missing.stderr
 
 
-def test_run_needs_local_until_the_control_plane_exists(tmp_path):
+def test_run_without_local_needs_an_api_configured(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELOPS_CONFIG", str(tmp_path / "absent.yaml"))
+    monkeypatch.delenv("MODELOPS_API_URL", raising=False)
     result = cli.invoke(app, ["run", str(ROOT / "examples/sir/run.yaml")])
     assert result.exit_code == 2 and "--local" in result.stderr
 

@@ -49,9 +49,13 @@ class ApiClient:
 
     # runs
 
-    def submit_run(self, spec: dict[str, Any], target: str, environment: str, run_id: str | None = None) -> dict[str, Any]:
+    def submit_run(
+        self, spec: dict[str, Any], target: str, environment: str, run_id: str | None = None, base_dir: str | None = None
+    ) -> dict[str, Any]:
         """`{"run_id", "location"}` of the started (or already live) run."""
         body = {"spec": spec, "target": target, "environment": environment, "run_id": run_id}
+        if base_dir is not None:
+            body["base_dir"] = base_dir
         answer, headers = self._call("POST", "/api/runs", body=body)
         location = headers.get("Location") or ""
         _, marker, tail = urllib.parse.urlsplit(location).path.partition("/api/runs/")

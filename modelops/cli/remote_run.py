@@ -46,7 +46,10 @@ def run_remote(
         return EXIT_INVALID
     client = client_for(settings, hint=", or add --local to run on this machine")
     with api_errors():
-        run_id = client.submit_run(spec.model_dump(mode="json", by_alias=True), target, environment, run_id)["run_id"]
+        # A local-target Function App runs on this machine: relative data paths start at the document's folder.
+        base_dir = str(spec_path.resolve().parent) if target == "local" else None
+        document = spec.model_dump(mode="json", by_alias=True)
+        run_id = client.submit_run(document, target, environment, run_id, base_dir)["run_id"]
         if not follow:
             typer.echo(run_id)
             if json_out:
