@@ -17,7 +17,27 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MODELOPS_HEARTBEAT_SECONDS": ("120", "with no progress event for this long, the runner is checked"),
     "MODELOPS_EVENTS_URL": ("", "where runners send progress events (this app's /api/events, or an Event Grid topic)"),
     "MODELOPS_LOCAL_STATE_DIR": ("", "local target: the folder for process state and logs (default: a temp folder)"),
+    "MODELOPS_SUBSCRIPTION_ID": ("", "azure target: the subscription environments are created in"),
+    "MODELOPS_LOCATION": ("westeurope", "azure target: the region of new resource groups, registries and clusters"),
+    "MODELOPS_USERNAME": ("modelops", "azure target: resource groups are named modelops-<env>-rg-<username>"),
+    "MODELOPS_KUBERNETES_VERSION": ("1.30", "azure target: the pinned AKS Kubernetes version"),
+    "MODELOPS_RUNNER_IMAGE": ("", "azure/existing targets: the image of the runner and the Dask pods"),
+    "MODELOPS_RESULTS_STORAGE_ID": ("", "azure target: resource id of the results storage account (runners may write)"),
+    "MODELOPS_EVENTGRID_TOPIC_ID": ("", "azure target: resource id of the progress topic (runners may publish)"),
+    "MODELOPS_EXISTING_KUBECONFIG": ("", "existing target: the cluster's kubeconfig (in Azure, a Key Vault reference)"),
 }
+
+# Read by the platform or the Azure SDK, not by this code; defined by the deployment all the same.
+PLATFORM_SETTINGS = (
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "AZURE_CLIENT_ID",
+)
 
 
 def setting(name: str, env: Mapping[str, str] | None = None) -> str:
