@@ -5,8 +5,11 @@
 - ``postgresql://user@host:port/db``: shared; any number of runners.
 
 The Optuna study and the runner's trial ledger live side by side in the same
-database. Credentials belong in the URL given at run time (or PG* variables,
-see `runner.config`), never in a run document.
+database. On PostgreSQL the study is Optuna's journal (`runner.journal`): each
+runner keeps it in memory and reads only what others appended since, where
+Optuna's RDB storage would reload every trial on every ask. Credentials belong
+in the URL given at run time (or PG* variables, see `runner.config`), never in
+a run document.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import optuna
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from .journal import PostgresJournalBackend
 from .ledger import Ledger, sqlalchemy_url
 
 # Key of the advisory lock under which runners create tables, one at a time.
@@ -73,8 +77,11 @@ def _schema_lock(url: str) -> Iterator[None]:
 
 def optuna_storage(url: str) -> optuna.storages.BaseStorage | None:
     """Optuna's storage for `url` (None: Optuna's in-memory storage)."""
-    if storage_kind(url) == "memory":
+    kind = storage_kind(url)
+    if kind == "memory":
         return None
+    if kind == "postgresql":
+        return optuna.storages.JournalStorage(PostgresJournalBackend(url))
     return optuna.storages.RDBStorage(
         sqlalchemy_url(url).render_as_string(hide_password=False), engine_kwargs={"pool_pre_ping": True}
     )

@@ -1,0 +1,118 @@
+"""Optuna's journal on PostgreSQL: one gap-free order, however many processes append at once."""
+
+import multiprocessing
+
+import optuna
+import pytest
+from sqlalchemy import select
+
+from runner.journal import PostgresJournalBackend, journal
+from runner.study import open_storage, optuna_storage
+
+WRITERS = 4
+BATCHES = 40
+
+
+def numbers(backend: PostgresJournalBackend) -> list[int]:
+    with backend.engine.connect() as conn:
+        return list(conn.execute(select(journal.c.number).order_by(journal.c.number)).scalars())
+
+
+def append_batches(url: str, writer: int, start: multiprocessing.Barrier) -> None:
+    """One writer process: batches of 1 to 3 entries, each tagged with who wrote it and when."""
+    backend = PostgresJournalBackend(url)
+    start.wait()
+    for batch in range(BATCHES):
+        backend.append_logs([{"writer": writer, "batch": batch, "entry": e} for e in range(batch % 3 + 1)])
+    backend.engine.dispose()
+
+
+def test_appends_are_numbered_from_zero_without_gaps_and_read_back_in_order(postgres_url):
+    backend = PostgresJournalBackend(postgres_url)
+    assert backend.read_logs(0) == []
+    backend.append_logs([{"op": 0}, {"op": 1}, {"op": 2, "value": float("nan")}])
+    backend.append_logs([{"op": 3}])
+    backend.append_logs([{"op": 4}, {"op": 5}])
+
+    logs = backend.read_logs(0)
+    assert [log["op"] for log in logs] == [0, 1, 2, 3, 4, 5]
+    assert logs[2]["value"] != logs[2]["value"]  # NaN survives, as Optuna may write it
+    assert [log["op"] for log in backend.read_logs(4)] == [4, 5]
+    assert backend.read_logs(6) == []
+    assert numbers(backend) == list(range(6))
+    assert [log["op"] for log in PostgresJournalBackend(postgres_url).read_logs(0)] == list(range(6))
+
+
+def test_a_journal_with_a_gap_is_refused_rather_than_replayed_out_of_step(postgres_url):
+    backend = PostgresJournalBackend(postgres_url)
+    backend.append_logs([{"op": 0}, {"op": 1}, {"op": 2}])
+    with backend.engine.begin() as conn:
+        conn.execute(journal.delete().where(journal.c.number == 1))
+    assert backend.read_logs(2) == [{"op": 2}]
+    with pytest.raises(RuntimeError, match="has no entry 1"):
+        backend.read_logs(0)
+
+
+def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
+    PostgresJournalBackend(postgres_url).engine.dispose()  # the table exists before the race
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(WRITERS)
+    writers = [context.Process(target=append_batches, args=(postgres_url, w, start)) for w in range(WRITERS)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in writers] == [0] * WRITERS
+
+    backend = PostgresJournalBackend(postgres_url)
+    logs = backend.read_logs(0)
+    per_writer = sum(batch % 3 + 1 for batch in range(BATCHES))
+    assert numbers(backend) == list(range(WRITERS * per_writer))
+    entries = [(log["writer"], log["batch"], log["entry"]) for log in logs]
+    assert len(set(entries)) == len(entries) == WRITERS * per_writer
+    for writer in range(WRITERS):  # each writer's entries in the order it appended them
+        own = [entry for entry in entries if entry[0] == writer]
+        assert own == sorted(own)
+    for index, (writer, batch, entry) in enumerate(entries):  # a batch is never split by another writer's
+        if entry > 0:
+            assert entries[index - 1] == (writer, batch, entry - 1)
+    switches = sum(a[0] != b[0] for a, b in zip(entries, entries[1:]))
+    assert switches > WRITERS, "the writers never overlapped, so this proved nothing"
+
+
+def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_url):
+    first = optuna.create_study(study_name="shared", storage=optuna_storage(postgres_url))
+    second = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url))
+    for study, x in [(first, 0.1), (second, 0.2), (first, 0.3), (second, 0.4)]:
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", 0.0, 1.0) + x)
+    running = second.ask()  # asked in one, visible as running in the other
+
+    for study in (first, second):
+        trials = study.get_trials()
+        assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+        assert [t.state.name for t in trials] == ["COMPLETE"] * 4 + ["RUNNING"]
+    assert [t.value for t in first.get_trials()] == [t.value for t in second.get_trials()]
+
+    first.tell(running.number, 1.0)  # a trial asked by one storage, told through the other
+    assert second.get_trials()[-1].value == 1.0
+
+
+def test_a_study_opened_by_runners_through_open_storage_is_shared(postgres_url):
+    opened = [open_storage(postgres_url, "run", runner, budget=12) for runner in ("a", "b")]
+    try:
+        studies = [
+            optuna.create_study(study_name="run", storage=storage, direction="minimize", load_if_exists=True)
+            for storage, _ in opened
+        ]
+        assert all(isinstance(storage, optuna.storages.JournalStorage) for storage, _ in opened)
+        for study in studies:
+            study.optimize(lambda trial: (trial.suggest_float("x", -1.0, 1.0) - 0.5) ** 2, n_trials=6)
+
+        rejoined = optuna.load_study(study_name="run", storage=optuna_storage(postgres_url))
+        assert len(rejoined.trials) == 12 and {t.state.name for t in rejoined.trials} == {"COMPLETE"}
+        assert rejoined.best_value == min(study.best_value for study in studies)
+        assert optuna.study.get_all_study_names(optuna_storage(postgres_url)) == ["run"]
+    finally:
+        for _, ledger in opened:
+            ledger.close()
