@@ -2,12 +2,14 @@
 
 A run id is a Durable instance id, a Kubernetes label value and namespace
 suffix, and a results folder, so it is a DNS-1123 label (at most 63 characters).
+Azure resource names follow docs/provisioning.md and are checked before any request.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from datetime import datetime, timezone
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -26,3 +28,78 @@ def new_run_id(name: str, now: datetime | None = None) -> str:
     """``<name>-<yyyymmdd>-<hhmmss>-<4 hex>``: sortable by start time, unique enough to not collide."""
     now = now or datetime.now(timezone.utc)
     return check_run_id(f"{name}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}")
+
+
+# Azure names: checked here, before any request, so a bad name fails with the rule it breaks
+# instead of an ARM 400 halfway through provisioning.
+_RESOURCE_GROUP = re.compile(r"[\w\-.()]{1,90}")  # \w: Azure allows Unicode letters and digits
+_REGISTRY = re.compile(r"[a-zA-Z0-9]{5,50}")
+_CLUSTER = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?")
+_DNS_PREFIX = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?")
+# A fixed namespace: the same scope, principal and role give the same assignment name on every retry.
+_ROLE_ASSIGNMENTS = uuid.uuid5(uuid.NAMESPACE_URL, "https://modelops/role-assignments")
+
+
+def check_resource_group_name(name: str) -> str:
+    if not _RESOURCE_GROUP.fullmatch(name) or name.endswith("."):
+        raise ValueError(
+            f"invalid resource group name {name!r}: 1-90 letters, digits, '-', '_', '.', '(' or ')', "
+            "not ending in '.'"
+        )
+    return name
+
+
+def check_registry_name(name: str) -> str:
+    if not _REGISTRY.fullmatch(name):
+        raise ValueError(f"invalid container registry name {name!r}: 5-50 letters and digits only (no '-' or '_')")
+    return name
+
+
+def check_cluster_name(name: str) -> str:
+    if not _CLUSTER.fullmatch(name):
+        raise ValueError(
+            f"invalid AKS cluster name {name!r}: 1-63 letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def check_dns_prefix(prefix: str) -> str:
+    if not _DNS_PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"invalid AKS DNS prefix {prefix!r}: 1-54 letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return prefix
+
+
+def resource_group_name(env: str, username: str) -> str:
+    """``modelops-<env>-rg-<username>``: one group per environment and person."""
+    return check_resource_group_name(f"modelops-{env}-rg-{username}")
+
+
+def registry_name(env: str, username: str) -> str:
+    """``modelops<env><username>``: registry names are global DNS names, so the person is part of it."""
+    return check_registry_name(f"modelops{env}{username}")
+
+
+def cluster_name(env: str) -> str:
+    """``modelops-<env>-aks``: unique within its resource group, which already names the person."""
+    return check_cluster_name(f"modelops-{env}-aks")
+
+
+def registry_id(subscription_id: str, resource_group: str, name: str) -> str:
+    """The ARM id of a registry: the scope its AcrPull grant is made at."""
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{check_resource_group_name(resource_group)}"
+        f"/providers/Microsoft.ContainerRegistry/registries/{check_registry_name(name)}"
+    )
+
+
+def role_assignment_name(scope: str, principal_id: str, role_definition_id: str) -> str:
+    """A UUID fixed by what is granted to whom where, so a retried grant never makes a second assignment.
+
+    ARM ids are case-insensitive, so case does not change the name.
+    """
+    key = "|".join(part.lower() for part in (scope, principal_id, role_definition_id))
+    return str(uuid.uuid5(_ROLE_ASSIGNMENTS, key))

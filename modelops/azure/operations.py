@@ -1,0 +1,197 @@
+"""The ARM calls behind the `azure` activities, one function per activity.
+
+Activities run at least once, so each call looks before it creates and converges on the
+same result when repeated. Names are checked before any request. Long operations (AKS,
+resource group deletion) are started and left running: the orchestrator polls their state
+with durable timers. The SDK retries throttling and server errors itself; what still fails
+is raised as `AzureOperationError`, naming the resource and ARM's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+from modelops.azure import requests
+from modelops.azure.clients import AzureClients
+from modelops.naming import (
+    check_cluster_name,
+    check_dns_prefix,
+    check_registry_name,
+    check_resource_group_name,
+    role_assignment_name,
+)
+
+T = TypeVar("T")
+ABSENT = "Absent"
+
+
+class AzureOperationError(RuntimeError):
+    """An ARM request that failed for good, after the SDK's own retries."""
+
+
+@contextmanager
+def _failing_as(what: str) -> Iterator[None]:
+    try:
+        yield
+    except HttpResponseError as error:
+        detail = error.error
+        code = getattr(detail, "code", None) or error.status_code
+        message = getattr(detail, "message", None) or error.reason
+        raise AzureOperationError(f"{what} failed: {code}: {message}") from error
+
+
+def _existing(get: Callable[..., T], *args: str) -> T | None:
+    try:
+        return get(*args)
+    except ResourceNotFoundError:  # the resource, or the group it would be in
+        return None
+
+
+def _text(value: Any) -> Any:
+    """The SDK's string enums as plain strings, so outputs read the same after a JSON round trip."""
+    return getattr(value, "value", value)
+
+
+def _cluster(group: str, name: str) -> str:
+    return f"AKS cluster {check_cluster_name(name)!r} in resource group {check_resource_group_name(group)!r}"
+
+
+def _registry(group: str, name: str) -> str:
+    return f"container registry {check_registry_name(name)!r} in resource group {check_resource_group_name(group)!r}"
+
+
+def ensure_resource_group(clients: AzureClients, name: str, location: str, tags: dict[str, str]) -> dict[str, Any]:
+    """Create the group if absent; an existing one is used as it is (its tags and location are its owner's)."""
+    body = requests.resource_group(location, tags)
+    with _failing_as(f"ensuring resource group {check_resource_group_name(name)!r}"):
+        group = _existing(clients.resources.resource_groups.get, name)
+        if group is None:
+            group = clients.resources.resource_groups.create_or_update(name, body)
+    return {"resource_group": group.name, "location": group.location}
+
+
+def ensure_registry(clients: AzureClients, group: str, name: str, location: str) -> dict[str, Any]:
+    """Create (and wait for, it is quick) the registry unless it exists healthy with our SKU."""
+    with _failing_as(f"ensuring {_registry(group, name)}"):
+        registry = _existing(clients.registries.registries.get, group, name)
+        if registry is None or registry.sku.name != requests.REGISTRY_SKU or registry.provisioning_state == "Failed":
+            registry = clients.registries.registries.begin_create(group, name, requests.registry(location)).result()
+    return {"login_server": registry.login_server}
+
+
+def begin_cluster(
+    clients: AzureClients,
+    group: str,
+    name: str,
+    location: str,
+    kubernetes_version: str,
+    workload: requests.WorkloadPool = requests.WorkloadPool(),
+) -> dict[str, Any]:
+    """Start creating the cluster if absent and return at once; an existing cluster is left as it is.
+
+    `polling=False`: otherwise the SDK's poller keeps polling ARM from a background thread.
+    """
+    what = _cluster(group, name)
+    body = requests.managed_cluster(location, kubernetes_version, check_dns_prefix(name), workload)
+    with _failing_as(f"starting {what}"):
+        clusters = clients.containers.managed_clusters
+        cluster = _existing(clusters.get, group, name)
+        if cluster is None:
+            cluster = clusters.begin_create_or_update(group, name, body, polling=False).result()
+    return {"provisioning_state": cluster.properties.provisioning_state}
+
+
+def cluster_state(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
+    """Provisioning state ("Absent" when there is no cluster), running version and pools: what a doctor checks."""
+    with _failing_as(f"reading {_cluster(group, name)}"):
+        cluster = _existing(clients.containers.managed_clusters.get, group, name)
+    if cluster is None:
+        return {"provisioning_state": ABSENT, "kubernetes_version": None, "pools": []}
+    properties = cluster.properties
+    pools = [
+        {"name": pool.name, "mode": _text(pool.mode), "labels": dict(pool.node_labels or {}), "count": pool.count}
+        for pool in properties.agent_pool_profiles or []
+    ]
+    version = properties.current_kubernetes_version or properties.kubernetes_version
+    return {"provisioning_state": properties.provisioning_state, "kubernetes_version": version, "pools": pools}
+
+
+def grant_roles(
+    clients: AzureClients, subscription_id: str, group: str, cluster_name: str, grants: list[dict[str, str]]
+) -> dict[str, Any]:
+    """Grant each `{scope, role}` to the cluster's kubelet identity (what pulls images and runs pods).
+
+    Assignment names are derived from scope, principal and role, so a repeat PUTs the same
+    assignment; one made earlier under another name (409 RoleAssignmentExists) counts as granted.
+    """
+    roles = [(g["scope"], g["role"], requests.role_definition_id(subscription_id, g["role"])) for g in grants]
+    what = _cluster(group, cluster_name)
+    with _failing_as(f"reading {what}"):
+        cluster = clients.containers.managed_clusters.get(group, cluster_name)
+    kubelet = (cluster.properties.identity_profile or {}).get("kubeletidentity")
+    if kubelet is None or not kubelet.object_id:
+        state = cluster.properties.provisioning_state
+        raise AzureOperationError(f"{what} has no kubelet identity yet (provisioning state {state})")
+    names = []
+    for scope, role, definition in roles:
+        with _failing_as(f"granting {role} on {scope!r} to the kubelet identity of {what}"):
+            names.append(_assign(clients, scope, definition, kubelet.object_id))
+    return {"assignments": names}
+
+
+def _assign(clients: AzureClients, scope: str, definition: str, principal_id: str) -> str:
+    assignments = clients.authorization.role_assignments
+    name = role_assignment_name(scope, principal_id, definition)
+    try:
+        assignments.create(scope, name, requests.role_assignment(definition, principal_id))
+    except ResourceExistsError as error:
+        if getattr(error.error, "code", None) != "RoleAssignmentExists":
+            raise
+        role = definition.rsplit("/", 1)[1].lower()  # the GUID: ARM may spell the definition id's prefix otherwise
+        earlier = [
+            assignment.name
+            for assignment in assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
+            if assignment.scope.lower() == scope.lower() and assignment.role_definition_id.lower().endswith(role)
+        ]
+        if not earlier:
+            raise
+        return earlier[0]
+    return name
+
+
+def begin_delete_cluster(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
+    """Start deleting the cluster and return at once; `deleted` says whether there was one."""
+    with _failing_as(f"deleting {_cluster(group, name)}"):
+        clusters = clients.containers.managed_clusters
+        if _existing(clusters.get, group, name) is None:
+            return {"deleted": False}
+        clusters.begin_delete(group, name, polling=False)
+    return {"deleted": True}
+
+
+def delete_registry(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
+    """Delete the registry and wait (it is quick); `deleted` says whether there was one."""
+    with _failing_as(f"deleting {_registry(group, name)}"):
+        registries = clients.registries.registries
+        if _existing(registries.get, group, name) is None:
+            return {"deleted": False}
+        registries.begin_delete(group, name).result()
+    return {"deleted": True}
+
+
+def begin_delete_resource_group(clients: AzureClients, name: str) -> dict[str, Any]:
+    """Start deleting the group, everything in it too, only if ModelOps made it (its `managed-by` tag)."""
+    what = f"resource group {check_resource_group_name(name)!r}"
+    with _failing_as(f"deleting {what}"):
+        groups = clients.resources.resource_groups
+        group = _existing(groups.get, name)
+        if group is None:
+            return {"deleted": False}
+        if not requests.MANAGED_BY.items() <= (group.tags or {}).items():
+            raise AzureOperationError(f"refusing to delete {what}: it is not tagged managed-by=modelops")
+        groups.begin_delete(name, polling=False)
+    return {"deleted": True}
