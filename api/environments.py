@@ -11,6 +11,7 @@ import azure.functions as func
 from modelops.run_request import SUPPORTED_TARGETS
 
 from .responses import json_response, problem
+from .targets import target_settings
 
 bp = df.Blueprint()
 LIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running}
@@ -32,7 +33,7 @@ async def change_environment(req: func.HttpRequest, client: df.DurableOrchestrat
         target = (body or {}).get("target", "local")
         if target not in SUPPORTED_TARGETS:
             return problem(400, "Unsupported target", f"target {target!r} is not available yet; use {list(SUPPORTED_TARGETS)}")
-        request: dict[str, Any] = {"environment": env, "target": target, "action": "up"}
+        request: dict[str, Any] = {"environment": env, "target": target, "action": "up"} | target_settings(target)
     else:
         current = await client.get_status(instance_id(env))
         if not current:
@@ -44,7 +45,7 @@ async def change_environment(req: func.HttpRequest, client: df.DurableOrchestrat
             "target": target,
             "action": "down",
             "delete_rg": req.params.get("delete_rg", "").lower() == "true",
-        }
+        } | target_settings(target)
     existing = await client.get_status(instance_id(env))
     if existing and existing.runtime_status in LIVE:
         return problem(409, "The environment is changing", f"environment {env!r} has an operation in progress")

@@ -17,6 +17,7 @@ from modelops.run_request import RunRequest
 from modelops.spec import SpecError
 
 from .responses import json_response, problem
+from .targets import target_settings
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def _run_input(request: RunRequest, run_id: str) -> dict[str, Any]:
         "deadline": (now + timedelta(hours=float(setting("MODELOPS_RUN_DEADLINE_HOURS")))).isoformat(),
         "phase": "accepted",
         "submitted_at": now.isoformat(),
-    }
+    } | target_settings(request.target)
 
 
 def _accepted(client: df.DurableOrchestrationClient, req: func.HttpRequest, run_id: str) -> func.HttpResponse:

@@ -14,7 +14,7 @@ wait for the same name).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import azure.durable_functions as df
@@ -24,17 +24,6 @@ from modelops.event_intake import merge
 from .steps import StepFailed, call, status_of
 
 bp = df.Blueprint()
-
-# Activities per target; a target's plane is the same sequence of steps.
-PLANE_ACTIVITIES = {
-    "local": {
-        "workspace": "local_start_workspace",
-        "runner": "local_start_runner",
-        "status": "local_runner_status",
-        "stop": "local_stop_run",
-    },
-}
-
 
 @bp.orchestration_trigger(context_name="context", orchestration="run")
 def run_orchestrator(context: df.DurableOrchestrationContext):
@@ -48,45 +37,83 @@ def run_orchestrator(context: df.DurableOrchestrationContext):
 
 
 def _provision(context: df.DurableOrchestrationContext, run: dict[str, Any]):
-    activities = PLANE_ACTIVITIES[run["target"]]
     _enter(context, run, "provisioning", "environment")
+    request = {
+        "environment": run["environment"],
+        "target": run["target"],
+        "action": "up",
+        "azure": run.get("azure"),
+        "workspace": run.get("workspace"),
+    }
     try:
-        run["environment_binding"] = yield context.call_sub_orchestrator(
-            "environment",
-            {"environment": run["environment"], "target": run["target"], "action": "up"},
-            instance_id=f"{run['run_id']}:environment",
+        environment = yield context.call_sub_orchestrator(
+            "environment", request, instance_id=f"{run['run_id']}:environment"
         )
     except Exception as exc:
         raise StepFailed("environment", str(exc).split("\n")[0]) from None
+    if environment["phase"] != "ready":
+        error = environment["error"]
+        raise StepFailed("environment", f"{error['step']}: {error['reason']}")
+    if run["target"] == "local":
+        yield from _local_plane(context, run)
+    else:
+        yield from _cluster_plane(context, run, environment["binding"])
+    _enter(context, run, "running", "monitor")
+
+
+def _local_plane(context: df.DurableOrchestrationContext, run: dict[str, Any]):
+    """Dask and the runner as processes on the Function App's host."""
+    ref = {"run_id": run["run_id"]}
+    run["plane"] = {"status": ["local_runner_status", ref], "stop": ["local_stop_run", ref]}
     _enter(context, run, "starting", "workspace")
     compute = run["spec"].get("compute") or {}
     workspace = yield from call(
         context,
         "workspace",
-        activities["workspace"],
-        {
-            "run_id": run["run_id"],
-            "workers": compute.get("workers") or 2,
-            "threads_per_worker": compute.get("threads_per_worker") or 1,
-        },
+        "local_start_workspace",
+        ref | {"workers": compute.get("workers") or 2, "threads_per_worker": compute.get("threads_per_worker") or 1},
     )
-    run["workspace"] = {"scheduler_address": workspace["scheduler_address"]}
     _enter(context, run, "starting", "runner")
-    runner = yield from call(
+    yield from call(
         context,
         "runner",
-        activities["runner"],
-        {
-            "run_id": run["run_id"],
+        "local_start_runner",
+        ref
+        | {
             "spec": run["spec"],
             "spec_dir": run["spec_dir"],
             "results_url": run["results_url"],
-            "scheduler_address": run["workspace"]["scheduler_address"],
+            "scheduler_address": workspace["scheduler_address"],
             "storage_url": "memory",
         },
     )
-    run["runner"] = {"runner_id": runner["runner_id"]}
-    _enter(context, run, "running", "monitor")
+
+
+def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any], environment: dict[str, Any]):
+    """The run's namespace, its PostgreSQL when asked, and the runner Job on the shared workspace."""
+    cluster = environment["cluster"]
+    _enter(context, run, "starting", "namespace")
+    created = yield from call(context, "namespace", "k8s_ensure_run_namespace", {"cluster": cluster, "run_id": run["run_id"]})
+    where = {"cluster": cluster, "namespace": created["namespace"]}
+    run["plane"] = {"stop": ["k8s_delete_run", where]}
+    postgres = None
+    store = run["spec"].get("central_store")
+    if store is not None:
+        _enter(context, run, "starting", "postgres")
+        postgres = yield from call(context, "postgres", "k8s_ensure_postgres", where | {
+            "size": store.get("size", "10Gi"), "storage_class": store.get("storage_class"),
+            "version": store.get("version", "15")})  # fmt: skip
+    _enter(context, run, "starting", "runner")
+    runner = yield from call(context, "runner", "k8s_start_runner", where | {
+        "run_id": run["run_id"],
+        "image": (run.get("workspace") or {}).get("image"),
+        "spec": run["spec"],
+        "scheduler_address": environment["workspace"]["scheduler_address"],
+        "results_url": run["results_url"],
+        "postgres": postgres,
+        "runners": (run["spec"].get("compute") or {}).get("runners", 1),
+    })  # fmt: skip
+    run["plane"]["status"] = ["k8s_runner_status", where | {"job_name": runner["job_name"]}]
 
 
 def _monitor(context: df.DurableOrchestrationContext, run: dict[str, Any]):
@@ -122,9 +149,8 @@ def _monitor(context: df.DurableOrchestrationContext, run: dict[str, Any]):
 
 def _check_runner(context: df.DurableOrchestrationContext, run: dict[str, Any]):
     """No event for a heartbeat: ask whether the runner is still there."""
-    found = yield from call(
-        context, "monitor", PLANE_ACTIVITIES[run["target"]]["status"], {"run_id": run["run_id"]}
-    )
+    activity, payload = run["plane"]["status"]
+    found = yield from call(context, "monitor", activity, payload)
     if found["state"] == "running":
         return
     summary = found.get("summary") or {}
@@ -141,13 +167,11 @@ def _check_runner(context: df.DurableOrchestrationContext, run: dict[str, Any]):
 
 def _end(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: str, error, purge: bool = False):
     """Stop what the run started (never the shared environment), then report `phase`."""
-    created_something = run["phase"] not in ("accepted", "provisioning")  # the environment is shared, not ours
     _enter(context, run, "finishing", "cleanup")
-    if created_something:
+    if "plane" in run:  # only what this run created; the environment is shared
+        activity, payload = run["plane"]["stop"]
         try:
-            yield from call(
-                context, "cleanup", PLANE_ACTIVITIES[run["target"]]["stop"], {"run_id": run["run_id"], "purge": purge}
-            )
+            yield from call(context, "cleanup", activity, payload | {"purge": purge})
         except StepFailed as failure:
             error = error or {"step": failure.step, "reason": failure.reason}
             phase = "failed"
@@ -176,9 +200,16 @@ def _update_from_summary(summary: dict[str, Any]) -> dict[str, Any]:
         "budget": summary.get("budget"),
         "best_loss": summary.get("best_loss"),
         "best_params": summary.get("best_params"),
-        "last_event_at": summary.get("finished_at"),
+        "last_event_at": _utc_z(summary.get("finished_at")),
         "started": True,
         "terminal": "completed",
         "summary": None,
         "reason": None,
     }
+
+
+def _utc_z(moment: str | None) -> str | None:
+    """Times as the event intake writes them, so string comparisons order them."""
+    if not moment:
+        return None
+    return datetime.fromisoformat(moment).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

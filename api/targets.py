@@ -1,0 +1,24 @@
+"""What a target needs from the app's settings, read here so orchestrators never read the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops.app_settings import setting
+
+
+def target_settings(target: str, workers: int = 2) -> dict[str, Any]:
+    """References and sizes for the environment orchestration (no secrets)."""
+    if target == "local":
+        return {}
+    found: dict[str, Any] = {"workspace": {"image": setting("MODELOPS_RUNNER_IMAGE"), "workers": workers}}
+    if target == "azure":
+        found["azure"] = {
+            "subscription_id": setting("MODELOPS_SUBSCRIPTION_ID"),
+            "location": setting("MODELOPS_LOCATION"),
+            "username": setting("MODELOPS_USERNAME"),
+            "kubernetes_version": setting("MODELOPS_KUBERNETES_VERSION"),
+            "results_storage_id": setting("MODELOPS_RESULTS_STORAGE_ID"),
+            "eventgrid_topic_id": setting("MODELOPS_EVENTGRID_TOPIC_ID"),
+        }
+    return found
