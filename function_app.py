@@ -7,6 +7,7 @@ HTTP API (`api/`), orchestrations (`orchestrators/`), activities per target
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.azure import bp as azure_activities
 from activities.local_target import bp as local_target_activities
 from api.environments import bp as environments_api
 from api.events import bp as events_api
@@ -23,5 +24,6 @@ for blueprint in (
     run_orchestration,
     environment_orchestration,
     local_target_activities,
+    azure_activities,
 ):
     app.register_functions(blueprint)

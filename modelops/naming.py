@@ -79,8 +79,9 @@ def resource_group_name(env: str, username: str) -> str:
 
 
 def registry_name(env: str, username: str) -> str:
-    """``modelops<env><username>``: registry names are global DNS names, so the person is part of it."""
-    return check_registry_name(f"modelops{env}{username}")
+    """``modelops<env><username>`` with only letters and digits kept (registry names allow no '-');
+    registry names are global DNS names, so the person is part of it."""
+    return check_registry_name(re.sub(r"[^a-z0-9]", "", f"modelops{env}{username}".lower()))
 
 
 def cluster_name(env: str) -> str:

@@ -39,6 +39,7 @@ BUILTIN_ROLES = {
     "Azure Kubernetes Service Cluster Admin Role": "0ab0b1a8-8aac-4efd-b8c2-3ee1fb270be8",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "EventGrid Data Sender": "d5a91429-5739-47e2-a06b-3470a27159e7",
     "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
 }
 _KNOWN_ROLES = set(BUILTIN_ROLES.values())
