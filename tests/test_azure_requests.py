@@ -31,7 +31,7 @@ def test_names_follow_the_contract():
         (lambda: naming.resource_group_name("dev", "alice" * 20), "1-90"),
         (lambda: naming.check_resource_group_name("rg."), "not ending in '.'"),
         (lambda: naming.check_resource_group_name("rg\n"), "invalid resource group name"),
-        (lambda: naming.registry_name("my-env", "alice"), "letters and digits only"),
+        (lambda: naming.check_registry_name("modelops-my-env"), "letters and digits only"),
         (lambda: naming.registry_name("dev", "x" * 40), "5-50"),
         (lambda: naming.check_registry_name("abcd"), "5-50"),
         (lambda: naming.cluster_name("dev/x"), "invalid AKS cluster name"),
@@ -135,3 +135,7 @@ def test_role_assignment_names_a_service_principal():
             "principalType": "ServicePrincipal",
         }
     }
+
+
+def test_registry_names_keep_only_what_azure_allows():
+    assert naming.registry_name("my-env", "Ada_L") == "modelopsmyenvadal"
