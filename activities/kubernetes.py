@@ -1,0 +1,154 @@
+"""Activities of the `azure` and `existing` targets: the Dask workspace and a run's plane on Kubernetes.
+
+Thin: read settings, build manifests (`modelops.k8s.manifests`), apply them server-side and
+wait (`modelops.k8s.apply`). Every activity is safe to run again: applying converges and
+stores nothing new. Cluster credentials are fetched here, per call, and never returned;
+the PostgreSQL passwords are made here, kept in a Secret, and never returned or logged.
+Shapes: docs/provisioning.md.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+import azure.durable_functions as df
+import yaml
+from kubernetes.client import ApiClient
+
+from modelops.app_settings import setting
+from modelops.k8s import manifests as m
+from modelops.k8s.apply import apply, create_if_absent, delete, read, wait_ready
+from modelops.k8s.client import api_client_for
+
+bp = df.Blueprint()
+
+# What a run leaves behind without purge: its PostgreSQL claim and the Secret its data was made with.
+RUN_OBJECTS = (("Job", m.RUNNER_JOB), ("ConfigMap", m.RUN_DOCUMENT), ("Job", m.POSTGRES_INIT),
+               ("StatefulSet", m.POSTGRES), ("Service", m.POSTGRES))
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_ensure_workspace(payload: dict) -> dict:
+    """`{cluster, environment, image?, workers, worker_cpu?, worker_memory?, node_selector?, tolerations?,
+    image_pull_secret?, timeout_s?}` -> WorkspaceBinding, once the scheduler and every worker are ready."""
+    env, workers = payload["environment"], int(payload["workers"])
+    if workers < 1:
+        raise ValueError(f"workers: {workers}; a workspace needs at least one worker")
+    ns = m.workspace_namespace(env)
+    placement = _placement(payload)
+    image = _image(payload)
+    with _api(payload) as api:
+        apply(api, m.namespace(ns, m.labels(environment=env)))
+        apply(api, m.dask_scheduler_deployment(ns, image, environment=env, **placement))
+        apply(api, m.dask_scheduler_service(ns, environment=env))
+        apply(api, m.dask_workers_deployment(ns, image, environment=env, replicas=workers,
+                                             cpu=str(payload.get("worker_cpu") or "1"),
+                                             memory=str(payload.get("worker_memory") or "2Gi"), **placement))
+        wait_ready(api, ns, [("Deployment", m.SCHEDULER), ("Deployment", m.WORKERS)], _timeout(payload))
+    return {"namespace": ns, "scheduler_address": m.scheduler_address(ns), "dashboard_url": m.dashboard_url(ns),
+            "workers": workers}
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_ensure_run_namespace(payload: dict) -> dict:
+    """`{cluster, run_id}` -> `{namespace}`."""
+    ns = m.run_namespace(payload["run_id"])
+    with _api(payload) as api:
+        apply(api, m.namespace(ns, m.labels(run_id=payload["run_id"])))
+    return {"namespace": ns}
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_ensure_postgres(payload: dict) -> dict:
+    """`{cluster, namespace, size?, storage_class?, version?, timeout_s?}` -> PostgresBinding, once serving.
+
+    The Secret is made only when absent: the volume's data was initialised with its passwords."""
+    ns, version = payload["namespace"], str(payload.get("version") or "16")
+    with _api(payload) as api:
+        create_if_absent(api, m.postgres_secret(ns, password=secrets.token_urlsafe(24),
+                                                admin_password=secrets.token_urlsafe(24)))
+        apply(api, m.postgres_service(ns))
+        apply(api, m.postgres_statefulset(ns, version=version, size=str(payload.get("size") or "10Gi"),
+                                          storage_class=payload.get("storage_class")))
+        apply(api, m.postgres_init_job(ns, version=version))
+        wait_ready(api, ns, [("StatefulSet", m.POSTGRES), ("Job", m.POSTGRES_INIT)], _timeout(payload))
+    return {"namespace": ns, "service": m.POSTGRES, "secret_name": m.POSTGRES_SECRET, "database": m.POSTGRES_DATABASE}
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_start_runner(payload: dict) -> dict:
+    """`{cluster, namespace, run_id, image?, spec, scheduler_address, results_url, postgres, runners?,
+    runner_cpu?, runner_memory?, node_selector?, tolerations?, image_pull_secret?}` -> RunnerBinding.
+
+    Progress events go to the app's `MODELOPS_EVENTS_URL`; the runner is started, not awaited."""
+    ns, run_id, runners = payload["namespace"], payload["run_id"], int(payload.get("runners") or 1)
+    postgres = payload.get("postgres")
+    if runners > 1 and not postgres:
+        raise ValueError(f"runners: {runners} runners share their study through PostgreSQL, and this run has none")
+    if postgres and postgres["namespace"] != ns:
+        raise ValueError(f"PostgreSQL is in {postgres['namespace']}, but a pod reads Secrets of its own namespace {ns}")
+    job = m.runner_job(ns, run_id, _image(payload), scheduler_address=payload["scheduler_address"],
+                       results_url=payload["results_url"], events_url=setting("MODELOPS_EVENTS_URL") or None,
+                       postgres_secret=postgres and postgres["secret_name"], runners=runners,
+                       cpu=str(payload.get("runner_cpu") or "1"), memory=str(payload.get("runner_memory") or "2Gi"),
+                       **_placement(payload))
+    with _api(payload) as api:
+        apply(api, m.runner_configmap(ns, run_id, yaml.safe_dump(payload["spec"], sort_keys=False)))
+        apply(api, job)
+    return {"namespace": ns, "job_name": m.RUNNER_JOB}
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_runner_status(payload: dict) -> dict:
+    """`{cluster, namespace, job_name}` -> `{state: running|exited|missing, exit_code, summary: None}`."""
+    with _api(payload) as api:
+        job = read(api, "Job", payload["namespace"], payload["job_name"])
+    if job is None:
+        return {"state": "missing", "exit_code": None, "summary": None}
+    status = job.get("status") or {}
+    ended = {c["type"] for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if ended & {"Failed", "FailureTarget"}:
+        return {"state": "exited", "exit_code": 1, "summary": None}
+    if ended & {"Complete", "SuccessCriteriaMet"}:
+        return {"state": "exited", "exit_code": 0, "summary": None}
+    return {"state": "running", "exit_code": None, "summary": None}
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_delete_run(payload: dict) -> dict:
+    """`{cluster, namespace, purge?}` -> `{deleted: ["Kind/name", ...]}`; purge deletes the whole namespace."""
+    ns = payload["namespace"]
+    with _api(payload) as api:
+        if payload.get("purge"):
+            return {"deleted": [f"Namespace/{ns}"] if delete(api, "Namespace", None, ns) else []}
+        return {"deleted": [f"{kind}/{name}" for kind, name in RUN_OBJECTS if delete(api, kind, ns, name)]}
+
+
+@bp.activity_trigger(input_name="payload")
+def k8s_delete_workspace(payload: dict) -> dict:
+    """`{cluster, environment}` -> `{deleted: bool}` (the workspace namespace and all in it)."""
+    with _api(payload) as api:
+        return {"deleted": delete(api, "Namespace", None, m.workspace_namespace(payload["environment"]))}
+
+
+def _api(payload: dict) -> ApiClient:
+    return api_client_for(payload["cluster"], os.environ)
+
+
+def _image(payload: dict) -> str:
+    image = payload.get("image") or setting("MODELOPS_RUNNER_IMAGE")
+    if not image:
+        raise ValueError("no image: pass one, or set the app setting MODELOPS_RUNNER_IMAGE")
+    return image
+
+
+def _placement(payload: dict) -> dict[str, Any]:
+    pull_secret = payload.get("image_pull_secret")
+    return {"node_selector": payload.get("node_selector") or None, "tolerations": payload.get("tolerations") or (),
+            "image_pull_secrets": [pull_secret] if pull_secret else []}
+
+
+def _timeout(payload: dict) -> float:
+    return float(payload.get("timeout_s") or 300)

@@ -1,0 +1,249 @@
+"""Kubernetes manifests for the Dask workspace and a run's plane, as plain dicts.
+
+Pure builders, apart from the calls that send them (`apply.py`), so every manifest is
+checked against the Kubernetes schema in tests without a cluster. Names follow the
+contract in docs/provisioning.md; labels say what modelops manages, for which run or
+environment. No secret value is ever written here except into the one Secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from modelops.naming import check_run_id
+
+SCHEDULER, WORKERS = "dask-scheduler", "dask-workers"
+SCHEDULER_PORT, DASHBOARD_PORT = 8786, 8787
+POSTGRES, POSTGRES_SECRET, POSTGRES_INIT = "postgres", "postgres-credentials", "postgres-init"
+POSTGRES_PORT, POSTGRES_DATABASE, POSTGRES_USER = 5432, "optuna", "modelops"
+PG_KEYS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")  # what libpq and the runner read
+RUN_DOCUMENT, RUN_DOCUMENT_DIR, RUN_DOCUMENT_KEY = "run-document", "/etc/modelops/run", "run.yaml"
+RUNNER_JOB = "runner"
+RUNNER_FAILED_EXIT_CODES = (1, 2)  # calibration failed / bad input: retrying cannot help
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def workspace_namespace(environment: str) -> str:
+    return _dns_label(f"modelops-{environment}", "environment")
+
+
+def run_namespace(run_id: str) -> str:
+    return _dns_label(f"run-{check_run_id(run_id)}", "run id")
+
+
+def scheduler_address(namespace: str) -> str:
+    return f"tcp://{SCHEDULER}.{namespace}:{SCHEDULER_PORT}"
+
+
+def dashboard_url(namespace: str) -> str:
+    return f"http://{SCHEDULER}.{namespace}:{DASHBOARD_PORT}"
+
+
+def labels(name: str | None = None, *, run_id: str | None = None, environment: str | None = None) -> dict:
+    found = {"app.kubernetes.io/managed-by": "modelops"}
+    if name:
+        found["app.kubernetes.io/name"] = name
+    if run_id:
+        found["modelops.io/run-id"] = run_id
+    if environment:
+        found["modelops.io/environment"] = environment
+    return found
+
+
+def namespace(name: str, labels: Mapping[str, str]) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
+
+
+def dask_scheduler_deployment(ns: str, image: str, *, environment: str, cpu: str = "1", memory: str = "2Gi",
+                              node_selector: Mapping[str, str] | None = None, tolerations: Sequence[dict] = (),
+                              image_pull_secrets: Sequence[str] = ()) -> dict:
+    """One scheduler, replaced rather than rolled: two at once would split the workers."""
+    container = {
+        "name": "scheduler", "image": image,
+        "command": ["dask", "scheduler", "--port", str(SCHEDULER_PORT), "--dashboard-address", f":{DASHBOARD_PORT}"],
+        "ports": [{"name": "scheduler", "containerPort": SCHEDULER_PORT},
+                  {"name": "dashboard", "containerPort": DASHBOARD_PORT}],
+        "readinessProbe": {"tcpSocket": {"port": SCHEDULER_PORT}, "periodSeconds": 5},
+        "resources": _resources(cpu, memory),
+    }
+    spec = _pod_spec([container], node_selector, tolerations, image_pull_secrets)
+    deployment = _workload("Deployment", ns, SCHEDULER, 1, spec, labels(SCHEDULER, environment=environment))
+    deployment["spec"]["strategy"] = {"type": "Recreate"}
+    return deployment
+
+
+def dask_scheduler_service(ns: str, *, environment: str) -> dict:
+    return _service(ns, SCHEDULER, labels(SCHEDULER, environment=environment),
+                    [("scheduler", SCHEDULER_PORT), ("dashboard", DASHBOARD_PORT)])
+
+
+def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: int, cpu: str, memory: str,
+                            node_selector: Mapping[str, str] | None = None, tolerations: Sequence[dict] = (),
+                            image_pull_secrets: Sequence[str] = ()) -> dict:
+    """Workers with a thread per whole CPU, Dask's memory limit at the container's, spilling to /tmp."""
+    container = {
+        "name": "worker", "image": image,
+        "command": ["dask", "worker", scheduler_address(ns), "--nthreads", str(_threads(cpu)),
+                    "--memory-limit", memory, "--local-directory", "/tmp"],
+        "resources": _resources(cpu, memory),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    spec = _pod_spec([container], node_selector, tolerations, image_pull_secrets)
+    spec["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    return _workload("Deployment", ns, WORKERS, replicas, spec, labels(WORKERS, environment=environment))
+
+
+def postgres_secret(ns: str, password: str, admin_password: str) -> dict:
+    """The runner's role (PG*, as libpq reads them) and the server's superuser password."""
+    host = f"{POSTGRES}.{ns}.svc"
+    values = dict(zip(PG_KEYS, (host, str(POSTGRES_PORT), POSTGRES_DATABASE, POSTGRES_USER, password)))
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": POSTGRES_SECRET, "namespace": ns, "labels": labels(POSTGRES)},
+            "stringData": values | {"POSTGRES_PASSWORD": admin_password}}
+
+
+def postgres_statefulset(ns: str, *, version: str, size: str, storage_class: str | None) -> dict:
+    """Data on a claim that outlives the set; PGDATA below the mount (lost+found, PostgreSQL 18 layout)."""
+    container = {
+        "name": "postgres", "image": f"postgres:{version}",
+        "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
+        "env": [_from_secret("POSTGRES_PASSWORD"), {"name": "PGDATA", "value": "/var/lib/postgresql/pgdata"}],
+        # TCP, not the socket: during initdb the image's temporary server listens on the socket only.
+        "readinessProbe": {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"]},
+                           "periodSeconds": 5},
+        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql"}],
+    }
+    claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:
+        claim["storageClassName"] = storage_class
+    spec = _pod_spec([container], None, (), ())
+    statefulset = _workload("StatefulSet", ns, POSTGRES, 1, spec, labels(POSTGRES))
+    statefulset["spec"] |= {
+        "serviceName": POSTGRES,
+        "volumeClaimTemplates": [{"metadata": {"name": "data", "labels": labels(POSTGRES)}, "spec": claim}],
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+    }
+    return statefulset
+
+
+def postgres_service(ns: str) -> dict:
+    return _service(ns, POSTGRES, labels(POSTGRES), [("postgres", POSTGRES_PORT)])
+
+
+# Runs at every ensure: creates the runner's role and database only when missing.
+_INIT_SQL = """until pg_isready -q; do sleep 2; done
+psql -v ON_ERROR_STOP=1 -d postgres -v role="$APP_USER" -v password="$APP_PASSWORD" -v db="$APP_DATABASE" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec
+SQL
+"""
+
+
+def postgres_init_job(ns: str, *, version: str) -> dict:
+    env = [_from_secret("PGHOST"), _from_secret("PGPORT"), {"name": "PGUSER", "value": "postgres"},
+           _from_secret("POSTGRES_PASSWORD", as_name="PGPASSWORD"), _from_secret("PGUSER", as_name="APP_USER"),
+           _from_secret("PGPASSWORD", as_name="APP_PASSWORD"), _from_secret("PGDATABASE", as_name="APP_DATABASE")]
+    container = {"name": "init", "image": f"postgres:{version}", "command": ["sh", "-c", _INIT_SQL], "env": env}
+    spec = _pod_spec([container], None, (), ()) | {"restartPolicy": "OnFailure"}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": POSTGRES_INIT, "namespace": ns, "labels": labels(POSTGRES_INIT)},
+            "spec": {"backoffLimit": 6, "activeDeadlineSeconds": 900,
+                     "template": {"metadata": {"labels": labels(POSTGRES_INIT)}, "spec": spec}}}
+
+
+def runner_configmap(ns: str, run_id: str, document_yaml: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": RUN_DOCUMENT, "namespace": ns, "labels": labels(RUN_DOCUMENT, run_id=run_id)},
+            "data": {RUN_DOCUMENT_KEY: document_yaml}}
+
+
+def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, results_url: str,
+               events_url: str | None = None, postgres_secret: str | None = None, runners: int = 1,
+               cpu: str = "1", memory: str = "2Gi", node_selector: Mapping[str, str] | None = None,
+               tolerations: Sequence[dict] = (), image_pull_secrets: Sequence[str] = (),
+               backoff_limit: int = 2, ttl_seconds: int = 86_400) -> dict:
+    """`python -m runner` as an Indexed Job of `runners` pods sharing one run.
+
+    Each pod's runner id is its pod name, unique per attempt, so a replacement never meets the
+    advisory lock of the pod it replaces. Crashes and evictions are retried; the runner's own
+    failure exit codes end the Job at once. PostgreSQL credentials come from the Secret only.
+    """
+    env = [{"name": "MODELOPS_RUN_ID", "value": run_id},
+           {"name": "MODELOPS_RUN_SPEC", "value": f"{RUN_DOCUMENT_DIR}/{RUN_DOCUMENT_KEY}"},
+           {"name": "MODELOPS_RESULTS_URL", "value": results_url},
+           {"name": "DASK_SCHEDULER_ADDRESS", "value": scheduler_address},
+           {"name": "MODELOPS_RUNNER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+    if events_url:
+        env.append({"name": "MODELOPS_EVENTS_URL", "value": events_url})
+    if postgres_secret:
+        env += [_from_secret(key, secret=postgres_secret) for key in PG_KEYS]
+    container = {"name": "runner", "image": image, "command": ["python", "-m", "runner"], "env": env,
+                 "resources": _resources(cpu, memory),
+                 "volumeMounts": [{"name": "run-document", "mountPath": RUN_DOCUMENT_DIR, "readOnly": True}]}
+    spec = _pod_spec([container], node_selector, tolerations, image_pull_secrets) | {
+        "restartPolicy": "Never", "volumes": [{"name": "run-document", "configMap": {"name": RUN_DOCUMENT}}]}
+    failure_policy = {"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "runner", "operator": "In",
+                                              "values": list(RUNNER_FAILED_EXIT_CODES)}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+    ]}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": RUNNER_JOB, "namespace": ns, "labels": labels(RUNNER_JOB, run_id=run_id)},
+            "spec": {"completions": runners, "parallelism": runners, "completionMode": "Indexed",
+                     "backoffLimit": backoff_limit, "ttlSecondsAfterFinished": ttl_seconds,
+                     "podFailurePolicy": failure_policy,
+                     "template": {"metadata": {"labels": labels(RUNNER_JOB, run_id=run_id)}, "spec": spec}}}
+
+
+def _workload(kind: str, ns: str, name: str, replicas: int, pod_spec: dict, object_labels: dict) -> dict:
+    selector = {"app.kubernetes.io/name": name}
+    return {"apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": name, "namespace": ns, "labels": object_labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
+                     "template": {"metadata": {"labels": object_labels}, "spec": pod_spec}}}
+
+
+def _service(ns: str, name: str, object_labels: dict, ports: list[tuple[str, int]]) -> dict:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": object_labels},
+            "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": name},
+                     "ports": [{"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"}
+                               for port_name, port in ports]}}
+
+
+def _pod_spec(containers: list[dict], node_selector: Mapping[str, str] | None, tolerations: Sequence[dict],
+              image_pull_secrets: Sequence[str]) -> dict:
+    """No pod here talks to the Kubernetes API, so none gets a service account token."""
+    spec: dict = {"automountServiceAccountToken": False, "containers": containers}
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if tolerations:
+        spec["tolerations"] = [dict(toleration) for toleration in tolerations]
+    if image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": name} for name in image_pull_secrets]
+    return spec
+
+
+def _resources(cpu: str, memory: str) -> dict:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}}
+
+
+def _from_secret(key: str, *, as_name: str | None = None, secret: str = POSTGRES_SECRET) -> dict:
+    return {"name": as_name or key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _threads(cpu: str) -> int:
+    """Kubernetes CPU quantity ("2", "1.5", "500m") as a thread count of at least one."""
+    cores = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    return max(1, int(cores))
+
+
+def _dns_label(name: str, what: str) -> str:
+    if not _DNS_LABEL.match(name):
+        raise ValueError(f"namespace {name!r} (from the {what}) is not a DNS-1123 label of at most 63 characters")
+    return name
