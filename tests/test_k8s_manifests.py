@@ -119,7 +119,7 @@ def test_the_scheduler_serves_8786_and_8787_through_its_service() -> None:
 def test_workers_connect_to_the_scheduler_with_their_resources(cpu: str, threads: int) -> None:
     pod = workers(cpu=cpu, memory="6Gi")["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["command"] == ["dask", "worker", "tcp://dask-scheduler.modelops-dev:8786", "--nthreads",
+    assert container["args"] == ["dask", "worker", "tcp://dask-scheduler.modelops-dev:8786", "--nthreads",
                                     str(threads), "--memory-limit", "6Gi", "--local-directory", "/tmp"]
     wanted = {"cpu": cpu, "memory": "6Gi"}
     assert container["resources"] == {"requests": wanted, "limits": wanted}
@@ -141,6 +141,15 @@ def test_placement_and_pull_secrets_are_there_only_when_asked(build) -> None:
     plain = build()["spec"]["template"]["spec"]
     assert not {"nodeSelector", "tolerations", "imagePullSecrets"} & set(plain)
     assert plain["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("build", [scheduler, workers, runner_job])
+def test_modelops_pods_keep_the_image_entrypoint_and_run_unprivileged(build) -> None:
+    pod = build()["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    for container in pod["containers"]:
+        assert "command" not in container and container["args"]  # `command` would replace tini
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 def test_postgres_keeps_its_data_on_a_claim_of_the_asked_class_and_size() -> None:
@@ -180,7 +189,7 @@ def test_the_runner_job_gives_the_runner_its_configuration() -> None:
     assert config.events == ("https://events.example.invalid/api/events",)
     assert config.storage_url == f"postgresql://modelops:{PASSWORD}@postgres.run-calib-1.svc:5432/optuna"
     container = containers(job)[0]
-    assert container["command"] == ["python", "-m", "runner"]
+    assert container["args"] == ["python", "-m", "runner"]
     assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("PG"))
     mount = container["volumeMounts"][0]
     assert config.spec_path == f"{mount['mountPath']}/{m.RUN_DOCUMENT_KEY}"

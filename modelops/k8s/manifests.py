@@ -62,13 +62,13 @@ def dask_scheduler_deployment(ns: str, image: str, *, environment: str, cpu: str
     """One scheduler, replaced rather than rolled: two at once would split the workers."""
     container = {
         "name": "scheduler", "image": image,
-        "command": ["dask", "scheduler", "--port", str(SCHEDULER_PORT), "--dashboard-address", f":{DASHBOARD_PORT}"],
+        "args": ["dask", "scheduler", "--port", str(SCHEDULER_PORT), "--dashboard-address", f":{DASHBOARD_PORT}"],
         "ports": [{"name": "scheduler", "containerPort": SCHEDULER_PORT},
                   {"name": "dashboard", "containerPort": DASHBOARD_PORT}],
         "readinessProbe": {"tcpSocket": {"port": SCHEDULER_PORT}, "periodSeconds": 5},
         "resources": _resources(cpu, memory),
     }
-    spec = _pod_spec([container], node_selector, tolerations, image_pull_secrets)
+    spec = _modelops_pod([container], node_selector, tolerations, image_pull_secrets)
     deployment = _workload("Deployment", ns, SCHEDULER, 1, spec, labels(SCHEDULER, environment=environment))
     deployment["spec"]["strategy"] = {"type": "Recreate"}
     return deployment
@@ -85,12 +85,12 @@ def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: 
     """Workers with a thread per whole CPU, Dask's memory limit at the container's, spilling to /tmp."""
     container = {
         "name": "worker", "image": image,
-        "command": ["dask", "worker", scheduler_address(ns), "--nthreads", str(_threads(cpu)),
+        "args": ["dask", "worker", scheduler_address(ns), "--nthreads", str(_threads(cpu)),
                     "--memory-limit", memory, "--local-directory", "/tmp"],
         "resources": _resources(cpu, memory),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    spec = _pod_spec([container], node_selector, tolerations, image_pull_secrets)
+    spec = _modelops_pod([container], node_selector, tolerations, image_pull_secrets)
     spec["volumes"] = [{"name": "tmp", "emptyDir": {}}]
     return _workload("Deployment", ns, WORKERS, replicas, spec, labels(WORKERS, environment=environment))
 
@@ -182,10 +182,10 @@ def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, resu
         env.append({"name": "MODELOPS_EVENTS_URL", "value": events_url})
     if postgres_secret:
         env += [_from_secret(key, secret=postgres_secret) for key in PG_KEYS]
-    container = {"name": "runner", "image": image, "command": ["python", "-m", "runner"], "env": env,
+    container = {"name": "runner", "image": image, "args": ["python", "-m", "runner"], "env": env,
                  "resources": _resources(cpu, memory),
                  "volumeMounts": [{"name": "run-document", "mountPath": RUN_DOCUMENT_DIR, "readOnly": True}]}
-    spec = _pod_spec([container], node_selector, tolerations, image_pull_secrets) | {
+    spec = _modelops_pod([container], node_selector, tolerations, image_pull_secrets) | {
         "restartPolicy": "Never", "volumes": [{"name": "run-document", "configMap": {"name": RUN_DOCUMENT}}]}
     failure_policy = {"rules": [
         {"action": "FailJob", "onExitCodes": {"containerName": "runner", "operator": "In",
@@ -214,6 +214,17 @@ def _service(ns: str, name: str, object_labels: dict, ports: list[tuple[str, int
             "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": name},
                      "ports": [{"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"}
                                for port_name, port in ports]}}
+
+
+def _modelops_pod(containers: list[dict], node_selector: Mapping[str, str] | None, tolerations: Sequence[dict],
+                  image_pull_secrets: Sequence[str]) -> dict:
+    """A pod of the modelops image, unprivileged (Pod Security "restricted"). Its containers give
+    `args`, not `command`, so the image's entrypoint (tini, which forwards SIGTERM) stays PID 1."""
+    unprivileged = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    spec = _pod_spec([c | {"securityContext": unprivileged} for c in containers], node_selector, tolerations,
+                     image_pull_secrets)
+    spec["securityContext"] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    return spec
 
 
 def _pod_spec(containers: list[dict], node_selector: Mapping[str, str] | None, tolerations: Sequence[dict],
