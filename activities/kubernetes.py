@@ -21,6 +21,7 @@ from modelops.app_settings import setting
 from modelops.k8s import manifests as m
 from modelops.k8s.apply import apply, create_if_absent, delete, read, wait_ready
 from modelops.k8s.client import api_client_for
+from modelops.spec.paths import absolute_data_paths
 
 bp = df.Blueprint()
 
@@ -79,7 +80,7 @@ def k8s_ensure_postgres(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def k8s_start_runner(payload: dict) -> dict:
-    """`{cluster, namespace, run_id, image?, spec, scheduler_address, results_url, postgres, runners?,
+    """`{cluster, namespace, run_id, image?, spec, spec_dir, scheduler_address, results_url, postgres, runners?,
     runner_cpu?, runner_memory?, node_selector?, tolerations?, image_pull_secret?}` -> RunnerBinding.
 
     Progress events go to the app's `MODELOPS_EVENTS_URL`; the runner is started, not awaited."""
@@ -95,7 +96,8 @@ def k8s_start_runner(payload: dict) -> dict:
                        cpu=str(payload.get("runner_cpu") or "1"), memory=str(payload.get("runner_memory") or "2Gi"),
                        **_placement(payload))
     with _api(payload) as api:
-        apply(api, m.runner_configmap(ns, run_id, yaml.safe_dump(payload["spec"], sort_keys=False)))
+        spec = absolute_data_paths(payload["spec"], payload["spec_dir"])  # the ConfigMap holds only the document
+        apply(api, m.runner_configmap(ns, run_id, yaml.safe_dump(spec, sort_keys=False)))
         apply(api, job)
     return {"namespace": ns, "job_name": m.RUNNER_JOB}
 

@@ -13,6 +13,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from modelops.app_settings import setting
+from modelops.naming import RUN_ID_MAX, check_run_id
 from modelops.run_request import RunRequest
 from modelops.spec import SpecError
 
@@ -45,7 +46,7 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     if existing and existing.runtime_status in LIVE:
         return _accepted(client, req, run_id)
     if existing and existing.runtime_status is not None:  # a finished run of the same document: a new run
-        run_id = f"{run_id}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"[:63]
+        run_id = check_run_id(f"{run_id[:RUN_ID_MAX - 13]}-{datetime.now(timezone.utc):%y%m%d%H%M%S}")
     try:
         await client.start_new("run", run_id, _run_input(request, run_id))
     except Exception as exc:  # another request started it between our check and our start

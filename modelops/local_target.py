@@ -11,7 +11,6 @@ a zombie, and have the recorded start time (pids are reused).
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import re
@@ -27,6 +26,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from modelops.spec.paths import absolute_data_paths
+
 RUNNER_ID = "local-0"
 STOP_GRACE_S = 5.0
 WORKER_DEATH_TIMEOUT_S = 60  # a worker whose scheduler is gone exits by itself after this
@@ -39,20 +40,6 @@ _CHILDREN: dict[int, subprocess.Popen] = {}
 
 class WorkspaceNotReady(RuntimeError):
     """The scheduler or some workers were not up before the deadline."""
-
-
-def absolute_data_paths(spec: dict, spec_dir: Path) -> dict:
-    """A copy of a run document whose relative `targets.<name>.data` paths are absolute under `spec_dir`.
-
-    The runner resolves them against the document's folder, and the copy it reads lives elsewhere.
-    """
-    spec = copy.deepcopy(spec)
-    targets = spec.get("targets")
-    for target in targets.values() if isinstance(targets, dict) else ():
-        data = target.get("data") if isinstance(target, dict) else None
-        if isinstance(data, str) and not Path(data).is_absolute():
-            target["data"] = str(spec_dir / data)
-    return spec
 
 
 class LocalTarget:
@@ -111,7 +98,7 @@ class LocalTarget:
             exit_file = folder / "exit_code"
             if runner is None or not (_group_alive(runner) or exit_file.exists()):
                 document = folder / "run.yaml"
-                spec = absolute_data_paths(spec, self.code_dir / spec_dir)
+                spec = absolute_data_paths(spec, str(self.code_dir / spec_dir))
                 document.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
                 env = os.environ | {
                     "MODELOPS_RUN_ID": run_id,

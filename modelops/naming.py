@@ -1,7 +1,8 @@
 """Names and ids that must be valid everywhere they travel.
 
-A run id is a Durable instance id, a Kubernetes label value and namespace
-suffix, and a results folder, so it is a DNS-1123 label (at most 63 characters).
+A run id is a Durable instance id, a Kubernetes label value, a results folder
+and — behind `run-` — a namespace, so it is a DNS-1123 label of at most 59
+characters.
 Azure resource names follow docs/provisioning.md and are checked before any request.
 """
 
@@ -12,22 +13,23 @@ import secrets
 import uuid
 from datetime import datetime, timezone
 
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+RUN_ID_MAX = 59  # "run-" + run id is still a DNS-1123 label
+_RUN_ID = re.compile(rf"^[a-z0-9](?:[a-z0-9-]{{0,{RUN_ID_MAX - 2}}}[a-z0-9])?$")
 
 
 def check_run_id(run_id: str) -> str:
-    if not _DNS_LABEL.match(run_id):
+    if not _RUN_ID.match(run_id):
         raise ValueError(
             f"invalid run id {run_id!r}: lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
+            f"starting and ending with a letter or digit, at most {RUN_ID_MAX} characters"
         )
     return run_id
 
 
 def new_run_id(name: str, now: datetime | None = None) -> str:
-    """``<name>-<yyyymmdd>-<hhmmss>-<4 hex>``: sortable by start time, unique enough to not collide."""
+    """``<name>-<yymmddhhmmss>-<4 hex>``: sortable by start time, unique enough to not collide."""
     now = now or datetime.now(timezone.utc)
-    return check_run_id(f"{name}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}")
+    return check_run_id(f"{name}-{now:%y%m%d%H%M%S}-{secrets.token_hex(2)}")
 
 
 # Azure names: checked here, before any request, so a bad name fails with the rule it breaks

@@ -102,12 +102,13 @@ def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any],
         _enter(context, run, "starting", "postgres")
         postgres = yield from call(context, "postgres", "k8s_ensure_postgres", where | {
             "size": store.get("size", "10Gi"), "storage_class": store.get("storage_class"),
-            "version": store.get("version", "15")})  # fmt: skip
+            "version": store.get("version")})  # fmt: skip
     _enter(context, run, "starting", "runner")
     runner = yield from call(context, "runner", "k8s_start_runner", where | {
         "run_id": run["run_id"],
         "image": (run.get("workspace") or {}).get("image"),
         "spec": run["spec"],
+        "spec_dir": run["spec_dir"],
         "scheduler_address": environment["workspace"]["scheduler_address"],
         "results_url": run["results_url"],
         "postgres": postgres,
@@ -154,7 +155,7 @@ def _check_runner(context: df.DurableOrchestrationContext, run: dict[str, Any]):
     if found["state"] == "running":
         return
     summary = found.get("summary") or {}
-    if found.get("exit_code") == 0 and summary.get("status") == "completed":
+    if found.get("exit_code") == 0 and summary.get("status", "completed") == "completed":
         run["progress"] = merge(run.get("progress"), _update_from_summary(summary))  # its last events were lost
         yield from _end(context, run, "completed", None)
         return

@@ -315,7 +315,7 @@ def start_run(kube: FakeKubeApi, runners: int) -> dict:
 
 
 def runner_payload(postgres: dict | None, runners: int) -> dict:
-    return {"cluster": CLUSTER, "namespace": RUN_NS, "run_id": RUN_ID, "spec": SPEC,
+    return {"cluster": CLUSTER, "namespace": RUN_NS, "run_id": RUN_ID, "spec": SPEC, "spec_dir": "/app/examples/sir",
             "scheduler_address": "tcp://dask-scheduler.modelops-dev:8786", "results_url": "runs/calib-1",
             "postgres": postgres, "runners": runners}
 

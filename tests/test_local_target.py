@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from activities.local_target import bp
-from modelops.local_target import LocalTarget, WorkspaceNotReady, absolute_data_paths
+from modelops.local_target import LocalTarget, WorkspaceNotReady
+from modelops.spec.paths import absolute_data_paths
 from tests.durable.functions import FunctionIndex, run_activity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,11 +72,11 @@ def target(state_dir: Path) -> LocalTarget:
 
 def test_relative_target_data_becomes_absolute_under_the_document_folder(tmp_path: Path) -> None:
     spec = {"targets": {"a": {"data": "data/a.csv"}, "b": {"data": "/abs/b.csv"}, "c": "not a mapping"}}
-    rewritten = absolute_data_paths(spec, tmp_path)
+    rewritten = absolute_data_paths(spec, str(tmp_path))
     assert rewritten["targets"]["a"] == {"data": str(tmp_path / "data/a.csv")}
     assert rewritten["targets"]["b"] == {"data": "/abs/b.csv"} and rewritten["targets"]["c"] == "not a mapping"
     assert spec["targets"]["a"]["data"] == "data/a.csv"  # the input is left alone
-    assert absolute_data_paths({"name": "no targets"}, tmp_path) == {"name": "no targets"}
+    assert absolute_data_paths({"name": "no targets"}, str(tmp_path)) == {"name": "no targets"}
 
 
 def test_workspace_and_runner_start_once_report_and_stop(target: LocalTarget, state_dir: Path, tmp_path: Path) -> None:
