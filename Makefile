@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 run: $(INSTALLED)
 	$(BIN)/mops run examples/sir/run.yaml --local
 
-test: $(INSTALLED) services-deps
+test: $(INSTALLED) services-deps checkov
 	$(BIN)/pytest
 
 install: $(INSTALLED)
@@ -28,3 +28,17 @@ services-deps:
 	@test -x /usr/lib/postgresql/15/bin/postgres || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  apt-get update -qq && export DEBIAN_FRONTEND=noninteractive && \
 	  { apt-get install -y -qq postgresql-15 >/dev/null 2>&1 || apt-get install -y -qq postgresql >/dev/null; }; }
+
+# checkov (tests/test_bicep.py scans bicep_bootstrap/ with it) lives in a venv of its own: its
+# pins (pycep-parser among them) conflict with the project's. A version bump reinstalls it.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+.PHONY: checkov
+checkov: $(CHECKOV_INSTALLED)
+
+$(CHECKOV_INSTALLED):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@

@@ -1,0 +1,76 @@
+// The app's rights at subscription scope, which `mops env up|down --target azure` needs: each
+// environment is a new resource group (modelops-<env>-rg-<username>) holding an ACR and an AKS
+// cluster, and a resource group that does not exist yet can only be reached from the
+// subscription. Use a subscription dedicated to ModelOps: these rights span all of it.
+targetScope = 'subscription'
+
+param appPrincipalId string
+
+var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+var roleBasedAccessControlAdministrator = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
+var grantOnlyCondition = replace(loadTextContent('grant-only.condition'), '\n', ' ')
+
+// A custom role instead of Contributor: exactly the control-plane operations
+// modelops/azure makes (resource groups, registries, AKS clusters and the polling of their
+// long-running operations, the cluster user credential for Kubernetes calls) and nothing else:
+// no networks, VMs, data-plane or secrets such as registry admin credentials. AKS creates the
+// cluster's node resource group itself, with its own identity, so that needs no right here.
+resource environmentBuilder 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'modelops-environment-builder')
+  properties: {
+    roleName: 'ModelOps environment builder (${subscription().subscriptionId})'
+    description: 'Create, read and delete ModelOps environments: resource groups, container registries and AKS clusters.'
+    type: 'CustomRole'
+    assignableScopes: [
+      subscription().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Resources/subscriptions/resourceGroups/read'
+          'Microsoft.Resources/subscriptions/resourceGroups/write'
+          'Microsoft.Resources/subscriptions/resourceGroups/delete'
+          'Microsoft.Resources/subscriptions/operationresults/read'
+          'Microsoft.ContainerRegistry/checkNameAvailability/read'
+          'Microsoft.ContainerRegistry/registries/read'
+          'Microsoft.ContainerRegistry/registries/write'
+          'Microsoft.ContainerRegistry/registries/delete'
+          'Microsoft.ContainerRegistry/locations/operationResults/read'
+          'Microsoft.ContainerService/managedClusters/read'
+          'Microsoft.ContainerService/managedClusters/write'
+          'Microsoft.ContainerService/managedClusters/delete'
+          'Microsoft.ContainerService/managedClusters/agentPools/read'
+          'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action'
+          'Microsoft.ContainerService/locations/operations/read'
+          'Microsoft.ContainerService/locations/operationresults/read'
+        ]
+        notActions: []
+      }
+    ]
+  }
+}
+
+resource appBuildsEnvironments 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appPrincipalId, environmentBuilder.id)
+  properties: {
+    roleDefinitionId: environmentBuilder.id
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// `mops env up` grants each cluster's kubelet identity AcrPull on the environment's registry,
+// which lives in a resource group created at that moment: so the scope is the subscription,
+// and the ABAC condition narrows the built-in RBAC Administrator role (which could otherwise
+// grant any role, Owner included) to AcrPull, for service principals only. That role also
+// carries */read, i.e. reading resource metadata (not data, not keys) across the subscription.
+resource appGrantsImagePull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appPrincipalId, roleBasedAccessControlAdministrator)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleBasedAccessControlAdministrator)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    conditionVersion: '2.0'
+    condition: replace(grantOnlyCondition, '<role>', acrPull)
+  }
+}
