@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import azure.durable_functions as df
@@ -135,8 +136,16 @@ def k8s_delete_workspace(payload: dict) -> dict:
         return {"deleted": delete(api, "Namespace", None, m.workspace_namespace(payload["environment"]))}
 
 
+def _default_client(cluster: dict) -> ApiClient:
+    return api_client_for(cluster, os.environ)
+
+
+# Builds the API client for a ClusterBinding; tests swap it to reach their fake ARM.
+client_factory: Callable[[dict], ApiClient] = _default_client
+
+
 def _api(payload: dict) -> ApiClient:
-    return api_client_for(payload["cluster"], os.environ)
+    return client_factory(payload["cluster"])
 
 
 def _image(payload: dict) -> str:

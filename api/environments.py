@@ -8,7 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from modelops.run_request import SUPPORTED_TARGETS
+from modelops.run_request import TARGETS
 
 from .responses import json_response, problem
 from .targets import target_settings
@@ -31,8 +31,8 @@ async def change_environment(req: func.HttpRequest, client: df.DurableOrchestrat
         except ValueError:
             return problem(400, "The body is not JSON")
         target = (body or {}).get("target", "local")
-        if target not in SUPPORTED_TARGETS:
-            return problem(400, "Unsupported target", f"target {target!r} is not available yet; use {list(SUPPORTED_TARGETS)}")
+        if target not in TARGETS:
+            return problem(400, "Unknown target", f"target {target!r} is not one of {list(TARGETS)}")
         request: dict[str, Any] = {"environment": env, "target": target, "action": "up"} | target_settings(target)
     else:
         current = await client.get_status(instance_id(env))

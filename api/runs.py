@@ -24,6 +24,7 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 APP_ROOT = Path(__file__).resolve().parent.parent
+IMAGE_WORKDIR = "/app"  # runner/Dockerfile's WORKDIR: where cluster runners find the bundled examples
 LIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running}
 
 
@@ -63,7 +64,7 @@ def _run_input(request: RunRequest, run_id: str) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "spec": request.spec.model_dump(mode="json", by_alias=True),
-        "spec_dir": request.base_dir or str(APP_ROOT),
+        "spec_dir": request.base_dir or (str(APP_ROOT) if request.target == "local" else IMAGE_WORKDIR),
         "target": request.target,
         "environment": request.environment,
         "results_url": results,

@@ -16,8 +16,6 @@ from .naming import check_run_id
 from .spec import RunSpec, spec_digest
 
 TARGETS = ("local", "azure", "existing")
-# Targets this Function App can run today; others are refused, never stubbed.
-SUPPORTED_TARGETS = ("local",)
 
 
 class RunRequest(BaseModel):
@@ -28,20 +26,16 @@ class RunRequest(BaseModel):
     environment: str = Field("dev", pattern=r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
     run_id: str | None = Field(None, description="Default: <name>-<8 hex of the document's SHA-256>.")
     base_dir: str | None = Field(
-        None, description="local target only: the folder the document's relative data paths start from."
+        None,
+        description="The folder the document's relative data paths start from, where the runner runs: "
+        "on this machine for the local target (default: the app's folder), in the runner image for "
+        "cluster targets (default: the image's working folder).",
     )
 
     @field_validator("run_id")
     @classmethod
     def _valid_run_id(cls, value: str | None) -> str | None:
         return value if value is None else check_run_id(value)
-
-    @field_validator("target")
-    @classmethod
-    def _supported(cls, value: str) -> str:
-        if value not in SUPPORTED_TARGETS:
-            raise ValueError(f"target {value!r} is not available yet; use one of {list(SUPPORTED_TARGETS)}")
-        return value
 
     def default_run_id(self) -> str:
         return self.run_id or f"{self.spec.name}-{spec_digest(self.spec)[:8]}"

@@ -47,7 +47,6 @@ BAD = {
     "no budget": (body(spec__budget=DROP), "spec.budget"),
     "mistyped budget": (body(spec__budget={"trials": "many"}), "spec.budget.trials"),
     "unknown target": (body(target="gcp"), "target"),
-    "azure not yet available": (body(target="azure"), "target"),
     "bad environment name": (body(environment="Prod Env"), "environment"),
     "bad run id": (body(run_id="Run_1"), "run_id"),
     "runners without central store": (body(spec__compute={"runners": 2}), "spec.central_store"),
@@ -96,8 +95,8 @@ def test_environments_local_up_status_down(app):
     app.driver.drain()
     status, env, _ = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})
     assert status == 200 and env["phase"] == "ready" and env["binding"] == {"environment": "dev", "target": "local"}
-    refused = app.http("change_environment", "PUT", "/api/environments/prod", {"target": "azure"}, route={"env": "prod"})
-    assert refused[0] == 400 and "not available yet" in refused[1]["detail"]
+    refused = app.http("change_environment", "PUT", "/api/environments/prod", {"target": "gcp"}, route={"env": "prod"})
+    assert refused[0] == 400 and "is not one of" in refused[1]["detail"]
     assert app.http("change_environment", "DELETE", "/api/environments/dev", route={"env": "dev"})[0] == 202
     app.driver.drain()
     assert app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})[1]["phase"] == "removed"

@@ -154,6 +154,12 @@ class FakeArm(RequestsTransport):
         with self._lock:
             self._faults.append(fault)
 
+    @property
+    def pending_faults(self) -> int:
+        """Injected answers not yet given: a test that injects faults checks they were hit."""
+        with self._lock:
+            return sum(fault.times for fault in self._faults)
+
     def fail_operation(self, path_regex: str, code: str, message: str) -> None:
         """Make the next long-running operation on a matching resource id end Failed."""
         with self._lock:

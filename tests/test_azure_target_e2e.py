@@ -1,0 +1,145 @@
+"""The azure target end to end through the replay driver, the real SDK clients and both fakes:
+environment up → run → cancel → run down → environment down, with the status a local run gives."""
+
+import json
+import threading
+from contextlib import suppress
+
+import pytest
+import yaml
+
+import activities.azure
+import activities.kubernetes
+from modelops.azure.clients import azure_clients
+from modelops.k8s import apply as k8s_apply
+from modelops.k8s.client import api_client_for
+from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential
+from tests.fakes.kube_api import FakeKubeApi
+from tests.function_app_harness import AppHarness
+from tests.test_cli import ROOT
+
+FAST = {"polling_interval": 0, "retry_backoff_factor": 0}
+SECRETS = ("password", "PGPASSWORD", "token", "client-key-data", "AccountKey=", "fake-kube-token")
+
+
+@pytest.fixture
+def clouds(monkeypatch, tmp_path):
+    """A fake ARM whose AKS kubeconfigs lead to a fake Kubernetes API, and pods that become ready."""
+    with FakeKubeApi() as kube:
+        arm = FakeArm(lro_polls=2)
+        arm.kube.server, arm.kube.token = kube.url, kube.token
+        monkeypatch.setattr(activities.azure, "clients_factory",
+                            lambda sub: azure_clients(sub, FakeCredential(), transport=arm, **FAST))  # fmt: skip
+        monkeypatch.setattr(activities.kubernetes, "client_factory",
+                            lambda cluster: api_client_for(cluster, {}, credential=FakeCredential(),
+                                                           transport=arm, **FAST))  # fmt: skip
+        monkeypatch.setattr(k8s_apply, "POLL_SECONDS", 0.02)
+        for name, value in {
+            "MODELOPS_SUBSCRIPTION_ID": SUBSCRIPTION_ID, "MODELOPS_USERNAME": "ada",
+            "MODELOPS_RUNNER_IMAGE": "modelopsdevada.azurecr.io/modelops-runner:test",
+            "MODELOPS_RESULTS_ROOT": "https://results.blob.core.windows.net/results",
+            "MODELOPS_EVENTS_URL": "https://topic.westeurope-1.eventgrid.azure.net/api/events",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        stop = threading.Event()
+        thread = threading.Thread(target=_controllers, args=(kube, stop), daemon=True)
+        thread.start()
+        try:
+            yield arm, kube
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _controllers(kube: FakeKubeApi, stop: threading.Event) -> None:
+    """Deployments and StatefulSets become ready; the PostgreSQL init Job succeeds; the runner keeps running."""
+    while not stop.wait(0.01):
+        for kind in ("Deployment", "StatefulSet", "Job"):
+            for obj in kube.objects(kind):
+                meta = obj["metadata"]
+                if kind == "Job":
+                    if meta["name"] != "postgres-init":
+                        continue
+                    status = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+                else:
+                    n = obj["spec"].get("replicas", 1)
+                    status = {"observedGeneration": meta["generation"], "replicas": n, "readyReplicas": n,
+                              "updatedReplicas": n, "availableReplicas": n}  # fmt: skip
+                if obj.get("status") != status:
+                    with suppress(KeyError):
+                        kube.set_status(kind, meta["namespace"], meta["name"], status)
+
+
+def test_environment_up_run_cancel_and_down_on_azure(clouds):
+    arm, kube = clouds
+    app = AppHarness()
+    code, _, _ = app.http("change_environment", "PUT", "/api/environments/dev", {"target": "azure"}, route={"env": "dev"})
+    assert code == 202
+    app.driver.drain()
+    code, env, _ = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})
+    assert env["phase"] == "ready", env
+    assert env["binding"]["cluster"]["resource_group"] == "modelops-dev-rg-ada"
+    assert env["binding"]["workspace"]["scheduler_address"] == "tcp://dask-scheduler.modelops-dev:8786"
+    assert kube.get("Deployment", "modelops-dev", "dask-workers") is not None
+
+    code, doctor, _ = app.http("environment_doctor", "GET", "/api/environments/dev/doctor", route={"env": "dev"})
+    assert code == 200 and doctor["pools"] and isinstance(doctor["healthy"], bool)
+
+    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    spec["central_store"] = {"size": "1Gi"}
+    request = {"spec": spec, "target": "azure", "environment": "dev", "run_id": "sir-az",
+               "base_dir": "/app/examples/sir"}  # fmt: skip
+    code, accepted, _ = app.http("start_run", "POST", "/api/runs", request)
+    assert code == 202, accepted
+    app.driver.drain(fire_timers=False)
+    code, run, _ = app.http("get_run", "GET", "/api/runs/sir-az", route={"run_id": "sir-az"})
+    assert run["phase"] == "running", run
+    assert run["results"] == "https://results.blob.core.windows.net/results/sir-az"
+    job = kube.get("Job", "run-sir-az", "runner")
+    env_vars = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "secretKeyRef" in env_vars["PGPASSWORD"]["valueFrom"]
+    document = yaml.safe_load(kube.get("ConfigMap", "run-sir-az", "run-document")["data"]["run.yaml"])
+    assert document["targets"]["incidence"]["data"] == "/app/examples/sir/data/incidence.csv"
+
+    assert app.http("cancel_run", "DELETE", "/api/runs/sir-az", route={"run_id": "sir-az"})[0] == 202
+    app.driver.drain(fire_timers=False)
+    code, run, _ = app.http("get_run", "GET", "/api/runs/sir-az", route={"run_id": "sir-az"})
+    assert run["phase"] == "cancelled" and run["error"] is None
+    assert kube.get("Job", "run-sir-az", "runner") is None
+    assert kube.get("StatefulSet", "run-sir-az", "postgres") is None
+    assert kube.get("Secret", "run-sir-az", "postgres-credentials") is not None  # the study is kept (no purge)
+
+    assert app.http("change_environment", "DELETE", "/api/environments/dev", route={"env": "dev"})[0] == 202
+    app.driver.drain()
+    code, env, _ = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})
+    assert env["phase"] == "removed", env
+    assert kube.get("Namespace", None, "modelops-dev") is None
+    assert arm.resource(f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-dev-rg-ada/providers/"
+                        "Microsoft.ContainerService/managedClusters/modelops-dev-aks") is None  # fmt: skip
+    assert app.driver.replay_all_recorded() > 0
+    hub = app.driver.task_hub_text()
+    assert not [secret for secret in SECRETS if secret in hub]
+    assert "apiVersion: v1" not in hub and "kubeconfig" not in json.dumps(env).lower()
+
+
+def test_throttling_and_server_errors_are_retried_and_a_permanent_failure_names_its_step(clouds):
+    arm, kube = clouds
+    arm.inject("PUT", r"/resourcegroups/modelops-dev-rg-ada$", 429, headers={"Retry-After": "1"})
+    arm.inject("GET", r"/managedClusters/modelops-dev-aks$", 500, times=2)
+    app = AppHarness()
+    app.http("change_environment", "PUT", "/api/environments/dev", {"target": "azure"}, route={"env": "dev"})
+    app.driver.drain()
+    assert app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})[1]["phase"] == "ready"
+    assert 1 in arm.sleeps  # the 429's Retry-After was honoured
+    assert arm.pending_faults == 0  # every injected fault was answered, and retried past
+
+    kube.fail_next("PATCH", r"/namespaces/run-sir-bad/jobs/runner", 403, times=10)
+    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    request = {"spec": spec, "target": "azure", "environment": "dev", "run_id": "sir-bad"}
+    assert app.http("start_run", "POST", "/api/runs", request)[0] == 202
+    app.driver.drain()
+    code, run, _ = app.http("get_run", "GET", "/api/runs/sir-bad", route={"run_id": "sir-bad"})
+    assert run["phase"] == "failed" and run["error"]["step"] == "runner", run
+    assert "403" in run["error"]["reason"]
+    assert kube.get("ConfigMap", "run-sir-bad", "run-document") is None  # the run's own resources are removed
+    assert kube.get("Deployment", "modelops-dev", "dask-workers") is not None  # the shared environment is not
