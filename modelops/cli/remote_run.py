@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from modelops.progress_bar import progress_bar
 
 from modelops.naming import check_run_id
 from modelops.spec import SpecError, load_spec, with_overrides
@@ -69,16 +68,7 @@ def run_remote(
 
 def follow_run(client: ApiClient, run_id: str, *, poll: float, quiet: bool) -> dict[str, Any]:
     """Poll the run's status until a final phase, drawing phase, done/budget, failed and best loss on stderr."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("failed {task.fields[failed]}"),
-        TextColumn("best {task.fields[best]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
+    progress = progress_bar(disable=quiet)
     with progress:
         task = progress.add_task(run_id, total=None, failed=0, best="-")
         while True:

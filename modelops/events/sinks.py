@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from ..progress_bar import progress_bar
 
 from .cloudevents import RUN_COMPLETED, RUN_FAILED, to_json
 
@@ -104,15 +104,7 @@ class ConsoleSink:
 
     def __init__(self, *, stream: TextIO | None = None):
         console = Console(file=stream) if stream is not None else Console(stderr=True)
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("failed {task.fields[failed]}"),
-            TextColumn("best {task.fields[best]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        self._progress = progress_bar(console)
         self._tasks: dict[str, Any] = {}
 
     def send(self, batch: list[dict[str, Any]]) -> None:
