@@ -10,6 +10,7 @@ import azure.functions as func
 from activities.azure import bp as azure_activities
 from activities.kubernetes import bp as kubernetes_activities
 from activities.local_target import bp as local_target_activities
+from activities.results import bp as results_activities
 from api.doctor import bp as doctor_api
 from api.environments import bp as environments_api
 from api.events import bp as events_api
@@ -29,5 +30,6 @@ for blueprint in (
     local_target_activities,
     azure_activities,
     kubernetes_activities,
+    results_activities,
 ):
     app.register_functions(blueprint)

@@ -169,13 +169,15 @@ def _check_runner(context: df.DurableOrchestrationContext, run: dict[str, Any]):
 def _end(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: str, error, purge: bool = False):
     """Stop what the run started (never the shared environment), then report `phase`."""
     _enter(context, run, "finishing", "cleanup")
-    if "plane" in run:  # only what this run created; the environment is shared
-        activity, payload = run["plane"]["stop"]
-        try:
+    try:
+        if "plane" in run:  # only what this run created; the environment is shared
+            activity, payload = run["plane"]["stop"]
             yield from call(context, "cleanup", activity, payload | {"purge": purge})
-        except StepFailed as failure:
-            error = error or {"step": failure.step, "reason": failure.reason}
-            phase = "failed"
+        if purge:
+            yield from call(context, "cleanup", "purge_results", {"results_url": run["results_url"]})
+    except StepFailed as failure:
+        error = error or {"step": failure.step, "reason": failure.reason}
+        phase = "failed"
     run["error"] = error
     _enter(context, run, phase, None)
     return status_of(run)

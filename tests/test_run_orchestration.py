@@ -46,6 +46,11 @@ def local_stop_run(payload):
     return _act("local_stop_run", payload)
 
 
+@activities.activity_trigger(input_name="payload", activity="purge_results")
+def purge_results(payload):
+    return _act("purge_results", payload)
+
+
 def make_app():
     app = df.DFApp()
     for blueprint in (run_bp, environment_bp, activities):
@@ -62,6 +67,7 @@ def driver():
         local_start_runner={"runner_id": "local-0", "pid": 4242},
         local_runner_status={"state": "running", "exit_code": None, "summary": None},
         local_stop_run={"stopped": ["runner", "workers", "scheduler"]},
+        purge_results={"deleted": 2},
     )
     return ReplayDriver(make_app())
 
@@ -199,7 +205,17 @@ def test_cancel_stops_the_runner_and_purges_on_request(driver):
     driver.raise_event("r1", "cancel", {"purge": True})
     driver.drain(fire_timers=False)
     assert status(driver)["phase"] == "cancelled"
-    assert calls[-1] == ("local_stop_run", {"run_id": "r1", "purge": True})
+    assert calls[-2:] == [("local_stop_run", {"run_id": "r1", "purge": True}),
+                          ("purge_results", {"results_url": "runs/r1"})]  # fmt: skip
+
+
+def test_cancel_without_purge_keeps_the_results(driver):
+    driver.start_new("run", "r1", run_input())
+    driver.drain(fire_timers=False)
+    driver.raise_event("r1", "cancel", {"purge": False})
+    driver.drain(fire_timers=False)
+    assert status(driver)["phase"] == "cancelled"
+    assert "purge_results" not in [name for name, _ in calls]
 
 
 def test_a_failing_step_ends_the_run_failed_naming_the_step_after_cleanup(driver):

@@ -35,6 +35,10 @@ def round_trip(results) -> None:
     assert results.read_bytes("runs/summary.json") == b"{}"
     assert results.list() == ["runs/summary.json", "trials.parquet"]
 
+    results.delete("runs/summary.json")
+    results.delete("runs/summary.json")  # deleting what is gone is fine
+    assert results.list() == ["trials.parquet"] and not results.exists("runs/summary.json")
+
 
 # --- local -------------------------------------------------------------------
 
@@ -81,7 +85,7 @@ def test_blob_round_trip_creates_the_container(azurite_env):
     assert str(results) == url
     assert results.url_for("trials.parquet") == f"{url}/trials.parquet"
     names = [b.name for b in service.get_container_client(container).list_blobs()]
-    assert sorted(names) == ["calib/run-1/runs/summary.json", "calib/run-1/trials.parquet"]
+    assert names == ["calib/run-1/trials.parquet"]  # under its prefix; the deleted one is gone
 
 
 def test_blob_locations_with_other_prefixes_do_not_see_each_other(azurite_env):

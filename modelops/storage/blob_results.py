@@ -65,6 +65,13 @@ class BlobResults:
     def exists(self, name: str) -> bool:
         return self._client.get_blob_client(self._blob_name(name)).exists()
 
+    def delete(self, name: str) -> None:
+        """Remove one result; a missing one is already gone."""
+        try:
+            self._client.delete_blob(self._blob_name(name))
+        except ResourceNotFoundError:
+            pass
+
     def list(self) -> list[str]:
         prefix = f"{self.target.prefix}/" if self.target.prefix else ""
         try:

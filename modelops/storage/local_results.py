@@ -41,6 +41,10 @@ class LocalResults:
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
 
+    def delete(self, name: str) -> None:
+        """Remove one result; a missing one is already gone."""
+        self._path(name).unlink(missing_ok=True)
+
     def list(self) -> list[str]:
         return sorted(
             path.relative_to(self.folder).as_posix()
