@@ -7,31 +7,14 @@ import pytest
 
 from orchestrators.environment import bp as environment_bp
 from tests.durable import ReplayDriver
+from tests.scripted_activities import ScriptedActivities
 
-calls: list[tuple[str, dict]] = []
-script: dict = {}
-activities = df.Blueprint()
-NAMES = (
+fake = ScriptedActivities((
     "azure_ensure_resource_group", "azure_ensure_registry", "azure_begin_cluster", "azure_cluster_state",
     "azure_grant_roles", "azure_begin_delete_cluster", "azure_delete_registry",
     "azure_begin_delete_resource_group", "k8s_ensure_workspace", "k8s_delete_workspace",
-)  # fmt: skip
-
-
-def _scripted(name):
-    def activity(payload):
-        calls.append((name, payload))
-        behaviour = script[name]
-        if isinstance(behaviour, Exception):
-            raise behaviour
-        return behaviour(payload) if callable(behaviour) else behaviour
-
-    activity.__name__ = name
-    return activities.activity_trigger(input_name="payload", activity=name)(activity)
-
-
-for _name in NAMES:
-    _scripted(_name)
+))  # fmt: skip
+calls, script = fake.calls, fake.script
 
 AZURE = {"subscription_id": "00000000-0000-0000-0000-000000000000", "location": "westeurope", "username": "ada",
          "kubernetes_version": "1.30", "results_storage_id": "/subscriptions/0/resourceGroups/b/providers/"
@@ -42,10 +25,8 @@ WORKSPACE = {"scheduler_address": "tcp://dask-scheduler.modelops-dev:8786",
 
 @pytest.fixture
 def driver():
-    calls.clear()
     states = iter(["Creating", "Creating", "Succeeded"])
-    script.clear()
-    script.update(
+    fake.reset(
         azure_ensure_resource_group={"resource_group": "modelops-dev-rg-ada", "location": "westeurope"},
         azure_ensure_registry={"login_server": "modelopsdevada.azurecr.io"},
         azure_begin_cluster={"provisioning_state": "Creating"},
@@ -60,7 +41,7 @@ def driver():
     )
     app = df.DFApp()
     app.register_functions(environment_bp)
-    app.register_functions(activities)
+    app.register_functions(fake.bp)
     return ReplayDriver(app)
 
 

@@ -11,58 +11,24 @@ from modelops.events import ProgressEvents
 from orchestrators.environment import bp as environment_bp
 from orchestrators.run import bp as run_bp
 from tests.durable import ReplayDriver
+from tests.scripted_activities import ScriptedActivities
 
-calls: list[tuple[str, dict]] = []
-script: dict = {}
-
-activities = df.Blueprint()
-
-
-def _act(name, payload):
-    calls.append((name, payload))
-    behaviour = script.get(name)
-    if isinstance(behaviour, Exception):
-        raise behaviour
-    return behaviour(payload) if callable(behaviour) else behaviour
-
-
-@activities.activity_trigger(input_name="payload", activity="local_start_workspace")
-def local_start_workspace(payload):
-    return _act("local_start_workspace", payload)
-
-
-@activities.activity_trigger(input_name="payload", activity="local_start_runner")
-def local_start_runner(payload):
-    return _act("local_start_runner", payload)
-
-
-@activities.activity_trigger(input_name="payload", activity="local_runner_status")
-def local_runner_status(payload):
-    return _act("local_runner_status", payload)
-
-
-@activities.activity_trigger(input_name="payload", activity="local_stop_run")
-def local_stop_run(payload):
-    return _act("local_stop_run", payload)
-
-
-@activities.activity_trigger(input_name="payload", activity="purge_results")
-def purge_results(payload):
-    return _act("purge_results", payload)
+fake = ScriptedActivities(
+    ("local_start_workspace", "local_start_runner", "local_runner_status", "local_stop_run", "purge_results")
+)
+calls, script = fake.calls, fake.script
 
 
 def make_app():
     app = df.DFApp()
-    for blueprint in (run_bp, environment_bp, activities):
+    for blueprint in (run_bp, environment_bp, fake.bp):
         app.register_functions(blueprint)
     return app
 
 
 @pytest.fixture
 def driver():
-    calls.clear()
-    script.clear()
-    script.update(
+    fake.reset(
         local_start_workspace={"scheduler_address": "tcp://127.0.0.1:8786", "dashboard_url": None, "workers": 2},
         local_start_runner={"runner_id": "local-0", "pid": 4242},
         local_runner_status={"state": "running", "exit_code": None, "summary": None},
