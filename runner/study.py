@@ -55,7 +55,7 @@ def open_storage(
     included), so on PostgreSQL creation happens under an advisory lock.
     """
     with _schema_lock(url):
-        return optuna_storage(url), Ledger.open(url, run_id, runner_id, budget)
+        return optuna_storage(url, run_id), Ledger.open(url, run_id, runner_id, budget)
 
 
 @contextlib.contextmanager
@@ -75,13 +75,13 @@ def _schema_lock(url: str) -> Iterator[None]:
         engine.dispose()
 
 
-def optuna_storage(url: str) -> optuna.storages.BaseStorage | None:
-    """Optuna's storage for `url` (None: Optuna's in-memory storage)."""
+def optuna_storage(url: str, run_id: str) -> optuna.storages.BaseStorage | None:
+    """Optuna's storage for `url` (None: Optuna's in-memory storage); on PostgreSQL, the run's own journal."""
     kind = storage_kind(url)
     if kind == "memory":
         return None
     if kind == "postgresql":
-        return optuna.storages.JournalStorage(PostgresJournalBackend(url))
+        return optuna.storages.JournalStorage(PostgresJournalBackend(url, run_id))
     return optuna.storages.RDBStorage(
         sqlalchemy_url(url).render_as_string(hide_password=False), engine_kwargs={"pool_pre_ping": True}
     )

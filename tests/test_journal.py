@@ -15,12 +15,13 @@ BATCHES = 40
 
 def numbers(backend: PostgresJournalBackend) -> list[int]:
     with backend.engine.connect() as conn:
-        return list(conn.execute(select(journal.c.number).order_by(journal.c.number)).scalars())
+        query = select(journal.c.number).where(journal.c.journal == backend.journal_id).order_by(journal.c.number)
+        return list(conn.execute(query).scalars())
 
 
 def append_batches(url: str, writer: int, start: multiprocessing.Barrier) -> None:
     """One writer process: batches of 1 to 3 entries, each tagged with who wrote it and when."""
-    backend = PostgresJournalBackend(url)
+    backend = PostgresJournalBackend(url, "run-a")
     start.wait()
     for batch in range(BATCHES):
         backend.append_logs([{"writer": writer, "batch": batch, "entry": e} for e in range(batch % 3 + 1)])
@@ -28,7 +29,7 @@ def append_batches(url: str, writer: int, start: multiprocessing.Barrier) -> Non
 
 
 def test_appends_are_numbered_from_zero_without_gaps_and_read_back_in_order(postgres_url):
-    backend = PostgresJournalBackend(postgres_url)
+    backend = PostgresJournalBackend(postgres_url, "run-a")
     assert backend.read_logs(0) == []
     backend.append_logs([{"op": 0}, {"op": 1}, {"op": 2, "value": float("nan")}])
     backend.append_logs([{"op": 3}])
@@ -40,11 +41,11 @@ def test_appends_are_numbered_from_zero_without_gaps_and_read_back_in_order(post
     assert [log["op"] for log in backend.read_logs(4)] == [4, 5]
     assert backend.read_logs(6) == []
     assert numbers(backend) == list(range(6))
-    assert [log["op"] for log in PostgresJournalBackend(postgres_url).read_logs(0)] == list(range(6))
+    assert [log["op"] for log in PostgresJournalBackend(postgres_url, "run-a").read_logs(0)] == list(range(6))
 
 
 def test_a_journal_with_a_gap_is_refused_rather_than_replayed_out_of_step(postgres_url):
-    backend = PostgresJournalBackend(postgres_url)
+    backend = PostgresJournalBackend(postgres_url, "run-a")
     backend.append_logs([{"op": 0}, {"op": 1}, {"op": 2}])
     with backend.engine.begin() as conn:
         conn.execute(journal.delete().where(journal.c.number == 1))
@@ -54,7 +55,7 @@ def test_a_journal_with_a_gap_is_refused_rather_than_replayed_out_of_step(postgr
 
 
 def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
-    PostgresJournalBackend(postgres_url).engine.dispose()  # the table exists before the race
+    PostgresJournalBackend(postgres_url, "run-a").engine.dispose()  # the table exists before the race
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(WRITERS)
     writers = [context.Process(target=append_batches, args=(postgres_url, w, start)) for w in range(WRITERS)]
@@ -64,7 +65,7 @@ def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
         process.join(timeout=120)
     assert [process.exitcode for process in writers] == [0] * WRITERS
 
-    backend = PostgresJournalBackend(postgres_url)
+    backend = PostgresJournalBackend(postgres_url, "run-a")
     logs = backend.read_logs(0)
     per_writer = sum(batch % 3 + 1 for batch in range(BATCHES))
     assert numbers(backend) == list(range(WRITERS * per_writer))
@@ -81,8 +82,8 @@ def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
 
 
 def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_url):
-    first = optuna.create_study(study_name="shared", storage=optuna_storage(postgres_url))
-    second = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url))
+    first = optuna.create_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
+    second = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
     for study, x in [(first, 0.1), (second, 0.2), (first, 0.3), (second, 0.4)]:
         trial = study.ask()
         study.tell(trial, trial.suggest_float("x", 0.0, 1.0) + x)
@@ -109,10 +110,20 @@ def test_a_study_opened_by_runners_through_open_storage_is_shared(postgres_url):
         for study in studies:
             study.optimize(lambda trial: (trial.suggest_float("x", -1.0, 1.0) - 0.5) ** 2, n_trials=6)
 
-        rejoined = optuna.load_study(study_name="run", storage=optuna_storage(postgres_url))
+        rejoined = optuna.load_study(study_name="run", storage=optuna_storage(postgres_url, "run"))
         assert len(rejoined.trials) == 12 and {t.state.name for t in rejoined.trials} == {"COMPLETE"}
         assert rejoined.best_value == min(study.best_value for study in studies)
-        assert optuna.study.get_all_study_names(optuna_storage(postgres_url)) == ["run"]
+        assert optuna.study.get_all_study_names(optuna_storage(postgres_url, "run")) == ["run"]
     finally:
         for _, ledger in opened:
             ledger.close()
+
+
+def test_each_run_keeps_its_own_journal(postgres_url):
+    first, second = PostgresJournalBackend(postgres_url, "run-a"), PostgresJournalBackend(postgres_url, "run-b")
+    first.append_logs([{"op": "a0"}, {"op": "a1"}])
+    second.append_logs([{"op": "b0"}])
+    assert [log["op"] for log in first.read_logs(0)] == ["a0", "a1"]
+    assert [log["op"] for log in second.read_logs(0)] == ["b0"] and numbers(second) == [0]
+    for backend in (first, second):
+        backend.engine.dispose()

@@ -43,7 +43,7 @@ def test_two_runners_on_postgresql_split_a_60_trial_budget_exactly_once(tmp_path
     assert trials.height == 60 and trials["param_id"].n_unique() == 60
     assert sorted(trials["number"]) == list(range(60))
     assert set(evaluations(log).values()) == {1} and len(evaluations(log)) == 60 * 2  # 2 replicates each
-    study = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url))
+    study = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
     assert not [t for t in study.trials if t.state.name == "RUNNING"]
 
 
