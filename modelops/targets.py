@@ -1,20 +1,33 @@
-"""Loading observed target data."""
+"""Loading observed target data, from files beside the run document or from blob storage."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from pathlib import Path, PurePosixPath
 
 import polars as pl
 
 
-def read_table(path: Path) -> pl.DataFrame:
-    """Read a CSV or Parquet file by its suffix."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pl.read_csv(path)
-    if suffix in (".parquet", ".pq"):
-        return pl.read_parquet(path)
-    raise ValueError(f"unsupported file type {suffix!r} (use .csv or .parquet)")
+def load_target(data: str, base_dir: Path) -> pl.DataFrame:
+    """A target's data: a path (relative to the run document) or a blob URL.
+
+    Raises `FileNotFoundError` when there is nothing there, `ValueError` for a file
+    type other than CSV or Parquet; reader errors pass through.
+    """
+    suffix = PurePosixPath(data.split("?")[0]).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"unsupported file type {suffix!r} (use .csv or .parquet)")
+    if "://" in data and not data.startswith("file://"):
+        from modelops.storage import open_results
+
+        location, _, name = data.rpartition("/")
+        source: Path | io.BytesIO = io.BytesIO(open_results(location).read_bytes(name))
+    else:
+        path = Path(data.removeprefix("file://"))
+        source = path if path.is_absolute() else base_dir / path
+        if not source.is_file():
+            raise FileNotFoundError(data)
+    return pl.read_csv(source) if suffix == ".csv" else pl.read_parquet(source)
 
 
 def check_target_frame(frame: pl.DataFrame, keys: list[str], value: str) -> str | None:

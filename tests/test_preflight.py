@@ -77,3 +77,18 @@ def test_custom_loss_and_algorithm_entrypoints_must_import(tmp_path):
 def test_every_problem_is_reported_at_once(tmp_path):
     errors = errors_of(quadratic_doc(model={"entrypoint": "nowhere:sim"}), tmp_path)
     assert set(errors) == {"model.entrypoint", "targets.curve.data"}
+
+
+def test_target_data_can_live_in_blob_storage(tmp_path, azurite, monkeypatch):
+    from modelops.storage import open_results
+    from modelops.storage.blob_results import CONNECTION_STRING_ENV
+
+    monkeypatch.setenv(CONNECTION_STRING_ENV, azurite.connection_string)
+    folder = f"{azurite.blob_endpoint}/targets/sir"
+    open_results(folder).write_bytes("curve.csv", write_curve(tmp_path, values=(1.0, 2.0, 3.0)).read_bytes())
+    doc = quadratic_doc()
+    doc["targets"]["curve"]["data"] = f"{folder}/curve.csv"
+    observed = preflight(parse_spec(doc), tmp_path / "elsewhere")
+    assert observed["curve"]["value"].to_list() == [1.0, 2.0, 3.0]
+    doc["targets"]["curve"]["data"] = f"{folder}/missing.csv"
+    assert errors_of(doc, tmp_path) == {"targets.curve.data": f"file not found: {folder}/missing.csv"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from ..entrypoints import EntrypointImportError, load_object, load_simulation
-from ..targets import check_target_frame, read_table
+from ..targets import check_target_frame, load_target
 from .errors import FieldError, SpecError
 from .run import BUILTIN_LOSSES, RunSpec
 
@@ -39,13 +39,11 @@ def preflight(spec: RunSpec, base_dir: Path) -> dict[str, pl.DataFrame]:
         loc = ("targets", name)
         if target.loss not in BUILTIN_LOSSES:
             try_import((*loc, "loss"), load_object, target.loss)
-        path = Path(target.data)
-        path = path if path.is_absolute() else base_dir / path
-        if not path.is_file():
+        try:
+            frame = load_target(target.data, base_dir)
+        except FileNotFoundError:
             errors.append(FieldError((*loc, "data"), f"file not found: {target.data}"))
             continue
-        try:
-            frame = read_table(path)
         except Exception as exc:  # any reader failure is a bad data file
             errors.append(FieldError((*loc, "data"), f"cannot read {target.data}: {exc}"))
             continue

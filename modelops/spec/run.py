@@ -103,7 +103,10 @@ class Parameter(_Strict):
 class Target(_Strict):
     """Observed data a simulation output is scored against."""
 
-    data: str = Field(description="CSV or Parquet file, relative to the run document.")
+    data: str = Field(
+        description="CSV or Parquet file, relative to the run document, or a blob URL "
+        "(https://<account>.blob.core.windows.net/<container>/<path>)."
+    )
     output: str | None = Field(None, description="Simulation output to compare; defaults to the target's name.")
     keys: list[str] = Field(min_length=1, description="Key columns matching simulated rows to observed rows.")
     value: str = Field(description="Column compared between simulation and data.")
