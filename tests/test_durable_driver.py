@@ -11,6 +11,7 @@ from tests.durable import NonDeterminismError, ReplayDriver, StillBusy, UnknownF
 from tests.durable.driver import DEFAULT_START
 from tests.durable_samples import ATTEMPTS, FLIPS, app, events
 
+
 @pytest.fixture
 def driver():
     return ReplayDriver(app)
