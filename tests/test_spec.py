@@ -131,3 +131,13 @@ def test_several_runners_need_a_central_store():
     spec = parse_spec(quadratic_doc(compute={"runners": 3}, central_store={"size": "20Gi"}))
     assert spec.central_store.size == "20Gi" and spec.central_store.version == "15"
     assert "central_store.size" in errors_of(quadratic_doc(central_store={"size": "lots"}))
+
+
+def test_the_readme_illustration_is_a_valid_document():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec = parse_text(block)
+    assert {p.type for p in spec.parameters.values()} == {"float", "int", "categorical"}
+    assert spec.central_store is not None and spec.targets["incidence"].loss == "poisson"
