@@ -55,10 +55,20 @@ def k8s_ensure_workspace(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def k8s_ensure_run_namespace(payload: dict) -> dict:
-    """`{cluster, run_id}` -> `{namespace}`."""
+    """`{cluster, run_id, environment?, image_pull_secret?}` -> `{namespace}`.
+
+    A registry pull Secret lives in the workspace's namespace, and pods read Secrets of
+    their own namespace only: it is copied into the run's, inside this activity."""
     ns = m.run_namespace(payload["run_id"])
+    pull_secret = payload.get("image_pull_secret")
     with _api(payload) as api:
         apply(api, m.namespace(ns, m.labels(run_id=payload["run_id"])))
+        if pull_secret:
+            source_ns = m.workspace_namespace(payload["environment"])
+            found = read(api, "Secret", source_ns, pull_secret)
+            if found is None:
+                raise ValueError(f"image pull Secret {pull_secret!r} not found in namespace {source_ns}")
+            create_if_absent(api, m.copied_secret(found, ns))
     return {"namespace": ns}
 
 

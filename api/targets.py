@@ -11,7 +11,10 @@ def target_settings(target: str, workers: int = 2) -> dict[str, Any]:
     """References and sizes for the environment orchestration (no secrets)."""
     if target == "local":
         return {}
-    found: dict[str, Any] = {"workspace": {"image": setting("MODELOPS_RUNNER_IMAGE"), "workers": workers}}
+    workspace = {"image": setting("MODELOPS_RUNNER_IMAGE"), "workers": workers}
+    if setting("MODELOPS_IMAGE_PULL_SECRET"):
+        workspace["image_pull_secret"] = setting("MODELOPS_IMAGE_PULL_SECRET")  # a name, not the credentials
+    found: dict[str, Any] = {"workspace": workspace}
     if target == "azure":
         found["azure"] = {
             "subscription_id": setting("MODELOPS_SUBSCRIPTION_ID"),

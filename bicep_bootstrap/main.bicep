@@ -21,6 +21,9 @@ param deployEventSubscription bool = false
 @description('MODELOPS_RUNNER_IMAGE: the runner and Dask image, <registry>.azurecr.io/modelops-runner:<version>. Empty until it is built.')
 param runnerImage string = ''
 
+@description('MODELOPS_IMAGE_PULL_SECRET: for existing clusters with a private registry, the name of a registry Secret in the workspace namespace (modelops-<env>); it is copied into each run\'s namespace. Empty for AKS, which pulls with the kubelet identity.')
+param imagePullSecret string = ''
+
 @description('MODELOPS_LOCATION: region of the environments (resource groups, registries, clusters) the app creates.')
 param environmentLocation string = location
 
@@ -186,6 +189,7 @@ var appSettings = {
   // A reference the platform resolves with the app's identity: the kubeconfig itself never
   // appears in a setting, a template or a deployment's history.
   MODELOPS_EXISTING_KUBECONFIG: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${kubeconfigSecretName}/)'
+  MODELOPS_IMAGE_PULL_SECRET: imagePullSecret
 }
 
 module functionApp 'modules/function-app.bicep' = {

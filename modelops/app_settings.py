@@ -25,6 +25,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MODELOPS_RESULTS_STORAGE_ID": ("", "azure target: resource id of the results storage account (runners may write)"),
     "MODELOPS_EVENTGRID_TOPIC_ID": ("", "azure target: resource id of the progress topic (runners may publish)"),
     "MODELOPS_EXISTING_KUBECONFIG": ("", "existing target: the cluster's kubeconfig (in Azure, a Key Vault reference)"),
+    "MODELOPS_IMAGE_PULL_SECRET": ("", "existing target: a registry Secret in the workspace namespace, copied to runs"),
 }
 
 # Read by the platform or the Azure SDK, not by this code; defined by the deployment all the same.

@@ -93,7 +93,10 @@ def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any],
     """The run's namespace, its PostgreSQL when asked, and the runner Job on the shared workspace."""
     cluster = environment["cluster"]
     _enter(context, run, "starting", "namespace")
-    created = yield from call(context, "namespace", "k8s_ensure_run_namespace", {"cluster": cluster, "run_id": run["run_id"]})
+    pull_secret = (run.get("workspace") or {}).get("image_pull_secret")
+    created = yield from call(context, "namespace", "k8s_ensure_run_namespace", {
+        "cluster": cluster, "run_id": run["run_id"], "environment": run["environment"],
+        "image_pull_secret": pull_secret})  # fmt: skip
     where = {"cluster": cluster, "namespace": created["namespace"]}
     run["plane"] = {"stop": ["k8s_delete_run", where]}
     postgres = None
@@ -113,6 +116,7 @@ def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any],
         "results_url": run["results_url"],
         "postgres": postgres,
         "runners": (run["spec"].get("compute") or {}).get("runners", 1),
+        "image_pull_secret": pull_secret,
     })  # fmt: skip
     run["plane"]["status"] = ["k8s_runner_status", where | {"job_name": runner["job_name"]}]
 

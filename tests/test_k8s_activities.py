@@ -322,3 +322,19 @@ def runner_payload(postgres: dict | None, runners: int) -> dict:
 
 def data_of(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def test_a_registry_pull_secret_is_copied_into_the_run_namespace(kube: FakeKubeApi) -> None:
+    core = CoreV1Api(kubernetes.config.new_client_from_config_dict(kube.kubeconfig()))
+    core.create_namespace({"metadata": {"name": WS}})
+    registry = {".dockerconfigjson": data_of('{"auths": {"registry.invalid": {"auth": "dGVzdDp0ZXN0"}}}')}
+    core.create_namespaced_secret(WS, {"metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson",
+                                       "data": registry})  # fmt: skip
+    payload = {"cluster": CLUSTER, "run_id": RUN_ID, "environment": "dev", "image_pull_secret": "regcred"}
+    result = call("k8s_ensure_run_namespace", payload)
+    assert result == {"namespace": RUN_NS} and "auths" not in json.dumps(result)
+    copied = kube.get("Secret", RUN_NS, "regcred")
+    assert copied["type"] == "kubernetes.io/dockerconfigjson" and copied["data"] == registry
+    assert call("k8s_ensure_run_namespace", payload) == result  # a second run changes nothing
+    missing = failure("k8s_ensure_run_namespace", payload | {"image_pull_secret": "nope"})
+    assert "image pull Secret 'nope' not found in namespace modelops-dev" in missing

@@ -258,3 +258,15 @@ def _dns_label(name: str, what: str) -> str:
     if not _DNS_LABEL.match(name):
         raise ValueError(f"namespace {name!r} (from the {what}) is not a DNS-1123 label of at most 63 characters")
     return name
+
+
+def copied_secret(secret: dict, namespace: str) -> dict:
+    """A Secret as read from the API, for another namespace: its data and type, nothing server-set."""
+    meta = secret["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": meta["name"], "namespace": namespace, "labels": labels()},
+        "type": secret.get("type", "Opaque"),
+        "data": dict(secret.get("data") or {}),
+    }
