@@ -6,8 +6,6 @@ document valid for `mops validate` is valid here and errors read the same.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,8 +37,3 @@ class RunRequest(BaseModel):
 
     def default_run_id(self) -> str:
         return self.run_id or f"{self.spec.name}-{spec_digest(self.spec)[:8]}"
-
-    def fingerprint(self) -> str:
-        """Identifies the same request posted again (retries, double clicks)."""
-        body = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
-        return hashlib.sha256(body.encode()).hexdigest()

@@ -28,8 +28,6 @@ from .ledger import Ledger, sqlalchemy_url
 # Key of the advisory lock under which runners create tables, one at a time.
 _SCHEMA_LOCK = 0x6D6F707353434845
 
-KINDS = ("memory", "sqlite", "postgresql")
-
 
 def storage_kind(url: str) -> str:
     """"memory", "sqlite" or "postgresql"; anything else is a `ValueError`."""
