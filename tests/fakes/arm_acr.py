@@ -12,6 +12,7 @@ from tests.fakes.arm_requests import (
     GROUP,
     SUBSCRIPTION,
     Call,
+    begin_delete,
     check_idle,
     check_location_unchanged,
     group_id,
@@ -110,17 +111,11 @@ def get(call: Call) -> Reply:
 
 def delete(call: Call) -> Reply:
     """202 with a Location to poll; 204 when there is nothing to delete."""
-    require_group(call)
     rid = _registry_id(call)
-    registry = call.state.peek(rid)
-    if registry is None:
+    operation = begin_delete(call, rid)
+    if operation is None:
         return Reply(204)
-    operation = call.state.running(rid)
-    if operation is None or registry["properties"]["provisioningState"] != "Deleting":
-        check_idle(call, rid)
-        registry["properties"]["provisioningState"] = "Deleting"
-        operation = call.state.start(rid, lambda: call.state.remove(rid))
-    return Reply(202, None, call.location_headers(operation, NAMESPACE, registry["location"]))
+    return Reply(202, None, call.location_headers(operation, NAMESPACE, call.state.peek(rid)["location"]))
 
 
 def check_name_availability(call: Call) -> Reply:

@@ -14,6 +14,7 @@ from tests.fakes.arm_requests import (
     GROUP,
     Call,
     Route,
+    begin_delete,
     check_idle,
     check_location_unchanged,
     group_id,
@@ -229,17 +230,11 @@ def get(call: Call) -> Reply:
 
 def delete(call: Call) -> Reply:
     """202 with both status headers; 204 when there is nothing to delete."""
-    require_group(call)
     cid = _cluster_id(call)
-    cluster = call.state.peek(cid)
-    if cluster is None:
+    operation = begin_delete(call, cid)
+    if operation is None:
         return Reply(204)
-    operation = call.state.running(cid)
-    if operation is None or cluster["properties"]["provisioningState"] != "Deleting":
-        check_idle(call, cid)
-        cluster["properties"]["provisioningState"] = "Deleting"
-        operation = call.state.start(cid, lambda: call.state.remove(cid))
-    location = cluster["location"]
+    location = call.state.peek(cid)["location"]
     headers = call.async_headers(operation, NAMESPACE, location) | call.location_headers(operation, NAMESPACE, location)
     return Reply(202, None, headers)
 

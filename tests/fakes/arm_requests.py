@@ -134,6 +134,20 @@ def check_idle(call: Call, resource_id: str) -> None:
         )
 
 
+def begin_delete(call: Call, resource_id: str):
+    """Start (or join) the deletion of a stored resource: the operation, or None when it is absent."""
+    require_group(call)
+    resource = call.state.peek(resource_id)
+    if resource is None:
+        return None
+    operation = call.state.running(resource_id)
+    if operation is None or resource["properties"]["provisioningState"] != "Deleting":
+        check_idle(call, resource_id)
+        resource["properties"]["provisioningState"] = "Deleting"
+        operation = call.state.start(resource_id, lambda: call.state.remove(resource_id))
+    return operation
+
+
 def require_tags(body: dict[str, Any]) -> dict[str, str]:
     tags = body.get("tags") or {}
     if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
