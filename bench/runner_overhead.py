@@ -17,18 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import optuna
 import polars as pl
 from distributed import Client, LocalCluster
 
-from modelops.ipc import from_ipc
-from modelops.scoring import score
-from modelops.seeds import replicate_seeds
-from modelops.services.execute import execute_task
 from modelops.spec import parse_spec, preflight
-from modelops_contracts import SimTask, UniqueParameterSet
-from runner.algorithms.optuna_algorithm import distributions, make_sampler
 from runner.calibrate import calibrate
+
+from .plain_loop import plain_optuna
 
 WORKERS = 2
 CASES = {"cheap": (1.0, 150), "costly": (50.0, 60)}  # simulation ms, trials
@@ -48,18 +43,8 @@ def document(ms: float, trials: int) -> dict:
 
 def sequential(spec, observed) -> float:
     """The baseline: one process, ask -> simulate every replicate -> score -> tell."""
-    study = optuna.create_study(sampler=make_sampler("tpe", spec.seed, {}))
-    space = distributions(spec.parameters)
-    targets = {n: t.model_dump() | {"output": spec.target_output(n)} for n, t in spec.targets.items()}
     started = time.perf_counter()
-    for _ in range(spec.budget.trials):
-        trial = study.ask(space)
-        pset = UniqueParameterSet.from_dict(trial.params)
-        outputs = []
-        for seed in replicate_seeds(pset.param_id, spec.replicates):
-            result = execute_task(SimTask(spec.model.bundle, spec.model.entrypoint, pset, seed))
-            outputs.append(from_ipc({k: a.inline for k, a in result.outputs.items()}))
-        study.tell(trial, score(targets, observed, outputs)[0])
+    plain_optuna(spec, observed)
     return time.perf_counter() - started
 
 

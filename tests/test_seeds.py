@@ -25,3 +25,13 @@ def test_bad_arguments_are_rejected():
         replicate_seed("", 0)
     with pytest.raises(ValueError, match=">= 0"):
         replicate_seed("abc", -1)
+
+
+def test_confirmation_seeds_are_a_separate_documented_stream():
+    from modelops.seeds import CONFIRM
+
+    pid = UniqueParameterSet.from_dict({"beta": 0.3}).param_id
+    digest = hashlib.blake2b(f"modelops:confirm:v1|{pid}|5".encode(), digest_size=8).digest()
+    assert replicate_seed(pid, 5, CONFIRM) == int.from_bytes(digest, "big")
+    assert replicate_seeds(pid, 3, CONFIRM, start=4) == tuple(replicate_seed(pid, i, CONFIRM) for i in (4, 5, 6))
+    assert not set(replicate_seeds(pid, 100)) & set(replicate_seeds(pid, 100, CONFIRM))

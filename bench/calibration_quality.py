@@ -1,0 +1,161 @@
+"""Calibration quality: does the runner find the truth, and is its reported best honest?
+
+    .venv/bin/python -m bench.calibration_quality [--quick] [--seeds N] [--trials N]
+                                                  [--deterministic] [--models seir,ridge]
+
+For each model of `bench.epidemic_models` (target data made at a known truth)
+and each seed, the same document is calibrated twice in this run:
+- by the runner (`calibrate`, busy mode unless --deterministic, a local Dask
+  cluster of 2 single-thread workers, an in-memory study);
+- by the baseline, a plain sequential Optuna loop (`bench.plain_loop`).
+Each side's best is then re-scored in this process with fresh replicate seeds
+(`RESCORE_GROUPS` groups of the document's replicate count, from the
+confirmation stream far past what a run uses), giving its expected loss and a
+standard error. Per run it prints the worst relative parameter error of the
+best, the reported best loss and the re-scored one.
+
+The last line is JSON, per model: `hits` / `plain_hits` (seeds whose worst
+relative error is at most 10%), `seeds`, `honest` (seeds whose reported best
+loss is within two standard errors of its re-scored value), `optimism` (median
+reported / re-scored loss; 1 is honest, below 1 is the winner's curse), and
+`rescored_ratio` (median runner / baseline re-scored loss; at most ~1 means
+the runner searches as well as the plain loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from distributed import Client, LocalCluster
+
+from modelops.seeds import CONFIRM, replicate_seeds
+from modelops.spec import parse_spec, preflight
+from modelops_contracts import UniqueParameterSet
+from runner.calibrate import calibrate
+
+from . import epidemic_models as models
+from .plain_loop import loss_of, plain_optuna
+
+WORKERS = 2
+REPLICATES = 4
+RESCORE_GROUPS = 24
+RESCORE_START = 1_000_000  # confirmation-stream indexes no run reaches
+HIT = 0.10
+
+
+def case(name: str) -> dict:
+    if name == "seir":
+        targets = models.expected_targets(models.seir, models.SEIR_TRUTH)
+        data = {"onsets": targets["onsets"], "prevalence": targets["prevalence"].filter(pl.col("day") % 7 == 0)}
+        return {"entrypoint": "bench.epidemic_models:seir", "truth": models.SEIR_TRUTH,
+                "space": models.SEIR_SPACE, "data": data}  # fmt: skip
+    if name == "ridge":
+        data = models.expected_targets(models.ridge, models.RIDGE_TRUTH)
+        return {"entrypoint": "bench.epidemic_models:ridge", "truth": models.RIDGE_TRUTH,
+                "space": models.RIDGE_SPACE, "data": data}  # fmt: skip
+    raise SystemExit(f"unknown model {name!r}: use seir or ridge")
+
+
+def document(name: str, model: dict, seed: int, trials: int, folder: Path) -> dict:
+    targets = {}
+    for target, frame in model["data"].items():
+        frame.write_csv(folder / f"{name}-{target}.csv")
+        key, value = frame.columns
+        targets[target] = {"data": f"{name}-{target}.csv", "keys": [key], "value": value, "loss": "poisson"}
+    return {
+        "name": name,
+        "model": {"entrypoint": model["entrypoint"]},
+        "parameters": model["space"],
+        "targets": targets,
+        "budget": {"trials": trials},
+        "replicates": REPLICATES,
+        "seed": seed,
+    }
+
+
+def worst_error(params: Mapping[str, float], truth: Mapping[str, float]) -> float:
+    return max(abs(params[k] - v) / abs(v) for k, v in truth.items())
+
+
+def rescore(spec, observed, params: Mapping[str, float]) -> tuple[float, float]:
+    """Expected loss of `params` with fresh replicates: mean and standard error over groups."""
+    pset = UniqueParameterSet.from_dict(dict(params))
+    losses = []
+    for group in range(RESCORE_GROUPS):
+        seeds = replicate_seeds(pset.param_id, spec.replicates, CONFIRM, RESCORE_START + group * spec.replicates)
+        losses.append(loss_of(spec, observed, pset, seeds))
+    return float(np.mean(losses)), float(np.std(losses, ddof=1) / np.sqrt(len(losses)))
+
+
+def measure(client, name, model, seed, trials, folder, deterministic) -> dict:
+    spec = parse_spec(document(name, model, seed, trials, folder))
+    observed = preflight(spec, folder)
+    run_id = f"{name}-{seed}"
+    summary = calibrate(
+        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), deterministic=deterministic
+    )
+    plain = plain_optuna(spec, observed)
+    ours_loss, ours_se = rescore(spec, observed, summary["best_params"])
+    plain_loss, _ = rescore(spec, observed, plain.best_params)
+    row = {
+        "error": worst_error(summary["best_params"], model["truth"]),
+        "plain_error": worst_error(plain.best_params, model["truth"]),
+        "reported": summary["best_loss"],
+        "reported_se": summary.get("best_loss_se") or 0.0,
+        "rescored": ours_loss,
+        "rescored_se": ours_se,
+        "plain_rescored": plain_loss,
+        "warnings": summary.get("identifiability", {}).get("warnings", []),
+    }
+    print(f"{name:6} seed {seed}: worst error {row['error']:6.1%} (plain {row['plain_error']:6.1%}), "
+          f"best loss reported {row['reported']:9.2f} re-scored {ours_loss:9.2f} ± {ours_se:.2f} "
+          f"(plain re-scored {plain_loss:9.2f})", flush=True)  # fmt: skip
+    return row
+
+
+def aggregate(rows: list[dict]) -> dict:
+    def honest(r: dict) -> bool:
+        return abs(r["reported"] - r["rescored"]) <= 2 * float(np.hypot(r["reported_se"], r["rescored_se"]))
+
+    return {
+        "seeds": len(rows),
+        "hits": sum(r["error"] <= HIT for r in rows),
+        "plain_hits": sum(r["plain_error"] <= HIT for r in rows),
+        "honest": sum(map(honest, rows)),
+        "optimism": round(statistics.median(r["reported"] / r["rescored"] for r in rows), 3),
+        "rescored_ratio": round(statistics.median(r["rescored"] / r["plain_rescored"] for r in rows), 3),
+        "worst_error_median": round(statistics.median(r["error"] for r in rows), 3),
+        "warned": sum(bool(r["warnings"]) for r in rows),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one seed, 100 trials (a smoke run)")
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=400)
+    parser.add_argument("--models", default="seir,ridge")
+    parser.add_argument("--deterministic", action="store_true", help="the runner in deterministic mode")
+    args = parser.parse_args()
+    seeds, trials = (1, 100) if args.quick else (args.seeds, args.trials)
+    folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
+    results = {}
+    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            client.run(lambda: __import__("bench.epidemic_models"))  # warm imports off the clock
+            for name in args.models.split(","):
+                model = case(name)
+                rows = [measure(client, name, model, s, trials, folder, args.deterministic) for s in range(1, seeds + 1)]
+                results[name] = aggregate(rows)
+    print(json.dumps(results | {"trials": trials, "mode": "deterministic" if args.deterministic else "busy"}))
+
+
+if __name__ == "__main__":
+    main()
