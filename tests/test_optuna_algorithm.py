@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from modelops.spec import parse_spec
+from modelops.spec import SpecError, parse_spec
 from modelops_contracts import AdaptiveAlgorithm, ContractViolationError, TrialResult, TrialStatus
 from runner.algorithms import build_algorithm
 from runner.algorithms.optuna_algorithm import distributions
@@ -51,8 +51,35 @@ def test_each_sampler_is_selectable_and_reproducible_with_a_seed(sampler):
 def test_sampler_options_are_passed_and_bad_ones_are_clear():
     algo = algorithm(algorithm={"sampler": "tpe", "options": {"n_startup_trials": 3}})
     assert algo.study.sampler._n_startup_trials == 3
-    with pytest.raises(ValueError, match="algorithm.options: not accepted by the tpe sampler"):
+    with pytest.raises(SpecError, match="no_such_option: unknown option .the tpe sampler takes: n_startup_trials"):
         algorithm(algorithm={"sampler": "tpe", "options": {"no_such_option": 1}})
+
+
+@pytest.mark.parametrize(
+    ("sampler", "options", "message"),
+    [
+        ("tpe", {"n_startup_trials": -1}, "n_startup_trials: Input should be greater than or equal to 0"),
+        ("tpe", {"group": True, "multivariate": False}, "'group' needs 'multivariate'"),
+        ("cmaes", {"restart_strategy": "sometimes"}, "restart_strategy: Input should be 'ipop' or 'bipop'"),
+        ("qmc", {"qmc_type": "lattice"}, "qmc_type: Input should be 'sobol' or 'halton'"),
+        ("random", {"seed": 3}, "seed: unknown option .the random sampler takes: none"),
+    ],
+)
+def test_every_samplers_options_are_validated_in_the_document(sampler, options, message):
+    with pytest.raises(SpecError, match=message) as caught:
+        parse_spec(quadratic_doc(algorithm={"sampler": sampler, "options": options}))
+    assert [e.field for e in caught.value.errors] == ["algorithm.options"]
+
+
+def test_qmc_is_scrambled_by_the_seed():
+    def points(seed):
+        return {tuple(p.params.values()) for p in drive(algorithm(seed, algorithm={"sampler": "qmc"}, budget={"trials": 64}))}
+
+    assert len(points(1) & points(2)) == 0 and points(1) == points(1)
+    unscrambled = {"sampler": "qmc", "options": {"scramble": False}}  # all but the first (random) point shared
+    assert [p.params for p in drive(algorithm(1, algorithm=unscrambled))][1:] == [
+        p.params for p in drive(algorithm(2, algorithm=unscrambled))
+    ][1:]
 
 
 def test_stops_at_the_target_loss():

@@ -5,7 +5,6 @@ from .load import load_spec, parse_spec, parse_text, spec_digest, with_overrides
 from .preflight import preflight
 from .run import (
     BUILTIN_LOSSES,
-    SAMPLERS,
     Algorithm,
     Budget,
     CentralStore,
@@ -16,6 +15,7 @@ from .run import (
     Target,
     json_schema,
 )
+from .sampler_options import SAMPLERS, SamplerOptions
 
 __all__ = [
     "BUILTIN_LOSSES",
@@ -28,6 +28,7 @@ __all__ = [
     "Model",
     "Parameter",
     "RunSpec",
+    "SamplerOptions",
     "SpecError",
     "Target",
     "json_schema",

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from modelops_contracts import EntrypointFormatError, parse_entrypoint
 
+from .sampler_options import SamplerOptions, sampler_options
+
 UINT64_MAX = 2**64 - 1
-SAMPLERS = ("tpe", "cmaes", "random", "qmc")
 BUILTIN_LOSSES = ("mse", "rmse", "mae", "poisson")
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -144,7 +145,11 @@ class Algorithm(_Strict):
         "built as Factory(space=..., budget=..., seed=...).",
     )
     sampler: Literal["tpe", "cmaes", "random", "qmc"] = Field("tpe", description="Optuna sampler.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the sampler.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the sampler (validated per sampler: see `modelops.spec.sampler_options`), "
+        "or keyword arguments of a custom Factory.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -154,6 +159,17 @@ class Algorithm(_Strict):
         if ":" not in value:
             raise ValueError(f"unknown algorithm {value!r}: use 'optuna' or 'pkg.module:Factory'")
         return _check_entrypoint(value)
+
+    @field_validator("options")
+    @classmethod
+    def _check_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.data.get("name") == "optuna" and "sampler" in info.data:
+            sampler_options(info.data["sampler"], value)
+        return value
+
+    def sampler_options(self) -> SamplerOptions:
+        """The validated options of the Optuna sampler."""
+        return sampler_options(self.sampler, self.options)
 
 
 class Budget(_Strict):

@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from modelops.spec import Parameter
+from modelops.spec.sampler_options import sampler_options
 from modelops_contracts import ContractViolationError, TrialResult, TrialStatus, UniqueParameterSet, make_param_id
 
 # Consecutive duplicate proposals after which a (finite) space counts as exhausted.
@@ -38,18 +39,17 @@ def distributions(space: Mapping[str, Parameter]) -> dict[str, BaseDistribution]
 
 
 def make_sampler(name: str, seed: int | None, options: Mapping) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler `name` seeded with `seed`; `options` are validated first (`ValueError`)."""
+    kwargs = sampler_options(name, dict(options)).sampler_kwargs()
     samplers = {
         "tpe": optuna.samplers.TPESampler,
         "cmaes": optuna.samplers.CmaEsSampler,
         "random": optuna.samplers.RandomSampler,
         "qmc": optuna.samplers.QMCSampler,
     }
-    try:
-        with warnings.catch_warnings():  # QMC is marked experimental; choosing it is the user's call
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return samplers[name](seed=seed, **options)
-    except TypeError as exc:
-        raise ValueError(f"algorithm.options: not accepted by the {name} sampler: {exc}") from None
+    with warnings.catch_warnings():  # QMC is marked experimental; choosing it is the user's call
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return samplers[name](seed=seed, **kwargs)
 
 
 class OptunaAlgorithm:
