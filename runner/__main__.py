@@ -1,7 +1,8 @@
 """`python -m runner`: the calibration runner as a Kubernetes Job runs it.
 
 Configured by environment variables (`runner.config`); prints the run summary
-as the last line of stdout and exits 0 (completed), 1 (failed) or 2 (bad input).
+as the last line of stdout and exits 0 (completed), 1 (failed), 2 (bad input),
+or 143 when SIGTERM (a pod's eviction) interrupted it: a restart resumes it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from modelops.spec import SpecError, load_spec, preflight
 
-from .calibrate import calibrate
+from .calibrate import RunFailed, calibrate, exit_code
 from .cluster import local_client
 from .config import RunnerConfig
 from .ledger import LedgerError
@@ -53,8 +54,13 @@ def main() -> int:
     except (ValueError, LedgerError) as error:
         log.error("%s", error)
         return 2
+    except RunFailed as error:
+        log.error("calibration failed: %s", error)
+        return 1
+    if summary["status"] != "completed":
+        log.error("calibration %s: %s; results: %s", summary["status"], summary["error"], summary["results"])
     print(json.dumps(summary, default=str))
-    return 0 if summary["status"] == "completed" else 1
+    return exit_code(summary)
 
 
 if __name__ == "__main__":

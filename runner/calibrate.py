@@ -6,8 +6,11 @@ results, events and summary.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import secrets
+import signal
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,15 +21,23 @@ import polars as pl
 from distributed import Client
 
 from modelops.spec import RunSpec, spec_digest
-from modelops.storage import open_results
 
 from .algorithms import build_algorithm
 from .engine import CalibrationError, Engine
-from .ledger import Counts
+from .interrupt import Interruption, graceful_stop
+from .ledger import Counts, LedgerError
 from .reporting import Reporter
-from .results import json_bytes, parquet_bytes, trials_frame
+from .results_writer import ResultsWriter, check_results
 from .study import open_storage, sampler_seed, storage_kind
 from .trials import TrialRecord
+
+# Seconds in-flight trials get to finish after SIGINT or SIGTERM.
+GRACE_SECONDS = 10.0
+log = logging.getLogger(__name__)
+
+
+class RunFailed(RuntimeError):
+    """The run could not start (e.g. its study is unreachable); `modelops.run.failed` was sent."""
 
 
 def default_runner_id() -> str:
@@ -45,56 +56,119 @@ def calibrate(
     events: Sequence[str] = (),
     deterministic: bool = False,
     on_trial: Callable[[TrialRecord, Counts], None] | None = None,
+    grace_seconds: float = GRACE_SECONDS,
 ) -> dict[str, Any]:
     """Run (or join, or resume) the calibration `run_id`; write its results; return the summary.
 
     Runners given the same `run_id` and a shared `storage_url` split the budget.
-    A run that cannot go on (`CalibrationError`) still writes its results, so no
-    finished trial is lost; its summary has status "failed" and the error.
+    A run that cannot go on still writes its results, so no finished trial is
+    lost; its summary has status "failed" and the error, and `modelops.run.failed`
+    is sent. SIGINT or SIGTERM stop it the same way with status "interrupted".
+    Bad input (storage URL, results location) is a `ValueError` before any work.
     """
     kind = storage_kind(storage_url)
     if spec.compute.runners > 1 and kind != "postgresql":
         raise ValueError(f"compute.runners: {spec.compute.runners} runners need a PostgreSQL study, not {kind}")
     runner_id = runner_id or default_runner_id()
     started = time.time()
-    storage, ledger = open_storage(storage_url, run_id, runner_id, spec.budget.trials)
+    writer = ResultsWriter(check_results(results_url), run_id, list(spec.parameters), list(spec.targets))
     reporter = Reporter(run_id, spec.budget.trials, events)
     try:
-        base_seed = spec.seed if spec.seed is not None else secrets.randbits(32)
-        at_start = ledger.counts()
-        seed = sampler_seed(base_seed, runner_id, kind == "postgresql", at_start.done + at_start.leased)
-        algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=storage)
-        engine = Engine(client, spec, observed, algorithm, ledger, deterministic=deterministic)
-        engine.on_trial = _each(reporter.trial, on_trial)
-        reporter.started(runner=runner_id, budget=spec.budget.trials, algorithm=spec.algorithm.name)
-        error: CalibrationError | None = None
+        storage, ledger = open_storage(storage_url, run_id, runner_id, spec.budget.trials)
+    except Exception as exc:
+        reason = f"the study storage cannot be opened: {type(exc).__name__}: {_first_line(exc)}"
+        reporter.failed(reason)
+        reporter.close()
+        if isinstance(exc, (ValueError, LedgerError)):
+            raise
+        raise RunFailed(reason) from None
+    engine: Engine | None = None
+    base_seed = spec.seed if spec.seed is not None else secrets.randbits(32)
+    error: Exception | None = None
+    with graceful_stop(grace_seconds) as interruption:
         try:
+            at_start = ledger.counts()
+            seed = sampler_seed(base_seed, runner_id, kind == "postgresql", at_start.done + at_start.leased)
+            algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=storage)
+            engine = Engine(client, spec, observed, algorithm, ledger, deterministic=deterministic)
+            engine.on_trial = _each(reporter.trial, lambda *_: writer.progress(ledger.records), on_trial)
+            interruption.attach(engine.stop)
+            reporter.started(runner=runner_id, budget=spec.budget.trials, algorithm=spec.algorithm.name)
             engine.run()
-        except CalibrationError as exc:
+        except Exception as exc:  # whatever ends the run early, its results and its end are reported
             error = exc
-        location = open_results(results_url)
-        frame = trials_frame(ledger.records(), list(spec.parameters), list(spec.targets))
-        location.write_bytes("trials.parquet", parquet_bytes(frame))
-        summary = _summary(spec, ledger.counts(), error) | {
-            "run_id": run_id,
-            "runner_id": runner_id,
-            "evaluated_here": sum(r.finished_at is not None for r in engine.evaluated),
-            "storage": kind,
-            "algorithm": {"name": spec.algorithm.name, "sampler": spec.algorithm.sampler, "seed": base_seed},
-            "mode": "deterministic" if deterministic else "busy",
-            "spec_sha256": spec_digest(spec),
-            "started_at": _iso(started),
-            "finished_at": _iso(time.time()),
-            "elapsed_seconds": round(time.time() - started, 3),
-            "results": str(location),
-        }
+            if not isinstance(exc, CalibrationError):
+                log.debug("the calibration stopped", exc_info=True)
+    try:
+        records, counts = ledger.records(), ledger.counts()
+    except Exception:  # the study is unreachable: what this runner knows
+        records, counts = _known_records(writer.records, engine), None
+    fallback_error = writer.final(records)
+    status, reason = _outcome(error, interruption, fallback_error)
+    summary = _summary(spec, counts or _counts_of(records, spec.budget.trials), status, reason) | {
+        "run_id": run_id,
+        "runner_id": runner_id,
+        "evaluated_here": 0 if engine is None else sum(r.finished_at is not None for r in engine.evaluated),
+        "storage": kind,
+        "algorithm": {"name": spec.algorithm.name, "sampler": spec.algorithm.sampler, "seed": base_seed},
+        "mode": "deterministic" if deterministic else "busy",
+        "spec_sha256": spec_digest(spec),
+        "started_at": _iso(started),
+        "finished_at": _iso(time.time()),
+        "elapsed_seconds": round(time.time() - started, 3),
+        "results": str(writer.location),
+    }
+    if interruption.signal is not None:
+        summary["signal"] = interruption.name
+    try:
         reporter.finished(summary)
     finally:
-        events_sent = reporter.close()
-        ledger.close()
-    summary["events"] = events_sent
-    location.write_bytes("summary.json", json_bytes(summary))
+        summary["events"] = reporter.close()
+        with contextlib.suppress(Exception):  # an unreachable study must not hide the results
+            ledger.close()
+    writer.summary(summary)
     return summary
+
+
+def exit_code(summary: Mapping[str, Any]) -> int:
+    """0 completed, 1 failed, 128 + signal number when interrupted (130 SIGINT, 143 SIGTERM)."""
+    if summary["status"] == "completed":
+        return 0
+    if summary["status"] == "interrupted":
+        return 128 + signal.Signals[summary["signal"]].value
+    return 1
+
+
+def _outcome(error: Exception | None, interruption: Interruption, fallback_error: str | None) -> tuple[str, str | None]:
+    """The run's status and the reason it did not complete."""
+    if error is not None:
+        reason = str(error) if isinstance(error, CalibrationError) else f"{type(error).__name__}: {_first_line(error)}"
+        return "failed", reason if fallback_error is None else f"{reason}; {fallback_error}"
+    if fallback_error is not None:
+        return "failed", fallback_error
+    if interruption.signal is not None:
+        return "interrupted", f"interrupted ({interruption.name})"
+    return "completed", None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _known_records(written: list[TrialRecord], engine: Engine | None) -> list[TrialRecord]:
+    """The trials last read from the study and those finished here since, once each, in lease order."""
+    known = {r.param_id: r for r in written}
+    for record in [] if engine is None else engine.evaluated:
+        if record.finished_at is not None:
+            known.setdefault(record.param_id, record)
+    return sorted(known.values(), key=lambda r: r.number)
+
+
+def _counts_of(records: Sequence[TrialRecord], budget: int) -> Counts:
+    completed = [r for r in records if r.status == "completed"]
+    best = min(completed, key=lambda r: (r.loss, r.number), default=None)
+    return Counts(budget, 0, len(records), sum(r.status == "failed" for r in records), best)
 
 
 def _each(*callbacks: Callable | None) -> Callable:
@@ -110,10 +184,10 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
 
 
-def _summary(spec: RunSpec, counts: Counts, error: Exception | None) -> dict[str, Any]:
+def _summary(spec: RunSpec, counts: Counts, status: str, reason: str | None) -> dict[str, Any]:
     best = counts.best
-    if error is not None:
-        stopped = "failed"
+    if status != "completed":
+        stopped = status
     elif spec.budget.target_loss is not None and best is not None and best.loss <= spec.budget.target_loss:
         stopped = "target_loss"
     elif counts.done >= counts.budget:
@@ -122,8 +196,8 @@ def _summary(spec: RunSpec, counts: Counts, error: Exception | None) -> dict[str
         stopped = "space_exhausted"
     return {
         "name": spec.name,
-        "status": "failed" if error is not None else "completed",
-        "error": None if error is None else str(error),
+        "status": status,
+        "error": reason,
         "stopped": stopped,
         "best_params": None if best is None else best.params,
         "best_loss": None if best is None else best.loss,

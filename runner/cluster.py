@@ -20,5 +20,6 @@ def local_client(workers: int | None = None, threads_per_worker: int = 1) -> Ite
         processes=True,
         dashboard_address=None,
         silence_logs=logging.ERROR,
+        preload=["runner.worker_setup"],  # workers leave Ctrl-C to the runner
     ) as cluster, Client(cluster) as client:
         yield client

@@ -12,17 +12,26 @@ leases of runners that died are reclaimed and evaluated again.
 Task sizes follow the measured cost of a trial: cheap trials are packed
 several to a Dask task, costly ones have their replicates split over tasks,
 both aiming at about `TASK_SECONDS` of simulation per task.
+
+Workers come and go: nothing the run needs lives only on one worker (the
+observed data is a task Dask can compute again, not scattered data), and a
+task that comes back lost, cancelled or errored is submitted again, so no
+trial is lost to a worker's death. `stop` ends the run early (a signal): no
+more asks, in-flight trials get a grace period, the rest are cancelled and
+keep their leases for a resume.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import queue
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
-from distributed import Client, Future, as_completed, wait
+from distributed import Client, Future
 
 from modelops.seeds import replicate_seeds
 from modelops.spec import RunSpec
@@ -39,8 +48,15 @@ MAX_TRIALS_PER_TASK = 8
 FAIL_FAST_TRIALS = 10
 # How often a runner with nothing running looks for finished or abandoned work of others.
 POLL_SECONDS = 1.0
+# A task that errors this many times (its workers died under it, say) fails its trials for good.
+MAX_TASK_ATTEMPTS = 3
+# How long a run waits with no Dask worker at all before it gives up.
+WORKER_WAIT_SECONDS = 120.0
+# How often a waiting engine wakes to check for a stop request or a workerless cluster.
+WAKE_SECONDS = 0.5
 
 Running = dict[Future, list[TrialRecord]]
+log = logging.getLogger(__name__)
 
 
 class CalibrationError(RuntimeError):
@@ -68,10 +84,26 @@ class Engine:
         self.evaluated: list[TrialRecord] = []  # by this runner, in submission order
         self._targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
         self._outputs = tuple(sorted({spec.target_output(name) for name in spec.targets}))
-        self._observed = client.scatter([dict(observed)], broadcast=True, hash=False)[0]
+        # A task, not scattered data: if every worker holding it dies, Dask computes it again.
+        self._observed = client.submit(_observed_data, dict(observed), key=f"observed-{time.time_ns()}", pure=False)
         self._trial_seconds: float | None = None  # moving average of simulation time per trial
         self._watched: dict[str, UniqueParameterSet] = {}  # proposals leased by other runners
-        self.threads = sum(client.nthreads().values())
+        self.threads = sum(client.nthreads().values()) or 1
+        self._done: queue.SimpleQueue[Future | None] = queue.SimpleQueue()  # finished futures; None wakes
+        self._attempts: dict[str, int] = {}  # task errors per trial (param_id)
+        self._submissions = 0
+        self._stop_at: float | None = None  # monotonic deadline of the grace period once stopping
+        self._workerless_since: float | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self._stop_at is not None
+
+    def stop(self, grace: float) -> None:
+        """Stop asking; cancel what is still running after `grace` seconds. Safe in a signal handler."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic() + grace
+        self._done.put(None)
 
     @property
     def in_flight(self) -> int:
@@ -82,7 +114,7 @@ class Engine:
         return max(1, 2 * self.threads * per_task)
 
     def run(self) -> Counts:
-        running = self._reclaim()
+        running = {} if self._stop_at is not None else self._reclaim()
         if self.deterministic:
             self._run_batches(running)
         else:
@@ -95,31 +127,25 @@ class Engine:
         return counts
 
     def _run_busy(self, running: Running) -> None:
-        completed = as_completed(running, with_results=True)  # results stream back as tasks finish
         idle = 0.0
         while True:
             counts = self.ledger.counts()
-            stopping = self._target_reached(counts)
+            stopping = self._target_reached(counts) or self._stop_at is not None
             pending = sum(map(len, running.values()))
             if not stopping and pending < self.in_flight:
-                submitted = self._ask(self.in_flight - pending, counts)
-                running |= submitted
-                completed.update(submitted)
+                running |= self._ask(self.in_flight - pending, counts)
             if not running:
                 if stopping or counts.done >= counts.budget or (self.algorithm.finished() and not counts.leased):
                     return
                 idle = min(POLL_SECONDS, idle * 2 or 0.01)  # others hold the rest, or nothing proposed yet
-                time.sleep(idle)
+                self._wait_for_any(idle)
                 self._tell_watched()
-                reclaimed = self._reclaim()
-                running |= reclaimed
-                completed.update(reclaimed)
+                running |= self._reclaim()
                 continue
             idle = 0.0
-            finished = []
-            for future, outcomes in completed.next_batch(block=True):
-                finished += zip(running.pop(future), outcomes)
-            self._finish(finished)
+            if self._grace_over(running):
+                return
+            self._finish(self._collect(running, self._wait_for_any(None)))
             self._tell_watched()
 
     def _run_batches(self, running: Running) -> None:
@@ -128,14 +154,85 @@ class Engine:
                 counts = self.ledger.counts()
                 if self._target_reached(counts) or counts.done >= counts.budget or self.algorithm.finished():
                     return
+                if self._stop_at is not None:
+                    return
                 running = self._ask(self.in_flight, counts)
                 if not running:
                     time.sleep(0.05)
                     continue
-            wait(list(running))
-            finished = [pair for future, records in running.items() for pair in zip(records, future.result())]
+            finished: list[tuple[TrialRecord, dict[str, Any]]] = []
+            while running:
+                if self._grace_over(running):
+                    return
+                finished += self._collect(running, self._wait_for_any(None))
             self._finish(sorted(finished, key=lambda pair: pair[0].number))
-            running = {}
+
+    def _wait_for_any(self, timeout: float | None) -> list[Future]:
+        """Futures that finished (at least one unless woken); waits at most `timeout` s (None: until one does)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = WAKE_SECONDS if deadline is None else max(0.0, min(WAKE_SECONDS, deadline - time.monotonic()))
+            try:
+                first = self._done.get(timeout=wait)
+            except queue.Empty:
+                self._check_workers()
+                now = time.monotonic()
+                if (deadline is not None and now >= deadline) or (self._stop_at is not None and now >= self._stop_at):
+                    return []
+                continue
+            ready = [] if first is None else [first]
+            while not self._done.empty():
+                future = self._done.get()
+                if future is not None:
+                    ready.append(future)
+            if ready or first is None:
+                return ready
+
+    def _collect(self, running: Running, ready: list[Future]) -> list[tuple[TrialRecord, dict[str, Any]]]:
+        """Outcomes of the finished futures among `ready`; lost, cancelled or errored ones run again."""
+        ready = [future for future in ready if future in running]
+        finished = [future for future in ready if future.status == "finished"]
+        outcomes = self.client.gather(finished, errors="skip") if finished else []
+        pairs: list[tuple[TrialRecord, dict[str, Any]]] = []
+        if len(outcomes) == len(finished):
+            for future, result in zip(finished, outcomes):
+                pairs += zip(running.pop(future), result)
+        retry: list[TrialRecord] = []
+        for future in ready:
+            if future not in running:
+                continue
+            records = running.pop(future)
+            error = future.exception() if future.status == "error" else None
+            for record in records:
+                if error is None:
+                    retry.append(record)  # cancelled or lost with its worker: not the trial's fault
+                    continue
+                self._attempts[record.param_id] = attempts = self._attempts.get(record.param_id, 0) + 1
+                if attempts < MAX_TASK_ATTEMPTS:
+                    retry.append(record)
+                else:
+                    pairs.append((record, _task_failure(error, attempts)))
+        if retry:
+            log.info("running %d trial(s) again after their Dask task was lost", len(retry))
+            running |= self._submit(retry, fresh=False)
+        return pairs
+
+    def _grace_over(self, running: Running) -> bool:
+        """Once stopping and the grace period is over, cancel what still runs (its leases stay, for a resume)."""
+        if self._stop_at is None or time.monotonic() < self._stop_at:
+            return False
+        self.client.cancel(list(running))
+        running.clear()
+        return True
+
+    def _check_workers(self) -> None:
+        if self.client.scheduler_info(n_workers=1).get("workers"):
+            self._workerless_since = None
+            return
+        now = time.monotonic()
+        self._workerless_since = self._workerless_since or now
+        if now - self._workerless_since > WORKER_WAIT_SECONDS:
+            raise CalibrationError(f"no Dask worker for {WORKER_WAIT_SECONDS:.0f} s; the cluster has lost them all")
 
     def _ask(self, wanted: int, counts: Counts) -> Running:
         room = counts.budget - counts.done - counts.leased
@@ -172,13 +269,14 @@ class Engine:
         self.evaluated.append(record)
         return record
 
-    def _submit(self, records: list[TrialRecord]) -> Running:
+    def _submit(self, records: list[TrialRecord], fresh: bool = True) -> Running:
         """Dask tasks for `records`, packed or split by the measured cost of a trial."""
-        per_task = self._trials_per_task()
+        per_task = self._trials_per_task() if fresh else 1
         running: Running = {}
         for start in range(0, len(records), per_task):
             chunk = records[start : start + per_task]
-            key = f"trials-{chunk[0].number}-{chunk[0].param_id[:12]}"
+            self._submissions += 1  # a task submitted again gets a key of its own
+            key = f"trials-{chunk[0].number}-{chunk[0].param_id[:12]}-{self._submissions}"
             split = self._replicates_per_task()
             if len(chunk) == 1 and split < self.spec.replicates:
                 tasks = self._tasks(chunk[0])
@@ -190,6 +288,7 @@ class Engine:
             else:
                 trials = [self._tasks(record) for record in chunk]
                 future = self.client.submit(run_trials, trials, self._observed, self._targets, key=key)
+            future.add_done_callback(self._done.put)
             running[future] = chunk
         return running
 
@@ -245,3 +344,21 @@ class Engine:
             f"all {counts.done} trials failed; first error ({first.get('stage', '?')}): "
             f"{first['type']}: {first['message']}"
         )
+
+
+def _observed_data(observed: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    return observed
+
+
+def _task_failure(error: BaseException, attempts: int) -> dict[str, Any]:
+    """The outcome of a trial whose Dask task kept failing outside the model (e.g. it killed its workers)."""
+    return {
+        "status": "failed",
+        "sim_seconds": 0.0,
+        "error": {
+            "stage": "worker",
+            "type": type(error).__name__,
+            "message": f"its Dask task failed {attempts} times: {error}",
+            "traceback": None,
+        },
+    }

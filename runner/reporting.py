@@ -42,7 +42,10 @@ class Reporter:
         if summary["status"] == "completed":
             self._publish(self.events.run_completed(summary))
         else:
-            self._publish(self.events.run_failed(summary["error"]))
+            self.failed(summary["error"])
+
+    def failed(self, reason: str) -> None:
+        self._publish(self.events.run_failed(reason))
 
     def close(self, timeout: float = 5.0) -> dict[str, int]:
         """Flush every sink; the totals say how many events were published and dropped."""

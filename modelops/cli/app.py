@@ -100,6 +100,7 @@ def run(
                 quiet=quiet,
             )
         )
+    from runner.calibrate import RunFailed, exit_code
     from runner.ledger import LedgerError
 
     from .local_run import run_local
@@ -119,7 +120,16 @@ def run(
         )
     except (SpecError, ValueError, LedgerError) as error:
         _fail_invalid(error)
-    if summary["status"] != "completed":
+    except RunFailed as error:
+        typer.echo(f"calibration failed: {error}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    if summary["status"] == "interrupted":
+        typer.echo(
+            f"calibration interrupted ({summary['signal']}) after {summary['n_trials']} of {summary['budget']} trials; "
+            f"results so far: {summary['results']}",
+            err=True,
+        )
+    elif summary["status"] != "completed":
         typer.echo(f"calibration failed: {summary['error']}", err=True)
         typer.echo(f"partial results: {summary['results']}", err=True)
     else:
@@ -132,7 +142,7 @@ def run(
     if json_out:
         typer.echo(json.dumps(summary, default=str))
     if summary["status"] != "completed":
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(exit_code(summary))
 
 
 app.command("status")(run_commands.status)
