@@ -1,22 +1,22 @@
 """The ModelOps Function App: one blueprint per area.
 
-HTTP API (`api/`), orchestrations (`orchestrators/`), activities per target
-(`activities/`). Every HTTP route needs the function key.
+HTTP API (`control_plane/api/`), orchestrations (`control_plane/orchestrators/`), activities per target
+(`control_plane/activities/`). Every HTTP route needs the function key.
 """
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities.azure import bp as azure_activities
-from activities.kubernetes import bp as kubernetes_activities
-from activities.local_target import bp as local_target_activities
-from activities.results import bp as results_activities
-from api.doctor import bp as doctor_api
-from api.environments import bp as environments_api
-from api.events import bp as events_api
-from api.runs import bp as runs_api
-from orchestrators.environment import bp as environment_orchestration
-from orchestrators.run import bp as run_orchestration
+from control_plane.activities.azure import bp as azure_activities
+from control_plane.activities.kubernetes import bp as kubernetes_activities
+from control_plane.activities.local_target import bp as local_target_activities
+from control_plane.activities.results import bp as results_activities
+from control_plane.api.doctor import bp as doctor_api
+from control_plane.api.environments import bp as environments_api
+from control_plane.api.events import bp as events_api
+from control_plane.api.runs import bp as runs_api
+from control_plane.orchestrators.environment import bp as environment_orchestration
+from control_plane.orchestrators.run import bp as run_orchestration
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -53,7 +53,7 @@ param secretsAdminPrincipalId string = ''
 param maximumInstanceCount int = 40
 
 // Not `managed-by: modelops`: that tag marks the environment resource groups ModelOps itself
-// may delete (modelops/azure/requests.py), and this one must never be among them.
+// may delete (control_plane/azure/requests.py), and this one must never be among them.
 var tags = {
   'modelops-role': 'control-plane'
 }

@@ -7,8 +7,8 @@ from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-import activities.azure
-from modelops.azure.clients import azure_clients
+from control_plane.activities import azure as azure_activities
+from control_plane.azure.clients import azure_clients
 from modelops.naming import registry_id, role_assignment_name
 from tests.durable.functions import FunctionIndex, run_activity
 from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential
@@ -24,7 +24,7 @@ NEW_CLUSTER = {**CLUSTER, "location": "westeurope", "kubernetes_version": "1.30"
 NEW_GROUP = {**GROUP, "location": "westeurope", "tags": {"environment": "dev"}}
 CLUSTER_ID = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters/{AKS}"
 ABSENT = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": []}
-ACTIVITIES = FunctionIndex.of(activities.azure.bp).activities
+ACTIVITIES = FunctionIndex.of(azure_activities.bp).activities
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def arm(monkeypatch) -> FakeArm:
     """A fake ARM the activities' clients talk to (the SDK sleeps nothing: the fake records sleeps)."""
     fake = FakeArm(lro_polls=2)
     monkeypatch.setattr(
-        activities.azure, "clients_factory", lambda sub: azure_clients(sub, FakeCredential(), transport=fake, **FAST)
+        azure_activities, "clients_factory", lambda sub: azure_clients(sub, FakeCredential(), transport=fake, **FAST)
     )
     return fake
 

@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from modelops import naming
-from modelops.azure import requests
-from modelops.azure.requests import WorkloadPool
+from control_plane.azure import requests
+from control_plane.azure.requests import WorkloadPool
 
 SUB = "00000000-0000-4000-8000-000000000001"  # obviously fake
 

@@ -8,11 +8,11 @@ from contextlib import suppress
 import pytest
 import yaml
 
-import activities.azure
-import activities.kubernetes
-from modelops.azure.clients import azure_clients
-from modelops.k8s import apply as k8s_apply
-from modelops.k8s.client import api_client_for
+from control_plane.activities import azure as azure_activities
+from control_plane.activities import kubernetes as kubernetes_activities
+from control_plane.azure.clients import azure_clients
+from control_plane.k8s import apply as k8s_apply
+from control_plane.k8s.client import api_client_for
 from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential
 from tests.fakes.kube_api import FakeKubeApi
 from tests.function_app_harness import AppHarness
@@ -28,9 +28,9 @@ def clouds(monkeypatch, tmp_path):
     with FakeKubeApi() as kube:
         arm = FakeArm(lro_polls=2)
         arm.kube.server, arm.kube.token = kube.url, kube.token
-        monkeypatch.setattr(activities.azure, "clients_factory",
+        monkeypatch.setattr(azure_activities, "clients_factory",
                             lambda sub: azure_clients(sub, FakeCredential(), transport=arm, **FAST))  # fmt: skip
-        monkeypatch.setattr(activities.kubernetes, "client_factory",
+        monkeypatch.setattr(kubernetes_activities, "client_factory",
                             lambda cluster: api_client_for(cluster, {}, credential=FakeCredential(),
                                                            transport=arm, **FAST))  # fmt: skip
         monkeypatch.setattr(k8s_apply, "POLL_SECONDS", 0.02)

@@ -21,9 +21,9 @@ import typer.main
 from pycep import BicepParser
 
 from modelops import naming
-from modelops.app_settings import PLATFORM_SETTINGS, SETTINGS
-from modelops.cli.app import app as mops_app
-from modelops.cli.config import ENV_OVERRIDES
+from control_plane.settings import PLATFORM_SETTINGS, SETTINGS
+from cli.app import app as mops_app
+from cli.config import ENV_OVERRIDES
 from tests.services import service_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +172,7 @@ def event_grid_functions() -> dict[str, str]:
 
 
 def test_the_event_subscription_targets_the_event_grid_trigger():
-    assert event_grid_functions() == {"on_progress_event": "api.events"}
+    assert event_grid_functions() == {"on_progress_event": "control_plane.api.events"}
     main = bicep(MAIN)
     assert main["variables"]["progressFunctionName"]["value"] in event_grid_functions()
     subscription = main["modules"]["eventSubscription"]["config"]

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from modelops import __version__
-from modelops.cli.app import app
+from cli.app import app
 from tests.documents import quadratic_doc, write_curve
 
 ROOT = Path(__file__).resolve().parents[1]

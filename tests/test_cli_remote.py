@@ -19,9 +19,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from modelops.cli import config_commands
-from modelops.cli.api_client import ApiClient, ApiError
-from modelops.cli.app import app
+from cli import config_commands
+from cli.api_client import ApiClient, ApiError
+from cli.app import app
 from modelops.spec import SpecError, parse_spec, spec_digest
 from tests.documents import quadratic_doc
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import azure.durable_functions as df
 import pytest
 
-from orchestrators.environment import bp as environment_bp
+from control_plane.orchestrators.environment import bp as environment_bp
 from tests.durable import ReplayDriver
 from tests.scripted_activities import ScriptedActivities
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelops.event_intake import (SEEN_EVENT_IDS, UPDATE_EVENT_IDS, IntakeError, ProgressEvent,
+from control_plane.intake import (SEEN_EVENT_IDS, UPDATE_EVENT_IDS, IntakeError, ProgressEvent,
                                    abuse_protection_headers, merge, parse_delivery, summarise,
                                    validation_response)
 from modelops.events import ProgressEvents

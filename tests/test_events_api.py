@@ -13,8 +13,8 @@ from azure.durable_functions.models.history import HistoryEventType as T
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from api.events import bp
-from modelops.event_intake import merge
+from control_plane.api.events import bp
+from control_plane.intake import merge
 from tests.durable import ReplayDriver, Status
 from tests.durable.client import DurableClientDouble
 from tests.test_event_intake import as_eventgrid, run_events, validation_event
@@ -178,7 +178,7 @@ class HostError(DurableClientDouble):
 
 def test_a_run_that_finishes_under_us_is_a_logged_drop(driver, caplog):
     start(driver, "run-a")
-    with caplog.at_level("INFO", logger="api.events"):
+    with caplog.at_level("INFO", logger="control_plane.api.events"):
         response = call(driver, "events", FinishesFirst(driver), req=post(run_events("run-a")))
     assert answer(response) == (200, {"accepted": 0, "dropped": 5, "rejected": 0})
     assert "progress for run run-a dropped: it is Completed" in caplog.text
@@ -214,7 +214,7 @@ def test_the_event_grid_trigger_forwards_one_event(driver, schema):
 def test_the_trigger_drops_invalid_events_and_unknown_runs_quietly(driver, caplog):
     start(driver, "run-a")
     invalid = dict(run_events("run-a")[1], specversion="0.3")
-    with caplog.at_level("INFO", logger="api.events"):
+    with caplog.at_level("INFO", logger="control_plane.api.events"):
         call(driver, "on_progress_event", event=worker_event(invalid))
         call(driver, "on_progress_event", event=worker_event(run_events("run-nobody")[0]))
     assert raised(driver, "run-a") == []

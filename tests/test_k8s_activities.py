@@ -20,9 +20,9 @@ from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 from kubernetes.client import CoreV1Api
 
-from activities.kubernetes import bp
-from modelops.k8s import apply as k8s_apply
-from modelops.k8s.client import api_client_for
+from control_plane.activities.kubernetes import bp
+from control_plane.k8s import apply as k8s_apply
+from control_plane.k8s.client import api_client_for
 from tests.durable.functions import FunctionIndex, run_activity
 from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential
 from tests.fakes.arm_credentials import KubeAccess

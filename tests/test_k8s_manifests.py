@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from modelops.k8s import manifests as m
+from control_plane.k8s import manifests as m
 from runner.config import RunnerConfig
 
 VERSIONS = ("1.30", kubernetes_validate.latest_version())

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE = ["function_app.py", "modelops", "modelops_contracts", "runner", "api", "orchestrators", "activities",
+CODE = ["function_app.py", "modelops", "modelops_contracts", "runner", "cli", "control_plane",
         "examples", "bench", "tests"]  # fmt: skip
 
 

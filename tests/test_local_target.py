@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from activities.local_target import bp
-from modelops.local_target import LocalTarget, WorkspaceNotReady
+from control_plane.activities.local_target import bp
+from control_plane.local_target import LocalTarget, WorkspaceNotReady
 from modelops.spec.paths import absolute_data_paths
 from tests.durable.functions import FunctionIndex, run_activity
 

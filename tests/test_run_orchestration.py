@@ -6,10 +6,10 @@ from datetime import timedelta
 import azure.durable_functions as df
 import pytest
 
-from modelops.event_intake import parse_delivery, summarise
+from control_plane.intake import parse_delivery, summarise
 from modelops.events import ProgressEvents
-from orchestrators.environment import bp as environment_bp
-from orchestrators.run import bp as run_bp
+from control_plane.orchestrators.environment import bp as environment_bp
+from control_plane.orchestrators.run import bp as run_bp
 from tests.durable import ReplayDriver
 from tests.scripted_activities import ScriptedActivities
 

@@ -8,7 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from modelops.run_request import TARGETS
+from control_plane.run_request import TARGETS
 
 from .responses import json_response, problem
 from .targets import target_settings

@@ -1,6 +1,6 @@
 """Activities of the `local` target: Dask and the runner as processes on the Functions host.
 
-Thin over `modelops.local_target.LocalTarget`, plain dicts in and out. The state folder is
+Thin over `control_plane.local_target.LocalTarget`, plain dicts in and out. The state folder is
 the app setting `MODELOPS_LOCAL_STATE_DIR` (default: `modelops-local` in the temp dir).
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import azure.durable_functions as df
 
-from modelops.app_settings import setting
-from modelops.local_target import LocalTarget
+from control_plane.settings import setting
+from control_plane.local_target import LocalTarget
 
 bp = df.Blueprint()
 

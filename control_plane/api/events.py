@@ -16,7 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from modelops.event_intake import (IntakeError, ProgressEvent, abuse_protection_headers,
+from control_plane.intake import (IntakeError, ProgressEvent, abuse_protection_headers,
                                    load_delivery, parse_delivery, summarise, validation_response)
 
 from .responses import json_response, problem

@@ -1,6 +1,6 @@
 """Activities of the `azure` target: resource group, registry, AKS and role grants through ARM.
 
-Thin over `modelops.azure.operations`, plain dicts in and out (docs/provisioning.md), nothing
+Thin over `control_plane.azure.operations`, plain dicts in and out (docs/provisioning.md), nothing
 secret returned. Each builds its clients with `clients_factory`, which tests replace to aim
 the real SDK clients at a fake ARM.
 """
@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 import azure.durable_functions as df
 
-from modelops.azure import operations
-from modelops.azure.clients import AzureClients, azure_clients
-from modelops.azure.requests import WorkloadPool
+from control_plane.azure import operations
+from control_plane.azure.clients import AzureClients, azure_clients
+from control_plane.azure.requests import WorkloadPool
 
 bp = df.Blueprint()
 

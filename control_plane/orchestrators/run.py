@@ -19,7 +19,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from modelops.event_intake import merge
+from control_plane.intake import merge
 
 from .steps import StepFailed, call, status_of
 

@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .naming import check_run_id
-from .spec import RunSpec, spec_digest
+from modelops.naming import check_run_id
+from modelops.spec import RunSpec, spec_digest
 
 TARGETS = ("local", "azure", "existing")
 

@@ -1,7 +1,7 @@
 """Activities of the `azure` and `existing` targets: the Dask workspace and a run's plane on Kubernetes.
 
-Thin: read settings, build manifests (`modelops.k8s.manifests`), apply them server-side and
-wait (`modelops.k8s.apply`). Every activity is safe to run again: applying converges and
+Thin: read settings, build manifests (`control_plane.k8s.manifests`), apply them server-side and
+wait (`control_plane.k8s.apply`). Every activity is safe to run again: applying converges and
 stores nothing new. Cluster credentials are fetched here, per call, and never returned;
 the PostgreSQL passwords are made here, kept in a Secret, and never returned or logged.
 Shapes: docs/provisioning.md.
@@ -18,10 +18,10 @@ import azure.durable_functions as df
 import yaml
 from kubernetes.client import ApiClient
 
-from modelops.app_settings import setting
-from modelops.k8s import manifests as m
-from modelops.k8s.apply import apply, create_if_absent, delete, read, wait_ready
-from modelops.k8s.client import api_client_for
+from control_plane.settings import setting
+from control_plane.k8s import manifests as m
+from control_plane.k8s.apply import apply, create_if_absent, delete, read, wait_ready
+from control_plane.k8s.client import api_client_for
 from modelops.spec.paths import absolute_data_paths
 
 bp = df.Blueprint()

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from modelops.azure import requests
-from modelops.azure.clients import AzureClients
+from control_plane.azure import requests
+from control_plane.azure.clients import AzureClients
 from modelops.naming import (
     check_cluster_name,
     check_dns_prefix,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelops.app_settings import setting
+from control_plane.settings import setting
 
 
 def target_settings(target: str, workers: int = 2) -> dict[str, Any]:

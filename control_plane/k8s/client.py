@@ -16,7 +16,7 @@ from kubernetes.client import ApiClient
 from kubernetes.config import new_client_from_config_dict
 from kubernetes.config.config_exception import ConfigException
 
-from modelops.app_settings import SETTINGS, setting
+from control_plane.settings import SETTINGS, setting
 
 
 def api_client_for(cluster: Mapping[str, Any], env: Mapping[str, str], *, credential=None,

@@ -12,9 +12,9 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
 
-from modelops.app_settings import setting
+from control_plane.settings import setting
 from modelops.naming import RUN_ID_MAX, check_run_id
-from modelops.run_request import RunRequest
+from control_plane.run_request import RunRequest
 from modelops.spec import SpecError
 
 from .responses import json_response, problem

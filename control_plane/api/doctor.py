@@ -14,9 +14,9 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import azure as azure_activities
-from modelops.app_settings import setting
-from modelops.azure import operations
+from control_plane.activities import azure as azure_activities
+from control_plane.settings import setting
+from control_plane.azure import operations
 
 from .environments import instance_id
 from .responses import json_response, problem
