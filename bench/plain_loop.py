@@ -14,9 +14,9 @@ import polars as pl
 from modelops.ipc import from_ipc
 from modelops.scoring import score
 from modelops.seeds import replicate_seeds
-from modelops.services.execute import execute_task
+from modelops.services.execute import run_simulation
 from modelops.spec import RunSpec
-from modelops_contracts import SimTask, UniqueParameterSet
+from modelops_contracts import UniqueParameterSet
 from runner.algorithms.optuna_algorithm import distributions, make_sampler
 
 
@@ -24,9 +24,8 @@ def loss_of(spec: RunSpec, observed: Mapping[str, pl.DataFrame], pset: UniquePar
     """The document's total loss of `pset` simulated with `seeds`, in this process."""
     targets = {n: t.model_dump() | {"output": spec.target_output(n)} for n, t in spec.targets.items()}
     outputs = []
-    for seed in seeds:
-        result = execute_task(SimTask(spec.model.bundle, spec.model.entrypoint, pset, seed))
-        outputs.append(from_ipc({k: a.inline for k, a in result.outputs.items()}))
+    for seed in seeds:  # the model called here, not in a simulation child: the plain baseline
+        outputs.append(from_ipc(run_simulation(spec.model.entrypoint, pset.params, seed).outputs))
     return score(targets, observed, outputs)[0]
 
 

@@ -4,10 +4,15 @@
 
 Both sides run the same document (Optuna TPE, 2 replicates per trial, a loss
 against target data) on this machine in the same run. The runner uses a local
-Dask cluster of 2 single-thread worker processes. Prints a table, then a last
-line of JSON: {"costly_ratio", "cheap_ratio", "pg_trial_overhead_ms"}, where a
-ratio is runner throughput / sequential throughput, and the PostgreSQL overhead
-is the extra wall time per trial of a PostgreSQL study over an in-memory one.
+Dask cluster of 2 single-thread worker processes, whose simulations run in
+warm child processes (isolation on, as always); the baseline calls the model in
+its own process. Prints a table, then a last line of JSON: {"costly_ratio",
+"cheap_ratio", "pg_trial_overhead_ms", "isolation_ms_per_sim",
+"isolation_ms_per_sim_packed"}, where a ratio is runner throughput / sequential
+throughput, the PostgreSQL overhead is the extra wall time per trial of a
+PostgreSQL study over an in-memory one, and the isolation cost is the extra
+time per simulation of running a batch of 2 (one cheap trial) or 16 (a packed
+task) near-free simulations in a warm child rather than in process.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from pathlib import Path
 import polars as pl
 from distributed import Client, LocalCluster
 
+from modelops.services.execute import run_simulation
+from modelops.services.executor import simulate, warm
 from modelops.spec import parse_spec, preflight
+from modelops_contracts import SimTask, UniqueParameterSet
 from runner.calibrate import calibrate
 
 from .plain_loop import plain_optuna
@@ -72,13 +80,31 @@ def pg_overhead_ms(client, spec, observed, folder: Path) -> float | None:
     return (shared - memory) / spec.budget.trials * 1000
 
 
+def isolation_ms_per_sim(batch: int, rounds: int = 200) -> float:
+    """Extra time per simulation of a warm child over calling the model here, for near-free simulations."""
+    pset = UniqueParameterSet.from_dict({"x": 0.5, "y": 0.5, "ms": 0.0})
+    tasks = [SimTask("installed", "bench.models:spin", pset, seed) for seed in range(batch)]
+    warm("bench.models:spin")
+    simulate(tasks)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        simulate(tasks)
+    isolated = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for task in tasks:
+            run_simulation(task.entrypoint, pset.params, task.seed)
+    here = time.perf_counter() - started
+    return (isolated - here) / (rounds * batch) * 1000
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
     pl.DataFrame({"t": [0, 1], "value": [0.5, 0.5]}).write_csv(folder / "target.csv")
     results: dict[str, float | None] = {}
     with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
-            client.run(lambda: __import__("bench.models"))  # warm imports off the clock
+            client.run(warm, "bench.models:spin")  # start each worker's simulation child off the clock
             for case, (ms, trials) in CASES.items():
                 spec = parse_spec(document(ms, trials))
                 observed = preflight(spec, folder)
@@ -91,7 +117,11 @@ def main() -> None:
             overhead = pg_overhead_ms(client, spec, preflight(spec, folder), folder)
             results["pg_trial_overhead_ms"] = None if overhead is None else round(overhead, 2)
             print("PostgreSQL study:", "not available here" if overhead is None else f"+{overhead:.2f} ms per trial")
-    print(json.dumps({k: results[k] for k in ("costly_ratio", "cheap_ratio", "pg_trial_overhead_ms")}))
+    for key, batch in (("isolation_ms_per_sim", 2), ("isolation_ms_per_sim_packed", 16)):
+        results[key] = round(isolation_ms_per_sim(batch), 3)
+        print(f"isolation, batches of {batch:2}: +{results[key]:.3f} ms per simulation")
+    keys = ("costly_ratio", "cheap_ratio", "pg_trial_overhead_ms", "isolation_ms_per_sim", "isolation_ms_per_sim_packed")
+    print(json.dumps({k: results[k] for k in keys}))
 
 
 if __name__ == "__main__":

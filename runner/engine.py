@@ -84,6 +84,7 @@ class Engine:
         self.evaluated: list[TrialRecord] = []  # by this runner, in submission order
         self._targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
         self._outputs = tuple(sorted({spec.target_output(name) for name in spec.targets}))
+        self._timeout = spec.model.timeout_seconds
         # A task, not scattered data: if every worker holding it dies, Dask computes it again.
         self._observed = client.submit(_observed_data, dict(observed), key=f"observed-{time.time_ns()}", pure=False)
         self._trial_seconds: float | None = None  # moving average of simulation time per trial
@@ -281,13 +282,15 @@ class Engine:
             if len(chunk) == 1 and split < self.spec.replicates:
                 tasks = self._tasks(chunk[0])
                 groups = [
-                    self.client.submit(simulate_group, tasks[i : i + split], key=f"{key}-sims-{i}")
+                    self.client.submit(simulate_group, tasks[i : i + split], self._timeout, key=f"{key}-sims-{i}")
                     for i in range(0, len(tasks), split)
                 ]
                 future = self.client.submit(score_trial, self._observed, self._targets, *groups, key=key)
             else:
                 trials = [self._tasks(record) for record in chunk]
-                future = self.client.submit(run_trials, trials, self._observed, self._targets, key=key)
+                future = self.client.submit(
+                    run_trials, trials, self._observed, self._targets, self._timeout, key=key
+                )
             future.add_done_callback(self._done.put)
             running[future] = chunk
         return running

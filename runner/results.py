@@ -52,6 +52,8 @@ def trials_frame(records: Sequence[TrialRecord], parameters: Sequence[str], targ
         pl.Series("error_type", [e.get("type") for e in error], dtype=pl.String),
         pl.Series("error_message", [e.get("message") for e in error], dtype=pl.String),
         pl.Series("error_traceback", [e.get("traceback") for e in error], dtype=pl.String),
+        pl.Series("error_stdout", [e.get("stdout") for e in error], dtype=pl.String),
+        pl.Series("error_stderr", [e.get("stderr") for e in error], dtype=pl.String),
     ]
     return pl.DataFrame(columns)
 

@@ -5,6 +5,8 @@ A costly trial's replicates are split over `simulate_group` tasks, and
 futures), so no task ever waits on another from inside a worker thread. Cheap
 trials run whole, several to a task (`run_trials`), so scheduler overhead does
 not dominate. Every task that scores returns a list of outcomes, one per trial.
+Simulations run in warm child processes (`modelops.services.executor`), one
+round trip per task; `timeout` is the document's `model.timeout_seconds`.
 """
 
 from __future__ import annotations
@@ -17,14 +19,12 @@ import polars as pl
 
 from modelops.ipc import ipc_to_table
 from modelops.scoring import score
-from modelops.services.execute import execute
-from modelops_contracts import SimReturn, SimTask
-
-Replicate = tuple[SimReturn, str | None]
+from modelops.services.executor import Replicate, simulate, simulate_groups
+from modelops_contracts import SimTask
 
 
-def simulate_group(tasks: Sequence[SimTask]) -> list[Replicate]:
-    return [execute(task) for task in tasks]
+def simulate_group(tasks: Sequence[SimTask], timeout: float | None = None) -> list[Replicate]:
+    return simulate(tasks, timeout=timeout)
 
 
 def score_trial(
@@ -35,10 +35,13 @@ def score_trial(
 
 
 def run_trials(
-    trials: Sequence[Sequence[SimTask]], observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping]
+    trials: Sequence[Sequence[SimTask]],
+    observed: Mapping[str, pl.DataFrame],
+    targets: Mapping[str, Mapping],
+    timeout: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Simulate and score whole trials, one after another, in one task."""
-    return [outcome(observed, targets, simulate_group(tasks)) for tasks in trials]
+    """Simulate whole trials in one batch, then score each."""
+    return [outcome(observed, targets, group) for group in simulate_groups(trials, timeout=timeout)]
 
 
 def outcome(
@@ -47,7 +50,7 @@ def outcome(
     """A trial's outcome: status, loss, per-target losses, timings, and on failure why."""
     sim_seconds = sum(r.metrics["seconds"] for r, _ in replicates)
     base: dict[str, Any] = {"sim_seconds": sim_seconds, "replicates": len(replicates)}
-    for index, (result, trace) in enumerate(replicates):
+    for index, (result, diagnostics) in enumerate(replicates):
         if result.error is not None:
             return base | {
                 "status": "failed",
@@ -56,7 +59,7 @@ def outcome(
                     "replicate": index,
                     "type": result.error.error_type,
                     "message": result.error.message,
-                    "traceback": trace,
+                    **(diagnostics or {}),
                 },
             }
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import polars as pl
@@ -56,4 +57,39 @@ def logged_quadratic(params, seed):
     time.sleep(float(os.environ.get("MODELOPS_TEST_SLEEP", "0.03")))
     with open(os.environ["MODELOPS_TEST_CALLS"], "a") as log:
         log.write(f"{params['x']!r},{params['y']!r},{seed}\n")
+    return quadratic(params, seed)
+
+
+def misbehaves(params, seed):
+    """`quadratic`, unless params["how"] says to misbehave first.
+
+    how: segfault | abort | exit | leak | hang | flood | crash_once (crashes unless
+    the file $MODELOPS_TEST_CALLS exists, which it creates); anything else is fine.
+    """
+    how = params["how"]
+    print(f"simulating x={params['x']} with {how}", flush=True)
+    print(f"about to {how}", file=sys.stderr, flush=True)
+    if how == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    elif how == "abort":
+        os.abort()
+    elif how == "exit":
+        os._exit(3)
+    elif how == "leak":
+        hoard = []
+        while True:
+            hoard.append(bytearray(16 << 20))  # touched pages: resident, as a real leak is
+    elif how == "hang":
+        time.sleep(3600)
+    elif how == "flood":
+        for line in range(200_000):
+            print(f"flood line {line} " + "x" * 200)
+        raise RuntimeError("flooded, then failed")
+    elif how == "crash_once":
+        marker = os.environ["MODELOPS_TEST_CALLS"]
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(9)
     return quadratic(params, seed)

@@ -2,6 +2,7 @@
 
 Tasks are keyed by their content id (`SimTask.task_id`), so submitting the same
 simulation twice while its result is held reuses it instead of running again.
+On the worker each task runs in a warm child process (`executor.simulate`).
 """
 
 from __future__ import annotations
@@ -12,19 +13,24 @@ from distributed import Client, Future
 
 from modelops_contracts import SimReturn, SimTask
 
-from .execute import execute_task
+from .executor import simulate
+
+
+def simulate_one(task: SimTask, timeout: float | None = None) -> SimReturn:
+    return simulate([task], timeout=timeout)[0][0]
 
 
 class DaskSimulationService:
-    def __init__(self, client: Client):
+    def __init__(self, client: Client, timeout: float | None = None):
         self.client = client
+        self.timeout = timeout
 
     @classmethod
-    def connect(cls, scheduler_address: str) -> DaskSimulationService:
-        return cls(Client(scheduler_address))
+    def connect(cls, scheduler_address: str, timeout: float | None = None) -> DaskSimulationService:
+        return cls(Client(scheduler_address), timeout)
 
     def submit(self, task: SimTask) -> Future:
-        return self.client.submit(execute_task, task, key=f"sim-{task.task_id}", pure=False)
+        return self.client.submit(simulate_one, task, self.timeout, key=f"sim-{task.task_id}", pure=False)
 
     def submit_batch(self, tasks: Sequence[SimTask]) -> list[Future]:
         return [self.submit(task) for task in tasks]

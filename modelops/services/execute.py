@@ -1,41 +1,45 @@
-"""Running one `SimTask` where it lands (in process or on a Dask worker).
+"""Running one simulation in this process: what a simulation child does per task.
 
-A simulation that raises does not raise here: the error comes back in the
-`SimReturn` (with its traceback beside it) so one bad parameter set fails one
-trial, never the run.
+Inputs and results are plain values (strings, dicts, numbers, bytes), because
+they cross a process boundary, possibly into another interpreter (a bundle's
+own venv). A simulation that raises does not raise here: its error comes back
+as data, so one bad parameter set fails one trial, never the run.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-
-from modelops_contracts import ErrorInfo, SimReturn, SimTask, TableArtifact
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from ..entrypoints import load_simulation
 from ..ipc import to_ipc
 
 
-def execute(task: SimTask) -> tuple[SimReturn, str | None]:
-    """Run `task`; return its `SimReturn` and, when it failed, the traceback text."""
+class Outcome(NamedTuple):
+    """One simulation's result: Arrow IPC bytes per output, or why it failed."""
+
+    outputs: dict[str, bytes]
+    error: tuple[str, str] | None  # (exception type, message)
+    traceback: str | None
+    seconds: float
+
+
+def run_simulation(
+    entrypoint: str, params: Mapping[str, Any], seed: int, outputs: Sequence[str] | None = None
+) -> Outcome:
     started = time.perf_counter()
     try:
-        raw = load_simulation(task.entrypoint)(dict(task.params.params), task.seed)
-        encoded = to_ipc(raw)
-        if task.outputs is not None:
-            missing = [name for name in task.outputs if name not in encoded]
+        encoded = to_ipc(load_simulation(entrypoint)(dict(params), seed))
+        if outputs is not None:
+            missing = [name for name in outputs if name not in encoded]
             if missing:
                 raise KeyError(f"simulation did not return output(s) {missing}; it returned {sorted(encoded)}")
-            encoded = {name: encoded[name] for name in task.outputs}
+            encoded = {name: encoded[name] for name in outputs}
         if not encoded:
             raise ValueError("simulation returned no outputs")
-        outputs = {name: TableArtifact.from_bytes(data) for name, data in encoded.items()}
-        error, trace = None, None
+        return Outcome(encoded, None, None, time.perf_counter() - started)
     except Exception as exc:  # the model's failure is data for the trial, not a crash
-        outputs, error, trace = {}, ErrorInfo(type(exc).__name__, str(exc) or repr(exc)), traceback.format_exc()
-    seconds = time.perf_counter() - started
-    return SimReturn(task_id=task.task_id, outputs=outputs, error=error, metrics={"seconds": seconds}), trace
-
-
-def execute_task(task: SimTask) -> SimReturn:
-    return execute(task)[0]
+        error = (type(exc).__name__, str(exc) or repr(exc))
+        return Outcome({}, error, traceback.format_exc(), time.perf_counter() - started)

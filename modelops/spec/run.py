@@ -49,6 +49,12 @@ class Model(_Strict):
     bundle: str = Field(
         "installed", min_length=1, description="Code bundle reference; 'installed' means importable where workers run."
     )
+    timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Longest one simulation may run; a simulation running longer is stopped "
+        "and its trial fails ('timed out after N s'). No limit if unset.",
+    )
 
     _entrypoint = field_validator("entrypoint")(_check_entrypoint)
 

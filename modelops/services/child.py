@@ -1,0 +1,115 @@
+"""The simulation child: a warm process that runs batches of simulations for its parent.
+
+`pool.WarmChild` starts it with the bootstrap in `pool.BOOTSTRAP`. It imports only
+the standard library until its first request, so another interpreter (a model
+bundle's venv) needs just `modelops` on its path and pyarrow. The protocol, per
+batch: the parent writes one framed pickle (entrypoints to preload, then
+simulations as plain tuples) to the request pipe; for each simulation the child
+empties its stdout/stderr files (so they hold that simulation's output only),
+records (batch, index, start) in the progress file, runs it and appends its framed
+outcome to the spool file; at the end it writes one byte to the done pipe. What a
+crash leaves behind (the spool, the progress, the output files) tells the parent
+which simulations finished, which one killed the process, and what it printed.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import pickle
+import shutil
+import signal
+import struct
+import sys
+import threading
+import time
+
+FRAME = struct.Struct("<I")
+PROGRESS = struct.Struct("<IId")  # batch number, simulation index, time.monotonic() at its start
+TAIL_BYTES = 4096
+
+
+def main(argv: list[str]) -> None:
+    requests, done, folder = int(argv[0]), int(argv[1]), argv[2]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when simulations stop
+    faulthandler.enable()  # a segfault or abort leaves the Python stack on stderr
+    _first_to_go_when_out_of_memory()
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(), folder), daemon=True).start()
+
+    from modelops.entrypoints import load_simulation
+    from modelops.services.execute import run_simulation
+
+    spool = os.open(os.path.join(folder, "spool"), os.O_WRONLY | os.O_APPEND)
+    progress = os.open(os.path.join(folder, "progress"), os.O_WRONLY)
+    batch = 0
+    while (request := read_frame(requests)) is not None:
+        batch += 1
+        variables, preload, simulations = pickle.loads(request)
+        if variables is not None:  # the caller's environment changed since the last batch
+            os.environb.clear()
+            os.environb.update(variables)
+        for entrypoint in preload:
+            try:
+                load_simulation(entrypoint)
+            except Exception:  # reported by the first simulation that needs it
+                pass
+        for index, (entrypoint, params, seed, outputs) in enumerate(simulations):
+            _flush()
+            os.ftruncate(1, 0)
+            os.ftruncate(2, 0)
+            os.pwrite(progress, PROGRESS.pack(batch, index, time.monotonic()), 0)
+            outcome = run_simulation(entrypoint, params, seed, outputs)
+            _flush()
+            tails = (tail(1), tail(2)) if outcome.error else None
+            record = pickle.dumps((tuple(outcome), tails), protocol=pickle.HIGHEST_PROTOCOL)
+            os.write(spool, FRAME.pack(len(record)) + record)
+        os.write(done, b".")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One length-prefixed message from a pipe; None at end of file."""
+    header = _read_exactly(fd, FRAME.size)
+    return None if header is None else _read_exactly(fd, FRAME.unpack(header)[0])
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def tail(fd: int) -> str:
+    """The last `TAIL_BYTES` of an output file, as text."""
+    size = os.fstat(fd).st_size
+    return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)).decode("utf-8", "replace")
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a model may close or replace them
+            pass
+
+
+def _first_to_go_when_out_of_memory() -> None:
+    """Make the kernel's OOM killer pick this process before the Dask worker or the runner."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+    except OSError:
+        pass
+
+
+def _exit_when_orphaned(parent: int, folder: str) -> None:
+    """A child whose parent died (even mid-simulation) goes too, and takes its folder."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    shutil.rmtree(folder, ignore_errors=True)
+    os._exit(0)

@@ -1,0 +1,105 @@
+"""The one way a simulation runs: in a warm child process, never in the caller's.
+
+The runner's Dask tasks and both `SimulationService`s call `simulate`. A batch
+of simulations is one round trip to a child: parameters and seeds in, Arrow IPC
+bytes back. What a simulation can do to its process — segfault, abort,
+`os._exit`, run out of memory, hang — ends that child only: the simulation it was
+running gets a diagnostic (what killed it, the tail of its stdout and stderr),
+the child is replaced, and the rest of the batch goes on.
+
+A simulation that crashes its process is run once more in a fresh child (an OOM
+kill may have been a neighbour's fault); crashing again fails it for good
+(`SimulationCrashed`). One that outlives `timeout` seconds is stopped
+(`SimulationTimeout`). Either way its group (its trial) is failed, so the other
+simulations of the group are not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from modelops_contracts import ErrorInfo, SimReturn, SimTask, TableArtifact
+
+from .pool import POOLS, Death, Environment, Simulation
+
+# What a failed simulation leaves for its trial's diagnostics: traceback, stdout and stderr tails.
+Diagnostics = dict[str, Any]
+Replicate = tuple[SimReturn, Diagnostics | None]
+
+CRASHED = "SimulationCrashed"
+TIMED_OUT = "SimulationTimeout"
+NOT_RUN = "NotRun"
+
+
+def simulate(
+    tasks: Sequence[SimTask], *, timeout: float | None = None, environment: Environment | None = None
+) -> list[Replicate]:
+    """Run `tasks` as one group (one trial's replicates); results in task order."""
+    return simulate_groups([tasks], timeout=timeout, environment=environment)[0]
+
+
+def simulate_groups(
+    groups: Sequence[Sequence[SimTask]], *, timeout: float | None = None, environment: Environment | None = None
+) -> list[list[Replicate]]:
+    """Run every group's tasks in one batch; a group with a crashed or timed-out task stops there."""
+    environment = environment or Environment.current()
+    results: list[list[Replicate | None]] = [[None] * len(group) for group in groups]
+    pending = [(g, i) for g, group in enumerate(groups) for i in range(len(group))]
+    crashes: dict[tuple[int, int], list[str]] = {}
+    while pending:
+        child = POOLS.checkout(environment)
+        outcomes, death = child.run([_simulation(groups[g][i]) for g, i in pending], timeout, env=environment.env)
+        for (g, i), (outcome, tails) in zip(pending, outcomes):
+            results[g][i] = _replicate(groups[g][i], outcome, tails)
+        POOLS.checkin(environment, child)
+        if death is None:
+            break
+        pending = pending[len(outcomes) :]
+        g, i = pending[0]
+        reasons = crashes.setdefault((g, i), []) if not death.timed_out else []
+        reasons.append(death.reason)
+        if death.timed_out or len(reasons) == 2:
+            results[g][i] = _failed(groups[g][i], death, reasons)
+            pending = [(h, j) for h, j in pending if h != g]
+            for j in range(i + 1, len(groups[g])):
+                results[g][j] = _not_run(groups[g][j], i)
+    return [[r for r in group if r is not None] for group in results]
+
+
+def warm(entrypoint: str | None = None, *, environment: Environment | None = None) -> None:
+    """Start a child for `environment` (and import `entrypoint` in it), so the first simulation finds it ready."""
+    environment = environment or Environment.current()
+    child = POOLS.checkout(environment)
+    child.run([], preload=[entrypoint] if entrypoint else [])
+    POOLS.checkin(environment, child)
+
+
+def _simulation(task: SimTask) -> Simulation:
+    return task.entrypoint, dict(task.params.params), task.seed, task.outputs
+
+
+def _replicate(task: SimTask, outcome: tuple, tails: tuple[str, str] | None) -> Replicate:
+    outputs, error, trace, seconds = outcome
+    metrics = {"seconds": seconds}
+    if error is None:
+        artifacts = {name: TableArtifact.from_bytes(data) for name, data in outputs.items()}
+        return SimReturn(task_id=task.task_id, outputs=artifacts, metrics=metrics), None
+    stdout, stderr = tails or ("", "")
+    diagnostics = {"traceback": trace, "stdout": stdout, "stderr": stderr}
+    return SimReturn(task_id=task.task_id, outputs={}, error=ErrorInfo(*error), metrics=metrics), diagnostics
+
+
+def _failed(task: SimTask, death: Death, reasons: list[str]) -> Replicate:
+    if death.timed_out:
+        error = ErrorInfo(TIMED_OUT, f"the simulation {death.reason} and was stopped")
+    else:
+        told = reasons[0] if len(set(reasons)) == 1 else ", then ".join(reasons)
+        error = ErrorInfo(CRASHED, f"the simulation crashed its process twice: {told}")
+    diagnostics = {"traceback": None, "stdout": death.stdout, "stderr": death.stderr}
+    return SimReturn(task_id=task.task_id, outputs={}, error=error, metrics={"seconds": death.seconds}), diagnostics
+
+
+def _not_run(task: SimTask, failed: int) -> Replicate:
+    error = ErrorInfo(NOT_RUN, f"not run: simulation {failed} of its group failed for good")
+    return SimReturn(task_id=task.task_id, outputs={}, error=error, metrics={"seconds": 0.0}), None

@@ -1,0 +1,111 @@
+"""The isolated executor with real processes: models that kill, hang and flood their child."""
+
+import os
+import sys
+
+import pytest
+
+from modelops.ipc import from_ipc
+from modelops.services.executor import simulate, simulate_groups
+from modelops.services.pool import POOLS, Environment
+from modelops_contracts import SimTask, UniqueParameterSet
+
+
+def task(how="fine", x=1.0, seed=0, entrypoint="tests.models:misbehaves"):
+    return SimTask("installed", entrypoint, UniqueParameterSet.from_dict({"x": x, "y": 0.0, "how": how}), seed)
+
+
+def alone(*tasks, timeout=None):
+    """Each task in a group of its own, all in one batch."""
+    return [group[0] for group in simulate_groups([[t] for t in tasks], timeout=timeout)]
+
+
+def value(result):
+    return from_ipc({"curve": result.outputs["curve"].inline})["curve"]["value"][0]
+
+
+@pytest.mark.parametrize(
+    "how, reason, stderr",
+    [
+        ("segfault", "killed by signal SIGSEGV (Segmentation fault)", "Fatal Python error: Segmentation fault"),
+        ("abort", "killed by signal SIGABRT (Aborted)", "Fatal Python error: Aborted"),
+        ("exit", "exited with code 3", "about to exit"),
+    ],
+)
+def test_a_simulation_that_kills_its_process_fails_alone_with_what_happened(how, reason, stderr):
+    before, crashing, after = alone(task(x=2.0), task(how), task(x=4.0, seed=1))
+    assert before[0].error is None and after[0].error is None  # the rest of the batch went on
+    assert (value(before[0]), value(after[0])) == (1.0, 1.0)
+    result, diagnostics = crashing
+    assert result.error.error_type == "SimulationCrashed"
+    assert result.error.message == f"the simulation crashed its process twice: {reason}"
+    assert stderr in diagnostics["stderr"] and f"simulating x=1.0 with {how}" in diagnostics["stdout"]
+    [[(again, _)]] = simulate_groups([[task()]])  # the child was replaced
+    assert again.error is None
+
+
+def test_a_crash_fails_its_group_and_skips_the_rest_of_it():
+    [good, crashed, skipped], [other] = simulate_groups([[task(), task("exit"), task(seed=2)], [task(seed=3)]])
+    assert good[0].error is None and other[0].error is None
+    assert crashed[0].error.error_type == "SimulationCrashed"
+    assert skipped[0].error.error_type == "NotRun" and "simulation 1 of its group" in skipped[0].error.message
+
+
+def test_a_simulation_that_crashes_once_is_run_again_in_a_fresh_child(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELOPS_TEST_CALLS", str(tmp_path / "crashed-once"))
+    [(result, _)] = simulate([task("crash_once")])
+    assert (tmp_path / "crashed-once").exists()  # the first run crashed ...
+    assert result.error is None and value(result) == 4.0  # ... the second succeeded
+
+
+def test_a_simulation_running_past_the_timeout_is_stopped_and_the_rest_go_on():
+    fast, hung, later = alone(task(), task("hang"), task(seed=1), timeout=1.0)
+    assert fast[0].error is None and later[0].error is None
+    assert hung[0].error.error_type == "SimulationTimeout"
+    assert hung[0].error.message == "the simulation timed out after 1 s and was stopped"
+    assert "about to hang" in hung[1]["stderr"]
+    assert 1.0 <= hung[0].metrics["seconds"] < 30
+
+
+def test_model_output_is_captured_per_simulation_bounded_and_kept_out_of_the_caller(capfd):
+    [(quiet, _), (flooded, diagnostics)] = alone(task(), task("flood"))
+    assert quiet.error is None
+    assert flooded.error.error_type == "RuntimeError" and "flooded, then failed" in diagnostics["traceback"]
+    assert "flood line 199999 " in diagnostics["stdout"] and len(diagnostics["stdout"]) <= 4096
+    assert "simulating x=1.0 with fine" not in diagnostics["stdout"]  # the other simulation's output is its own
+    out, err = capfd.readouterr()
+    assert "flood line" not in out + err and "simulating" not in out + err
+
+
+def test_a_model_sees_the_callers_environment_variables_as_they_are_now(tmp_path, monkeypatch):
+    for name in ("first", "second"):  # the same warm child, new variables
+        monkeypatch.setenv("MODELOPS_TEST_CALLS", str(tmp_path / name))
+        [(result, _)] = simulate([SimTask("installed", "tests.models:records_calls", task().params, 5)])
+        assert result.error is None and (tmp_path / name).read_text() == "5\n"
+
+
+def test_an_environment_with_its_own_folder_on_the_path_gets_its_own_children(tmp_path):
+    (tmp_path / "bundled_model.py").write_text(
+        "import os, polars as pl\n"
+        "def simulate(params, seed):\n"
+        "    return {'pid': pl.DataFrame({'pid': [os.getpid()], 'cwd': [os.getcwd()]})}\n"
+    )
+    here = Environment.current()
+    bundle = Environment(sys.executable, (str(tmp_path), *here.path), str(tmp_path), here.env)
+    pset = UniqueParameterSet.from_dict({"x": 1.0})
+    [(result, _)] = simulate([SimTask("installed", "bundled_model:simulate", pset, 1)], environment=bundle)
+    frame = from_ipc({"pid": result.outputs["pid"].inline})["pid"]
+    assert frame["cwd"][0] == str(tmp_path) and frame["pid"][0] != os.getpid()
+    [(again, _)] = simulate([SimTask("installed", "bundled_model:simulate", pset, 2)], environment=bundle)
+    assert from_ipc({"pid": again.outputs["pid"].inline})["pid"]["pid"][0] == frame["pid"][0]  # kept warm
+    [(elsewhere, _)] = simulate([SimTask("installed", "bundled_model:simulate", pset, 1)])
+    assert elsewhere.error.error_type == "EntrypointImportError"  # not on the default pool's path
+
+
+def test_children_go_when_their_pool_is_closed():
+    simulate([task()])
+    children = [child for idle in POOLS._idle.values() for child in idle]
+    POOLS.close()
+    assert children
+    for child in children:
+        assert child.process.returncode is not None and not os.path.exists(child.folder)
