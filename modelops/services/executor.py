@@ -49,7 +49,9 @@ def simulate_groups(
     crashes: dict[tuple[int, int], list[str]] = {}
     while pending:
         child = POOLS.checkout(environment)
-        outcomes, death = child.run([_simulation(groups[g][i]) for g, i in pending], timeout, env=environment.env)
+        batch = [groups[g][i] for g, i in pending]
+        preload = sorted({task.entrypoint for task in batch})  # imported before the first timeout starts
+        outcomes, death = child.run([_simulation(task) for task in batch], timeout, preload, environment.env)
         for (g, i), (outcome, tails) in zip(pending, outcomes):
             results[g][i] = _replicate(groups[g][i], outcome, tails)
         POOLS.checkin(environment, child)

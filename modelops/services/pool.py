@@ -43,6 +43,8 @@ BOOTSTRAP = (
 CHECK_SECONDS = 0.5
 # A simulation's stdout or stderr beyond this is cut down to its tail while it runs.
 OUTPUT_LIMIT = 1 << 20
+# Time a child may take to start and import the model, beyond a simulation's timeout.
+STARTUP_SECONDS = 120.0
 # Environments whose children are kept; older ones are closed.
 MAX_POOLS = 4
 
@@ -173,13 +175,14 @@ class WarmChild:
         self.alive = False
 
     def _started(self, sent: float) -> float:
-        """When the simulation now running started (the send time until the child takes the batch)."""
+        """When the simulation now running started; before the first, the child may still be
+        starting and importing the model, which `STARTUP_SECONDS` more are allowed for."""
         record = os.pread(self._progress, PROGRESS.size, 0)
         if len(record) == PROGRESS.size:
             batch, _, started = PROGRESS.unpack(record)
             if batch == self.batches:
                 return started
-        return sent
+        return sent + STARTUP_SECONDS
 
     def _outcomes(self) -> list[tuple]:
         data = os.pread(self._spool, os.fstat(self._spool).st_size, 0)
@@ -205,7 +208,7 @@ class WarmChild:
             reason = f"timed out after {timeout:g} s"
         self.alive = False
         stdout, stderr = (self._tail(output.fileno()) for output in self._output)
-        return Death(reason, timeout is not None, time.monotonic() - started, stdout, stderr)
+        return Death(reason, timeout is not None, max(0.0, time.monotonic() - started), stdout, stderr)
 
     def _tail(self, fd: int) -> str:
         size = os.fstat(fd).st_size
