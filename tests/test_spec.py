@@ -123,6 +123,7 @@ def test_json_schema_describes_the_document_by_alias():
     assert set(schema["required"]) == {"name", "model", "parameters", "targets", "budget"}
     assert schema["$defs"]["Parameter"]["additionalProperties"] is False
     assert RunSpec.model_json_schema(by_alias=True) == schema
+    assert schema["$schema"].endswith("2020-12/schema") and "$id" in schema
 
 
 def test_several_runners_need_a_central_store():

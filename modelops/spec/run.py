@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from modelops_contracts import EntrypointFormatError, parse_entrypoint
 
-from .sampler_options import SamplerOptions, sampler_options
+from . import schema_rules as rules
+from .sampler_options import SAMPLER_OPTIONS, SamplerOptions, sampler_options
+from .strict import StrictModel
 
 UINT64_MAX = 2**64 - 1
+MAX_TRIALS = 1_000_000
+MAX_REPLICATES = 10_000
 BUILTIN_LOSSES = ("mse", "rmse", "mae", "poisson")
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(rules.NAME_PATTERN)
+_IDENTIFIER = re.compile(rules.IDENTIFIER_PATTERN)
 
 Scalar = bool | int | float | str
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_entrypoint(value: str) -> str:
@@ -37,7 +37,7 @@ def _check_entrypoint(value: str) -> str:
     return value
 
 
-class Model(_Strict):
+class Model(StrictModel):
     """Where the simulation lives and what it returns."""
 
     entrypoint: str = Field(
@@ -45,6 +45,7 @@ class Model(_Strict):
         "'pkg.module.Class/scenario' called as Class().simulate(params, seed, scenario=...); "
         "returns a mapping of output name to polars DataFrame or Arrow table.",
         examples=["examples.sir.model:simulate"],
+        json_schema_extra={"pattern": rules.ENTRYPOINT_PATTERN},
     )
     bundle: str = Field(
         "installed", min_length=1, description="Code bundle reference; 'installed' means importable where workers run."
@@ -59,15 +60,19 @@ class Model(_Strict):
     _entrypoint = field_validator("entrypoint")(_check_entrypoint)
 
 
-class Parameter(_Strict):
+class Parameter(StrictModel):
     """One dimension of the parameter space."""
+
+    model_config = ConfigDict(json_schema_extra=rules.PARAMETER_RULES)
 
     type: Literal["float", "int", "categorical"] = "float"
     low: float | None = Field(None, description="Lower bound (float and int).")
     high: float | None = Field(None, description="Upper bound, inclusive (float and int).")
     log: bool = Field(False, description="Sample on a log scale (needs low > 0).")
     step: int | None = Field(None, ge=1, description="Step of an int parameter.")
-    choices: list[Scalar] | None = Field(None, min_length=1, description="Values of a categorical parameter.")
+    choices: list[Scalar] | None = Field(
+        None, min_length=1, description="Values of a categorical parameter.", json_schema_extra={"uniqueItems": True}
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -107,7 +112,7 @@ class Parameter(_Strict):
         return self
 
 
-class Target(_Strict):
+class Target(StrictModel):
     """Observed data a simulation output is scored against."""
 
     data: str = Field(
@@ -115,12 +120,17 @@ class Target(_Strict):
         "(https://<account>.blob.core.windows.net/<container>/<path>)."
     )
     output: str | None = Field(None, description="Simulation output to compare; defaults to the target's name.")
-    keys: list[str] = Field(min_length=1, description="Key columns matching simulated rows to observed rows.")
+    keys: list[str] = Field(
+        min_length=1,
+        description="Key columns matching simulated rows to observed rows.",
+        json_schema_extra={"uniqueItems": True},
+    )
     value: str = Field(description="Column compared between simulation and data.")
     loss: str = Field(
         "mse",
         description=f"One of {', '.join(BUILTIN_LOSSES)}, or 'pkg.module:function' taking the aligned "
         "frame (keys, replicate, simulated, observed) and returning a float.",
+        json_schema_extra=rules.name_or_callable(list(BUILTIN_LOSSES)),
     )
     weight: float = Field(1.0, gt=0, description="Weight in the total loss (a weighted sum).")
 
@@ -142,13 +152,20 @@ class Target(_Strict):
         return self
 
 
-class Algorithm(_Strict):
+class Algorithm(StrictModel):
     """What proposes parameter sets."""
+
+    model_config = ConfigDict(
+        json_schema_extra=rules.sampler_option_rules(
+            {name: model.model_json_schema() for name, model in SAMPLER_OPTIONS.items()}
+        )
+    )
 
     name: str = Field(
         "optuna",
         description="'optuna', or 'pkg.module:Factory' for a custom AdaptiveAlgorithm "
         "built as Factory(space=..., budget=..., seed=...).",
+        json_schema_extra=rules.name_or_callable(["optuna"]),
     )
     sampler: Literal["tpe", "cmaes", "random", "qmc"] = Field("tpe", description="Optuna sampler.")
     options: dict[str, Any] = Field(
@@ -178,12 +195,12 @@ class Algorithm(_Strict):
         return sampler_options(self.sampler, self.options)
 
 
-class Budget(_Strict):
-    trials: int = Field(ge=1, description="Parameter sets to evaluate.")
+class Budget(StrictModel):
+    trials: int = Field(ge=1, le=MAX_TRIALS, description="Parameter sets to evaluate.")
     target_loss: float | None = Field(None, description="Stop early once the best loss is at or below this.")
 
 
-class CentralStore(_Strict):
+class CentralStore(StrictModel):
     """A PostgreSQL study shared by the run's runners (provisioned per run in the cluster)."""
 
     size: str = Field("10Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$", description="Volume size.")
@@ -191,39 +208,41 @@ class CentralStore(_Strict):
     version: Literal["15", "16"] = "15"
 
 
-class Compute(_Strict):
+class Compute(StrictModel):
     runners: int = Field(1, ge=1, description="Runner processes sharing the study; more than one needs a central_store.")
     workers: int | None = Field(None, ge=1, description="Dask workers; locally defaults to the number of cores.")
     threads_per_worker: int = Field(1, ge=1)
     in_flight: int | None = Field(
         None, ge=1, description="Trials kept in flight; defaults to twice the worker threads."
     )
-    replicates_per_task: int | Literal["auto"] = Field(
+    replicates_per_task: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="Replicates simulated per Dask task; 'auto' groups cheap simulations."
     )
 
-    @field_validator("replicates_per_task")
-    @classmethod
-    def _positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("must be 'auto' or an integer >= 1")
-        return value
 
-
-class RunSpec(_Strict):
+class RunSpec(StrictModel):
     """A calibration run: model, parameter space, targets, algorithm, budget, compute."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra=rules.document_header)
 
     api_version: Literal["modelops/v1"] = Field("modelops/v1", alias="apiVersion")
     kind: Literal["Calibration"] = "Calibration"
-    name: str = Field(description="Lowercase letters, digits and '-', at most 40 characters.")
+    name: str = Field(
+        description="Lowercase letters, digits and '-', at most 40 characters.",
+        json_schema_extra={"pattern": rules.NAME_PATTERN, "minLength": 1, "maxLength": 40},
+    )
     model: Model
-    parameters: dict[str, Parameter] = Field(min_length=1, description="The parameter space, by name.")
+    parameters: dict[str, Parameter] = Field(
+        min_length=1,
+        description="The parameter space, by name (identifiers).",
+        json_schema_extra={"propertyNames": {"pattern": rules.IDENTIFIER_PATTERN}},
+    )
     targets: dict[str, Target] = Field(min_length=1, description="Observed data, by name.")
     algorithm: Algorithm = Algorithm()
     budget: Budget
-    replicates: int = Field(1, ge=1, description="Simulations per parameter set, each with its own seed.")
+    replicates: int = Field(
+        1, ge=1, le=MAX_REPLICATES, description="Simulations per parameter set, each with its own seed."
+    )
     seed: int | None = Field(None, ge=0, le=UINT64_MAX, description="Seed of the algorithm; fixed for reproducible runs.")
     compute: Compute = Compute()
     central_store: CentralStore | None = Field(

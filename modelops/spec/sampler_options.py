@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from .schema_rules import TPE_RULES
+from .strict import StrictModel
 
 
-class SamplerOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SamplerOptions(StrictModel):
     def sampler_kwargs(self) -> dict[str, Any]:
         """What to pass the sampler: the options the document set (Optuna's defaults for the rest)."""
         return self.model_dump(exclude_unset=True)
@@ -23,6 +24,8 @@ class SamplerOptions(BaseModel):
 
 class TpeOptions(SamplerOptions):
     """Optuna's TPESampler."""
+
+    model_config = ConfigDict(json_schema_extra=TPE_RULES)
 
     n_startup_trials: int = Field(10, ge=0, description="Random trials before TPE models the history.")
     n_ei_candidates: int = Field(24, ge=1, description="Candidates scored by expected improvement per proposal.")
