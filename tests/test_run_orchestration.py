@@ -193,3 +193,22 @@ def test_a_failing_step_ends_the_run_failed_naming_the_step_after_cleanup(driver
     assert "would not start" in final["error"]["reason"]
     assert [name for name, _ in calls].count("local_start_runner") == 3  # retried before failing
     assert calls[-1][0] == "local_stop_run"  # the workspace it had started is removed
+
+
+def test_a_thousand_parameter_run_completes_with_its_status_under_the_limit(driver):
+    params = {f"theta_{i:04d}_of_a_long_parameter_name": 0.123456789 * i for i in range(1000)}
+    driver.start_new("run", "r1", run_input())
+    driver.drain(fire_timers=False)
+    driver.raise_event("r1", "progress", {"done": 3, "budget": 20, "best_loss": 1.5, "best_params": params})
+    driver.drain(fire_timers=False)
+    running = driver.get_status("r1")
+    assert running.custom_status["phase"] == "running"
+    assert len(json.dumps(running.custom_status).encode("utf-16-le")) <= 16 * 1024
+    shown = running.custom_status["best"]
+    assert 0 < len(shown["params"]) < 1000 and shown["params_omitted"] == 1000 - len(shown["params"])
+    assert all(params[name] == value for name, value in shown["params"].items())
+    driver.raise_event("r1", "progress", {"done": 20, "budget": 20, "terminal": "completed"})
+    driver.drain(fire_timers=False)
+    final = driver.get_status("r1")
+    assert final.runtime_status == df.OrchestrationRuntimeStatus.Completed
+    assert final.output["phase"] == "completed" and final.output["best"]["params"] == params

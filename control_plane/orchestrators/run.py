@@ -4,16 +4,17 @@ Input and state are one plain dict (`run`), carried across `continue_as_new`:
 the document, where results go, the deadline, the references the planes hand
 on (never a secret), and the progress folded from events.
 
-The monitor handles one wake-up per execution — a progress update, a cancel
-request, or a heartbeat timer — then continues as new. History stays a few
-events long whatever the trial count, and no wait for an event name is ever
-made twice in one execution (the Python SDK hands an early event to every later
-wait for the same name).
+Every yield goes through the run's `Mailbox`, so a progress or cancel event is
+taken whatever it arrives with (another event, a timer, an activity result) and
+whenever it arrives (provisioning included). The monitor waits for the first
+event or its heartbeat timer, takes every event the replay still holds, then
+decides: a cancel ends the run cancelled, a runner's terminal report ends it
+completed or failed, anything else continues as new. History stays a few events
+long whatever the trial count.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -21,22 +22,46 @@ import azure.durable_functions as df
 
 from control_plane.intake import merge
 
-from .steps import StepFailed, call, status_of
+from .mailbox import Mailbox
+from .steps import RETRY, StepFailed, call, reason_of, status_of
 
 bp = df.Blueprint()
+
+
+class _Cancelled(Exception):
+    """A cancel arrived while the run was being provisioned."""
+
 
 @bp.orchestration_trigger(context_name="context", orchestration="run")
 def run_orchestrator(context: df.DurableOrchestrationContext):
     run = context.get_input()
+    mail = Mailbox(context, run)
     try:
         if run["phase"] == "accepted":
-            yield from _provision(context, run)
-        return (yield from _monitor(context, run))
+            yield from _provision(context, mail, run)
+        return (yield from _monitor(context, mail, run))
+    except _Cancelled:
+        return (yield from _cancel(context, mail, run))
     except StepFailed as failure:
         return (yield from _end(context, run, "failed", {"step": failure.step, "reason": failure.reason}))
 
 
-def _provision(context: df.DurableOrchestrationContext, run: dict[str, Any]):
+def _step(context: df.DurableOrchestrationContext, mail: Mailbox, step: str, activity: str, payload: dict):
+    """`steps.call` through the mailbox, so events that arrive meanwhile are taken."""
+    try:
+        return (yield from mail.until(context.call_activity_with_retry(activity, RETRY, payload)))
+    except Exception as exc:  # the SDK raises a bare Exception carrying the activity's failure
+        raise StepFailed(step, reason_of(exc)) from None
+
+
+def _starting(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any], step: str) -> None:
+    """The next provisioning step, unless a cancel arrived (what is recorded so far gets removed)."""
+    if mail.cancel is not None:
+        raise _Cancelled()
+    _enter(context, run, "starting", step)
+
+
+def _provision(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any]):
     _enter(context, run, "provisioning", "environment")
     request = {
         "environment": run["environment"],
@@ -46,36 +71,37 @@ def _provision(context: df.DurableOrchestrationContext, run: dict[str, Any]):
         "workspace": run.get("workspace"),
     }
     try:
-        environment = yield context.call_sub_orchestrator(
-            "environment", request, instance_id=f"{run['run_id']}:environment"
-        )
+        environment = yield from mail.until(context.call_sub_orchestrator(
+            "environment", request, instance_id=f"{run['run_id']}:environment"))  # fmt: skip
     except Exception as exc:
-        raise StepFailed("environment", str(exc).split("\n")[0]) from None
+        raise StepFailed("environment", reason_of(exc)) from None
     if environment["phase"] != "ready":
         error = environment["error"]
         raise StepFailed("environment", f"{error['step']}: {error['reason']}")
     if run["target"] == "local":
-        yield from _local_plane(context, run)
+        yield from _local_plane(context, mail, run)
     else:
-        yield from _cluster_plane(context, run, environment["binding"])
+        yield from _cluster_plane(context, mail, run, environment["binding"])
     _enter(context, run, "running", "monitor")
 
 
-def _local_plane(context: df.DurableOrchestrationContext, run: dict[str, Any]):
+def _local_plane(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any]):
     """Dask and the runner as processes on the Function App's host."""
     ref = {"run_id": run["run_id"]}
     run["plane"] = {"status": ["local_runner_status", ref], "stop": ["local_stop_run", ref]}
-    _enter(context, run, "starting", "workspace")
+    _starting(context, mail, run, "workspace")
     compute = run["spec"].get("compute") or {}
-    workspace = yield from call(
+    workspace = yield from _step(
         context,
+        mail,
         "workspace",
         "local_start_workspace",
         ref | {"workers": compute.get("workers") or 2, "threads_per_worker": compute.get("threads_per_worker") or 1},
     )
-    _enter(context, run, "starting", "runner")
-    yield from call(
+    _starting(context, mail, run, "runner")
+    yield from _step(
         context,
+        mail,
         "runner",
         "local_start_runner",
         ref
@@ -89,12 +115,13 @@ def _local_plane(context: df.DurableOrchestrationContext, run: dict[str, Any]):
     )
 
 
-def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any], environment: dict[str, Any]):
+def _cluster_plane(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any],
+                   environment: dict[str, Any]):  # fmt: skip
     """The run's namespace, its PostgreSQL when asked, and the runner Job on the shared workspace."""
     cluster = environment["cluster"]
-    _enter(context, run, "starting", "namespace")
+    _starting(context, mail, run, "namespace")
     pull_secret = (run.get("workspace") or {}).get("image_pull_secret")
-    created = yield from call(context, "namespace", "k8s_ensure_run_namespace", {
+    created = yield from _step(context, mail, "namespace", "k8s_ensure_run_namespace", {
         "cluster": cluster, "run_id": run["run_id"], "environment": run["environment"],
         "image_pull_secret": pull_secret})  # fmt: skip
     where = {"cluster": cluster, "namespace": created["namespace"]}
@@ -102,12 +129,12 @@ def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any],
     postgres = None
     store = run["spec"].get("central_store")
     if store is not None:
-        _enter(context, run, "starting", "postgres")
-        postgres = yield from call(context, "postgres", "k8s_ensure_postgres", where | {
+        _starting(context, mail, run, "postgres")
+        postgres = yield from _step(context, mail, "postgres", "k8s_ensure_postgres", where | {
             "size": store.get("size", "10Gi"), "storage_class": store.get("storage_class"),
             "version": store.get("version")})  # fmt: skip
-    _enter(context, run, "starting", "runner")
-    runner = yield from call(context, "runner", "k8s_start_runner", where | {
+    _starting(context, mail, run, "runner")
+    runner = yield from _step(context, mail, "runner", "k8s_start_runner", where | {
         "run_id": run["run_id"],
         "image": (run.get("workspace") or {}).get("image"),
         "spec": run["spec"],
@@ -121,53 +148,71 @@ def _cluster_plane(context: df.DurableOrchestrationContext, run: dict[str, Any],
     run["plane"]["status"] = ["k8s_runner_status", where | {"job_name": runner["job_name"]}]
 
 
-def _monitor(context: df.DurableOrchestrationContext, run: dict[str, Any]):
+def _monitor(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any]):
+    """One wake-up per execution. `settle()` is always followed by `continue_as_new` and no
+    other yield, so its count of pending events is the same on every replay: what a wake-up
+    decides (end the run, check the runner) happens in the next execution."""
+    ending = run.pop("ending", None)
+    if ending is not None:
+        return (yield from _end(context, run, ending["phase"], ending["error"], purge=ending["purge"]))
     context.set_custom_status(status_of(run))  # each execution reports its own; none is inherited
-    now = context.current_utc_datetime
-    deadline = datetime.fromisoformat(run["deadline"])
-    if now >= deadline:
-        raise StepFailed("monitor", f"the run passed its deadline ({run['deadline']}) and was stopped")
-    progress = context.wait_for_external_event("progress")
-    cancel = context.wait_for_external_event("cancel")
-    heartbeat = context.create_timer(min(now + timedelta(seconds=run["heartbeat_seconds"]), deadline))
-    woke = yield context.task_any([progress, cancel, heartbeat])
-    if woke is not heartbeat:
-        heartbeat.cancel()
-    if woke is cancel:
-        return (yield from _end(context, run, "cancelled", None, purge=bool(_payload(cancel.result).get("purge"))))
-    if woke is progress:
-        run["progress"] = merge(run.get("progress"), _payload(progress.result))
-        terminal = run["progress"].get("terminal")
-        if terminal == "completed":
-            return (yield from _end(context, run, "completed", None))
-        if terminal == "failed":
-            reason = run["progress"].get("reason") or "the runner reported failure"
-            return (yield from _end(context, run, "failed", {"step": "runner", "reason": reason}))
-    else:
-        yield from _check_runner(context, run)
-        if run["phase"] != "running":
-            return status_of(run)
+    if run.pop("check", False):
+        found = yield from _runner_state(context, mail, run)
+        if found["state"] != "running" and _ending(mail, run) is None:
+            return (yield from _runner_gone(context, run, found))
+    elif _ending(mail, run) is None:  # provisioning may have taken a cancel or the runner's end
+        now = context.current_utc_datetime
+        deadline = datetime.fromisoformat(run["deadline"])
+        if now >= deadline:
+            raise StepFailed("monitor", f"the run passed its deadline ({run['deadline']}) and was stopped")
+        heartbeat = context.create_timer(min(now + timedelta(seconds=run["heartbeat_seconds"]), deadline))
+        run["check"] = yield from mail.next(heartbeat)
+        if not run["check"]:
+            heartbeat.cancel()
+    yield from mail.settle()
+    run["ending"] = _ending(mail, run)
     context.set_custom_status(status_of(run))
     context.continue_as_new(run)
     return None
 
 
-def _check_runner(context: df.DurableOrchestrationContext, run: dict[str, Any]):
-    """No event for a heartbeat: ask whether the runner is still there."""
+def _ending(mail: Mailbox, run: dict[str, Any]) -> dict[str, Any] | None:
+    """How the run ends, if the mailbox says so: a cancel first, then the runner's own report."""
+    if mail.cancel is not None:
+        return {"phase": "cancelled", "error": None, "purge": bool(mail.cancel.get("purge"))}
+    progress = run.get("progress") or {}
+    if progress.get("terminal") == "completed":
+        return {"phase": "completed", "error": None, "purge": False}
+    if progress.get("terminal") == "failed":
+        reason = progress.get("reason") or "the runner reported failure"
+        return {"phase": "failed", "error": {"step": "runner", "reason": reason}, "purge": False}
+    return None
+
+
+def _cancel(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any]):
+    return (yield from _end(context, run, "cancelled", None, purge=bool(mail.cancel.get("purge"))))
+
+
+def _runner_state(context: df.DurableOrchestrationContext, mail: Mailbox, run: dict[str, Any]):
+    """No event for a heartbeat: ask whether the runner is still there (events still taken)."""
     activity, payload = run["plane"]["status"]
-    found = yield from call(context, "monitor", activity, payload)
-    if found["state"] == "running":
-        return
+    try:
+        return (yield from mail.until(context.call_activity_with_retry(activity, RETRY, payload)))
+    except Exception as exc:
+        raise StepFailed("monitor", reason_of(exc)) from None
+
+
+def _runner_gone(context: df.DurableOrchestrationContext, run: dict[str, Any], found: dict[str, Any]):
+    """The runner is gone: completed if it says so (its last events were lost), else failed."""
     summary = found.get("summary") or {}
     if found.get("exit_code") == 0 and summary.get("status", "completed") == "completed":
-        run["progress"] = merge(run.get("progress"), _update_from_summary(summary))  # its last events were lost
-        yield from _end(context, run, "completed", None)
-        return
+        run["progress"] = merge(run.get("progress"), _update_from_summary(summary))
+        return (yield from _end(context, run, "completed", None))
     code = found.get("exit_code")
     reason = summary.get("error") or (
         f"the runner exited with code {code}" if code is not None else "the runner is gone"
     )
-    yield from _end(context, run, "failed", {"step": "runner", "reason": reason})
+    return (yield from _end(context, run, "failed", {"step": "runner", "reason": reason}))
 
 
 def _end(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: str, error, purge: bool = False):
@@ -184,19 +229,12 @@ def _end(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: st
         phase = "failed"
     run["error"] = error
     _enter(context, run, phase, None)
-    return status_of(run)
+    return status_of(run, full=True)
 
 
 def _enter(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: str, step: str | None) -> None:
     run["phase"], run["step"] = phase, step
     context.set_custom_status(status_of(run))
-
-
-def _payload(value: Any) -> dict[str, Any]:
-    """Event data as a dict (the Python client JSON-encodes `raise_event` data once more)."""
-    if isinstance(value, str):
-        value = json.loads(value)
-    return value if isinstance(value, dict) else {}
 
 
 def _update_from_summary(summary: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import azure.durable_functions as df
@@ -9,6 +10,9 @@ import azure.durable_functions as df
 # Activities act on external systems that blip: retry a step before failing the run.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=3)
 MAX_REASON = 500
+# The extension refuses custom status over 16 KB of UTF-16 (and the run fails outside Python):
+# best parameters get half of it, the other fields are bounded by validation and MAX_REASON.
+PARAMS_SHOWN_UTF16 = 8 * 1024
 
 
 class StepFailed(Exception):
@@ -33,14 +37,20 @@ def reason_of(exc: BaseException) -> str:
     text = str(exc).split("\n")[0].strip()
     prefix = "Activity function '"
     if text.startswith(prefix) and "failed: " in text:
-        text = text.split("failed: ", 1)[1]
+        text = text.split("failed: ", 1)[1].strip()
     return text[:MAX_REASON]
 
 
-def status_of(run: dict[str, Any]) -> dict[str, Any]:
-    """The run's public status (custom status and output): small, references only."""
+def status_of(run: dict[str, Any], full: bool = False) -> dict[str, Any]:
+    """The run's public status: references only, and (unless `full`, for the output) within
+    the custom-status limit whatever the document: long best parameters are shortened."""
     progress = run.get("progress") or {}
     best_loss = progress.get("best_loss")
+    best = None
+    if best_loss is not None:
+        best = {"loss": best_loss, "params": progress.get("best_params")}
+        if not full:
+            best |= shown_params(best["params"])
     return {
         "run_id": run["run_id"],
         "phase": run["phase"],
@@ -52,8 +62,28 @@ def status_of(run: dict[str, Any]) -> dict[str, Any]:
             "failed": progress.get("failed", 0),
             "budget": progress.get("budget") or run["spec"]["budget"]["trials"],
         },
-        "best": None if best_loss is None else {"loss": best_loss, "params": progress.get("best_params")},
+        "best": best,
         "results": run["results_url"],
         "error": run.get("error"),
         "last_event_at": progress.get("last_event_at"),
     }
+
+
+def shown_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """The best parameters as custom status shows them: whole when small, else the first ones
+    by name within `PARAMS_SHOWN_UTF16` bytes and how many were left out (the full set is in
+    the orchestration's input and the results)."""
+    if not params or _utf16(params) <= PARAMS_SHOWN_UTF16:
+        return {"params": params}
+    shown: dict[str, Any] = {}
+    used = 2
+    for name in sorted(params):
+        cost = _utf16({name: params[name]})
+        if used + cost > PARAMS_SHOWN_UTF16:
+            break
+        shown[name], used = params[name], used + cost
+    return {"params": shown, "params_omitted": len(params) - len(shown)}
+
+
+def _utf16(value: Any) -> int:
+    return len(json.dumps(value).encode("utf-16-le"))
