@@ -118,6 +118,8 @@ def calibrate(
         "elapsed_seconds": round(time.time() - started, 3),
         "results": str(writer.location),
     }
+    if fallback_error is not None:
+        summary["results_fallback"] = str(writer.location)
     if interruption.signal is not None:
         summary["signal"] = interruption.name
     try:

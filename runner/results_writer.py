@@ -4,8 +4,9 @@
   regular file, a read-only place or missing credentials stop the run before
   any work (a `ValueError`: bad input).
 - `ResultsWriter.progress` rewrites `trials.parquet` (atomically: a new file or
-  blob replaces the old) at most every `RESULTS_EVERY_SECONDS` or every
-  `RESULTS_EVERY_TRIALS` trials, so a crash loses only what finished since.
+  blob replaces the old) every `RESULTS_EVERY_SECONDS` or `RESULTS_EVERY_TRIALS`
+  trials, whichever comes first, in a background thread; a crash loses only
+  what finished since.
 - `ResultsWriter.final` retries a store that is down, then writes to a local
   fallback folder and says why (the run then fails, its summary naming the folder).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +30,7 @@ from .trials import TrialRecord
 
 RESULTS_EVERY_SECONDS = 2.0
 RESULTS_EVERY_TRIALS = 100
-FINAL_ATTEMPTS = 3
+FINAL_ATTEMPTS = 2
 FINAL_BACKOFF_SECONDS = 1.0
 FALLBACK_ENV = "MODELOPS_FALLBACK_DIR"
 
@@ -77,30 +79,60 @@ class ResultsWriter:
         self._unwritten = 0
         self._written_at = -float("inf")
         self._warned = False
-        self.records: list[TrialRecord] = []  # the last complete list written (or read)
+        self.records: list[TrialRecord] = []  # the last complete list written mid-run
+        self._cond = threading.Condition()
+        self._latest: list[TrialRecord] | None = None
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
     def _parquet(self, records: Sequence[TrialRecord]) -> bytes:
         return parquet_bytes(trials_frame(records, self._parameters, self._targets))
 
     def progress(self, records: Callable[[], list[TrialRecord]]) -> None:
-        """A trial finished: rewrite `trials.parquet` if the bound says so; a store error only warns."""
+        """A trial finished: hand `trials.parquet` to the background writer if the bound says so."""
         self._unwritten += 1
         now = self._clock()
         if self._unwritten < RESULTS_EVERY_TRIALS and now - self._written_at < RESULTS_EVERY_SECONDS:
             return
-        try:
-            current = records()
-            self.location.write_bytes("trials.parquet", self._parquet(current))
-        except Exception as exc:
-            if not self._warned:
-                log.warning("could not write trials.parquet to %s yet (%s); will retry", self.location, exc)
-                self._warned = True
-            return
-        self.records = current
+        current = records()
         self._unwritten, self._written_at = 0, now
+        with self._cond:
+            self._latest = current  # a newer list replaces one not written yet
+            self._cond.notify_all()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write_in_background, name="modelops-results", daemon=True)
+            self._thread.start()
+
+    def _write_in_background(self) -> None:
+        """Writes mid-run, off the engine's thread, so a slow or down store never holds trials up."""
+        while True:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+                self._cond.wait_for(lambda: self._latest is not None or self._closed)
+                if self._latest is None:
+                    return
+                current, self._latest, self._busy = self._latest, None, True
+            try:
+                self.location.write_bytes("trials.parquet", self._parquet(current))
+            except Exception as exc:
+                if not self._warned:
+                    log.warning("could not write trials.parquet to %s yet (%s); will retry", self.location, exc)
+                    self._warned = True
+                continue
+            self.records = current
+
+    def _drain(self) -> None:
+        """Stop the background writer once it is idle (its last write, if any, done)."""
+        with self._cond:
+            self._closed, self._latest = True, None
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._busy)
 
     def final(self, records: Sequence[TrialRecord]) -> str | None:
         """Write the final `trials.parquet`; None, or why it went to the fallback folder (`self.location` now)."""
+        self._drain()
         return self._write("trials.parquet", self._parquet(records))
 
     def summary(self, document: dict[str, Any]) -> None:

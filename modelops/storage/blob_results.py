@@ -15,6 +15,8 @@ from azure.storage.blob import ContainerClient
 from modelops.storage.results_url import BlobTarget, check_name
 
 CONNECTION_STRING_ENV = "MODELOPS_STORAGE_CONNECTION_STRING"
+# The SDK's default retries wait 15 s, 18 s, 24 s; a runner retries itself and then falls back, so fail sooner.
+RETRY = {"retry_total": 2, "initial_backoff": 0.5, "increment_base": 2, "connection_timeout": 10}
 
 
 def container_client(target: BlobTarget) -> ContainerClient:
@@ -24,8 +26,8 @@ def container_client(target: BlobTarget) -> ContainerClient:
         from azure.identity import DefaultAzureCredential  # slow import, only when needed
 
         return ContainerClient(target.account_url, target.container,
-                               credential=DefaultAzureCredential())
-    client = ContainerClient.from_connection_string(connection_string, target.container)
+                               credential=DefaultAzureCredential(), **RETRY)
+    client = ContainerClient.from_connection_string(connection_string, target.container, **RETRY)
     endpoint = f"{client.scheme}://{client.primary_hostname}"
     if endpoint.lower() != target.account_url.lower():
         raise ValueError(

@@ -1,0 +1,72 @@
+"""Fault suite: results that cannot be written are found before any work, written as the run goes,
+and kept in a local fallback folder when the store goes down before the end."""
+
+import contextlib
+import json
+
+import polars as pl
+
+from modelops.spec import parse_spec, preflight
+from modelops.storage.blob_results import CONNECTION_STRING_ENV
+from runner.calibrate import calibrate
+from runner.results_writer import FALLBACK_ENV
+from tests.documents import quadratic_doc, write_curve
+from tests.runner_processes import calls, start_runner, write_run
+from tests.services import run_azurite
+
+
+def test_results_under_a_regular_file_stop_the_run_before_any_simulation(tmp_path):
+    spec = write_run(tmp_path, trials=10)
+    (tmp_path / "a-file").write_text("not a folder")
+    log = tmp_path / "calls.log"
+    runner = start_runner(spec, "nowhere", "memory", tmp_path / "a-file" / "out", log)
+    stdout, stderr = runner.communicate(timeout=120)
+    assert runner.returncode == 2, stderr[-3000:]
+    assert "--results / MODELOPS_RESULTS_URL" in stderr and "a-file" in stderr
+    assert "Traceback" not in stderr
+    assert calls(log) == []  # found before any simulation
+
+
+def test_trials_parquet_is_written_while_the_run_goes(dask_client, tmp_path):
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc(budget={"trials": 12}))
+    out = tmp_path / "out"
+    seen = []
+
+    def look(record, counts):
+        if (out / "trials.parquet").exists():
+            seen.append(pl.read_parquet(out / "trials.parquet").height)
+
+    summary = calibrate(spec, preflight(spec, tmp_path), dask_client, run_id="live", results_url=str(out), on_trial=look)
+    assert summary["status"] == "completed"
+    assert seen and seen[0] >= 1 and min(seen) < 12  # there from the first trial on, before the end
+
+
+def test_a_results_store_down_at_the_end_leaves_the_results_in_a_local_fallback_folder(
+    dask_client, tmp_path, monkeypatch
+):
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc(budget={"trials": 16}))
+    monkeypatch.setenv(FALLBACK_ENV, str(tmp_path / "fallback"))
+    events = tmp_path / "events.jsonl"
+    with contextlib.ExitStack() as stack:
+        azurite = stack.enter_context(run_azurite(tmp_path))
+        monkeypatch.setenv(CONNECTION_STRING_ENV, azurite.connection_string)
+
+        def stop_azurite(record, counts):
+            if counts.done == 8:
+                stack.close()  # the store goes away mid-run and stays away
+
+        summary = calibrate(
+            spec, preflight(spec, tmp_path), dask_client, run_id="store-down",
+            results_url=f"{azurite.blob_endpoint}/results/runs/store-down", events=[str(events)], on_trial=stop_azurite,
+        )  # fmt: skip
+    folder = tmp_path / "fallback" / "store-down"
+    assert summary["status"] == "failed" and summary["n_trials"] == 16
+    assert summary["results"] == summary["results_fallback"] == str(folder)
+    assert str(folder) in summary["error"] and "results store" in summary["error"]
+    trials = pl.read_parquet(folder / "trials.parquet")
+    assert trials.height == 16 and trials["param_id"].n_unique() == 16
+    assert json.loads((folder / "summary.json").read_text())["status"] == "failed"
+    sent = [json.loads(line) for line in events.read_text().splitlines()]
+    assert sent[-1]["type"] == "modelops.run.failed" and str(folder) in sent[-1]["data"]["reason"]
