@@ -73,6 +73,9 @@ def run(
     deterministic: bool = typer.Option(
         False, "--deterministic", help="Ask a batch, wait for all of it, tell in ask order: reproducible with a seed."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="With --local: resume a run even though its document changed (beyond budget and compute)."
+    ),
     target: str = typer.Option(None, "--target", help="Without --local: local, azure or existing (default from `mops config`)."),
     environment: str = typer.Option(None, "--environment", help="Without --local: the shared environment (default from `mops config`)."),
     poll: float = typer.Option(2.0, "--poll", min=0.1, help="Without --local: seconds between status polls."),
@@ -81,7 +84,7 @@ def run(
     """Calibrate the model a run document describes: on this machine (--local) or through the API."""
     if not local:
         local_only = {"--out": out != Path("runs"), "--results": results, "--storage": storage != "memory",
-                      "--runner-id": runner_id, "--events": events, "--deterministic": deterministic}  # fmt: skip
+                      "--runner-id": runner_id, "--events": events, "--deterministic": deterministic, "--force": force}  # fmt: skip
         if given := [flag for flag, value in local_only.items() if value]:
             typer.echo(f"{', '.join(given)} only apply with --local", err=True)
             raise typer.Exit(EXIT_INVALID)
@@ -117,6 +120,7 @@ def run(
             events=([] if quiet else ["console"]) + list(events),
             overrides={"budget.trials": trials, "compute.workers": workers, "seed": seed},
             deterministic=deterministic,
+            force=force,
         )
     except (SpecError, ValueError, LedgerError) as error:
         _fail_invalid(error)

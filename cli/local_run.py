@@ -21,6 +21,7 @@ def run_local(
     events: Sequence[str],
     overrides: Mapping[str, Any],
     deterministic: bool,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Validate, check, calibrate on a local Dask cluster; return the run summary."""
     from runner.calibrate import calibrate
@@ -42,4 +43,5 @@ def run_local(
             runner_id=runner_id,
             events=events,
             deterministic=deterministic,
+            force=force,
         )

@@ -25,7 +25,7 @@ from modelops.spec import RunSpec, spec_digest
 from .algorithms import build_algorithm
 from .engine import CalibrationError, Engine
 from .interrupt import Interruption, graceful_stop
-from .ledger import Counts, LedgerError
+from .ledger import Counts, Ledger, LedgerError
 from .reporting import Reporter
 from .results_writer import ResultsWriter, check_results
 from .study import open_storage, sampler_seed, storage_kind
@@ -33,6 +33,7 @@ from .trials import TrialRecord
 
 # Seconds in-flight trials get to finish after SIGINT or SIGTERM.
 GRACE_SECONDS = 10.0
+MARK_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +58,7 @@ def calibrate(
     deterministic: bool = False,
     on_trial: Callable[[TrialRecord, Counts], None] | None = None,
     grace_seconds: float = GRACE_SECONDS,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Run (or join, or resume) the calibration `run_id`; write its results; return the summary.
 
@@ -64,7 +66,8 @@ def calibrate(
     A run that cannot go on still writes its results, so no finished trial is
     lost; its summary has status "failed" and the error, and `modelops.run.failed`
     is sent. SIGINT or SIGTERM stop it the same way with status "interrupted".
-    Bad input (storage URL, results location) is a `ValueError` before any work.
+    Bad input (storage URL, results location, resuming with another document
+    unless `force`) is a `ValueError` before any work.
     """
     kind = storage_kind(storage_url)
     if spec.compute.runners > 1 and kind != "postgresql":
@@ -74,7 +77,8 @@ def calibrate(
     writer = ResultsWriter(check_results(results_url), run_id, list(spec.parameters), list(spec.targets))
     reporter = Reporter(run_id, spec.budget.trials, events)
     try:
-        storage, ledger = open_storage(storage_url, run_id, runner_id, spec.budget.trials)
+        document = spec.model_dump(mode="json", by_alias=True)
+        storage, ledger = open_storage(storage_url, run_id, runner_id, spec.budget.trials, document, force)
     except Exception as exc:
         reason = f"the study storage cannot be opened: {type(exc).__name__}: {_first_line(exc)}"
         reporter.failed(reason)
@@ -91,9 +95,12 @@ def calibrate(
             seed = sampler_seed(base_seed, runner_id, kind == "postgresql", at_start.done + at_start.leased)
             algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=storage)
             engine = Engine(client, spec, observed, algorithm, ledger, deterministic=deterministic)
-            engine.on_trial = _each(reporter.trial, lambda *_: writer.progress(ledger.records), on_trial)
+            marks = _Marks(ledger, reporter)
+            engine.on_trial = _each(reporter.trial, lambda *_: writer.progress(ledger.records), marks.due, on_trial)
             interruption.attach(engine.stop)
             reporter.started(runner=runner_id, budget=spec.budget.trials, algorithm=spec.algorithm.name)
+            for record in ledger.unreported():  # finished before a crash that kept their events from being sent
+                reporter.trial(record, at_start)
             engine.run()
         except Exception as exc:  # whatever ends the run early, its results and its end are reported
             error = exc
@@ -127,6 +134,8 @@ def calibrate(
     finally:
         summary["events"] = reporter.close()
         with contextlib.suppress(Exception):  # an unreachable study must not hide the results
+            ledger.mark_reported(reporter.take_reported())
+        with contextlib.suppress(Exception):
             ledger.close()
     writer.summary(summary)
     return summary
@@ -171,6 +180,19 @@ def _counts_of(records: Sequence[TrialRecord], budget: int) -> Counts:
     completed = [r for r in records if r.status == "completed"]
     best = min(completed, key=lambda r: (r.loss, r.number), default=None)
     return Counts(budget, 0, len(records), sum(r.status == "failed" for r in records), best)
+
+
+class _Marks:
+    """Marks in the ledger the trials every event sink took, at most every `MARK_SECONDS`."""
+
+    def __init__(self, ledger: Ledger, reporter: Reporter):
+        self.ledger, self.reporter = ledger, reporter
+        self.at = time.monotonic()
+
+    def due(self, *_: Any) -> None:
+        if time.monotonic() - self.at >= MARK_SECONDS:
+            self.at = time.monotonic()
+            self.ledger.mark_reported(self.reporter.take_reported())
 
 
 def _each(*callbacks: Callable | None) -> Callable:

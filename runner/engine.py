@@ -115,6 +115,9 @@ class Engine:
         return max(1, 2 * self.threads * per_task)
 
     def run(self) -> Counts:
+        finished = self.ledger.records()
+        if finished:  # resuming: the algorithm learns what is known, and no trial stays open in its study
+            self.algorithm.tell([record.to_result() for record in finished])
         running = {} if self._stop_at is not None else self._reclaim()
         if self.deterministic:
             self._run_batches(running)
@@ -123,6 +126,9 @@ class Engine:
         for pset in self._watched.values():  # stopped (target loss) before other runners finished them
             self._untold(pset, "evaluated by another runner")
         counts = self.ledger.counts()
+        close_abandoned = getattr(self.algorithm, "close_abandoned", None)  # an optional part of the protocol
+        if close_abandoned is not None and not self.interrupted and not counts.leased:
+            close_abandoned()
         if counts.done and counts.failed == counts.done:
             self._fail_all_failed(counts)
         return counts

@@ -26,6 +26,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, cr
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from .run_document import SpecMismatch, compared_document, differences, document_digest, document_json
 from .trials import TrialRecord
 
 metadata = MetaData()
@@ -34,6 +35,8 @@ runs = Table(
     metadata,
     Column("run_id", String(63), primary_key=True),
     Column("budget", Integer, nullable=False),
+    Column("spec_sha256", String(64)),  # of the document as compared on resume (`compared_document`)
+    Column("document", Text),
 )
 trials = Table(
     "modelops_trials",
@@ -48,6 +51,7 @@ trials = Table(
     Column("finished_at", Float),
     Column("loss", Float),
     Column("record", Text),
+    Column("reported", Integer, nullable=False, server_default="0"),  # 1: every event sink took its trial event
 )
 
 
@@ -82,23 +86,67 @@ class Counts:
 
 
 class Ledger:
-    def __init__(self, engine: Engine, run_id: str, runner_id: str, budget: int):
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: str,
+        runner_id: str,
+        budget: int,
+        document: dict[str, Any] | None = None,
+        force: bool = False,
+    ):
+        """`document` (the run document as a dict) must match the one the run started with, unless `force`."""
         self.engine = engine
         self.run_id = run_id
         self.runner_id = runner_id
         self._lock: _Liveness = _liveness(engine, run_id, runner_id)
         self._inherited = True  # leases held under this runner id before a restart are stale
         metadata.create_all(engine)
+        compared = None if document is None else compared_document(document)
+        digest = None if compared is None else document_digest(compared)
         with engine.begin() as conn:
-            row = conn.execute(select(runs.c.budget).where(runs.c.run_id == run_id)).first()
+            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
             if row is None:
-                conn.execute(runs.insert().values(run_id=run_id, budget=budget))
-            elif row.budget != budget:
-                conn.execute(runs.update().where(runs.c.run_id == run_id).values(budget=budget))
+                conn.execute(
+                    runs.insert().values(run_id=run_id, budget=budget, spec_sha256=digest, document=document_json(compared))
+                )
+                return
+            if digest is not None and row.spec_sha256 not in (None, digest) and not force:
+                self._lock.release()
+                raise SpecMismatch(run_id, differences(json.loads(row.document), compared))
+            values: dict[str, Any] = {"budget": budget} if row.budget != budget else {}
+            if digest is not None and row.spec_sha256 != digest:
+                values |= {"spec_sha256": digest, "document": document_json(compared)}
+            if values:
+                conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
 
     @classmethod
-    def open(cls, url: str, run_id: str, runner_id: str, budget: int) -> Ledger:
-        return cls(ledger_engine(url), run_id, runner_id, budget)
+    def open(
+        cls, url: str, run_id: str, runner_id: str, budget: int, document: dict[str, Any] | None = None,
+        force: bool = False,
+    ) -> Ledger:  # fmt: skip
+        return cls(ledger_engine(url), run_id, runner_id, budget, document, force)
+
+    def mark_reported(self, param_ids: list[str]) -> None:
+        """Every event sink has taken these trials' events."""
+        if not param_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                trials.update()
+                .where(trials.c.run_id == self.run_id, trials.c.param_id.in_(param_ids))
+                .values(reported=1)
+            )
+
+    def unreported(self) -> list[TrialRecord]:
+        """Finished trials whose events not every sink took (a crash came first), in lease order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(trials)
+                .where(trials.c.run_id == self.run_id, trials.c.status != "leased", trials.c.reported == 0)
+                .order_by(trials.c.number)
+            ).all()
+        return [_record(row) for row in rows]
 
     def close(self) -> None:
         self._lock.release()

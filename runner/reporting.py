@@ -1,11 +1,18 @@
-"""Progress events of one runner: built once, sent to every configured sink."""
+"""Progress events of one runner: built once, sent to every configured sink.
+
+A trial's event has the same id whenever it is sent, and the reporter knows
+which trials every sink has taken (`take_reported`), so the ledger can mark
+them; after a crash, a restart sends those that were not (subscribers dedupe).
+"""
 
 from __future__ import annotations
 
+import collections
+import threading
 from collections.abc import Sequence
 from typing import Any
 
-from modelops.events import TRIAL_FAILED, TRIAL_OK, ProgressEvents, Publisher, open_sink
+from modelops.events import TRIAL_COMPLETED, TRIAL_FAILED, TRIAL_OK, ProgressEvents, Publisher, open_sink
 
 from .ledger import Counts
 from .trials import TrialRecord
@@ -16,11 +23,31 @@ class Reporter:
 
     def __init__(self, run_id: str, budget: int, sink_urls: Sequence[str]):
         self.events = ProgressEvents(run_id, budget)
-        self._publishers = [Publisher(open_sink(url)) for url in sink_urls if url]
+        urls = [url for url in sink_urls if url]
+        self._lock = threading.Lock()
+        self._deliveries: collections.Counter[str] = collections.Counter()  # trial param_id -> sinks that took it
+        self._reported: list[str] = []
+        self._publishers = [Publisher(open_sink(url), on_delivered=self._delivered) for url in urls]
 
     def _publish(self, event: dict[str, Any]) -> None:
         for publisher in self._publishers:
             publisher.publish(event)
+
+    def _delivered(self, batch: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for event in batch:
+                if event["type"] == TRIAL_COMPLETED:
+                    param_id = event["data"]["trial"]["param_id"]
+                    self._deliveries[param_id] += 1
+                    if self._deliveries[param_id] == len(self._publishers):
+                        del self._deliveries[param_id]
+                        self._reported.append(param_id)
+
+    def take_reported(self) -> list[str]:
+        """param_ids whose trial event every sink has taken since the last call."""
+        with self._lock:
+            reported, self._reported = self._reported, []
+        return reported
 
     def started(self, **info: Any) -> None:
         self._publish(self.events.run_started(**info))
@@ -37,6 +64,9 @@ class Reporter:
         self._publish(
             self.events.trial_completed(record.number, record.param_id, record.params, record.loss, status, study)
         )
+        if not self._publishers:
+            with self._lock:
+                self._reported.append(record.param_id)
 
     def finished(self, summary: dict[str, Any]) -> None:
         if summary["status"] == "completed":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import optuna
 from sqlalchemy import create_engine
@@ -45,15 +46,18 @@ def storage_kind(url: str) -> str:
 
 
 def open_storage(
-    url: str, run_id: str, runner_id: str, budget: int
+    url: str, run_id: str, runner_id: str, budget: int, document: dict[str, Any] | None = None, force: bool = False
 ) -> tuple[optuna.storages.BaseStorage | None, Ledger]:
     """Optuna's storage and the run's ledger, their tables created if missing.
+
+    A run resumed with a different `document` is refused (`SpecMismatch`) unless `force`.
 
     Runners that start together would race to create the same tables (Optuna's
     included), so on PostgreSQL creation happens under an advisory lock.
     """
     with _schema_lock(url):
-        return optuna_storage(url, run_id), Ledger.open(url, run_id, runner_id, budget)
+        ledger = Ledger.open(url, run_id, runner_id, budget, document, force)
+        return optuna_storage(url, run_id), ledger
 
 
 @contextlib.contextmanager

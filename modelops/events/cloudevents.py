@@ -104,7 +104,11 @@ class ProgressEvents:
             self.done, self.failed = study["done"], study["failed"]
             self.best_loss, self.best_params = _finite(study["best_loss"]), study["best_params"]
         trial = {"number": number, "param_id": param_id, "loss": loss, "status": status, "params": dict(params)}
-        return self._event(TRIAL_COMPLETED, {"trial": trial}, subject=f"trial/{number}")
+        return self._event(TRIAL_COMPLETED, {"trial": trial}, subject=f"trial/{number}", event_id=self.trial_event_id(param_id))
+
+    def trial_event_id(self, param_id: str) -> str:
+        """The same id every time a trial is reported (again after a restart), so subscribers dedupe it."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.source}/trials/{param_id}").hex
 
     def run_completed(self, summary: Mapping[str, Any]) -> dict[str, Any]:
         return self._event(RUN_COMPLETED, {"summary": dict(summary)})
@@ -112,11 +116,13 @@ class ProgressEvents:
     def run_failed(self, reason: str) -> dict[str, Any]:
         return self._event(RUN_FAILED, {"reason": reason})
 
-    def _event(self, event_type: str, data: dict[str, Any], subject: str | None = None) -> dict[str, Any]:
+    def _event(
+        self, event_type: str, data: dict[str, Any], subject: str | None = None, event_id: str | None = None
+    ) -> dict[str, Any]:
         self._sequence += 1
         event: dict[str, Any] = {
             "specversion": SPEC_VERSION,
-            "id": uuid.uuid4().hex,
+            "id": event_id or uuid.uuid4().hex,
             "source": self.source,
             "type": event_type,
             "time": _utc_now(),

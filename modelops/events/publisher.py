@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from .sinks import Sink, SinkError
@@ -23,6 +24,7 @@ class Publisher:
 
     A transient `SinkError` is retried up to `retries` times, sleeping
     `backoff`, 2*`backoff`, ... (capped at `max_backoff`); anything else drops the batch.
+    `on_delivered(batch)` is called (on the sending thread) for each batch the sink took.
     """
 
     def __init__(
@@ -35,8 +37,10 @@ class Publisher:
         retries: int = 4,
         backoff: float = 0.2,
         max_backoff: float = 5.0,
+        on_delivered: Callable[[list[dict[str, Any]]], None] | None = None,
     ):
         self._sink = sink
+        self._on_delivered = on_delivered
         self._max_queue = max_queue
         self._max_batch = max_batch
         self._flush_interval = flush_interval
@@ -130,6 +134,8 @@ class Publisher:
                 log.warning("dropping %d progress events: sink failed", len(batch), exc_info=True)
             else:
                 self._settle(len(batch), delivered=True)
+                if self._on_delivered is not None:
+                    self._on_delivered(batch)
                 return
             break
         self._settle(len(batch), delivered=False)

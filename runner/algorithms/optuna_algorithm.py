@@ -92,6 +92,7 @@ class OptunaAlgorithm:
         return proposals
 
     def tell(self, results: list[TrialResult]) -> None:
+        running: dict[str, list[int]] | None = None  # the study's running trials, read once per call
         for result in results:
             known = self._results.get(result.param_id)
             if known is not None:
@@ -99,7 +100,11 @@ class OptunaAlgorithm:
                     raise ContractViolationError(f"conflicting result for param_id {result.param_id}")
                 continue
             self._results[result.param_id] = result
-            for trial in self._pending.pop(result.param_id, None) or self._adopt(result.param_id):
+            trials = self._pending.pop(result.param_id, None)
+            if not trials:
+                running = self._running() if running is None else running
+                trials = running.pop(result.param_id, [])
+            for trial in trials:
                 self._tell_trial(trial, result)
 
     def finished(self) -> bool:
@@ -113,13 +118,22 @@ class OptunaAlgorithm:
         losses = [r.loss for r in self._results.values() if r.status is TrialStatus.COMPLETED]
         return min(losses) if losses else None
 
-    def _adopt(self, param_id: str) -> list[int]:
-        """The study's running trials for a set asked elsewhere (none if already told there)."""
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return [t.number for t in running if make_param_id(t.params) == param_id]
+    def close_abandoned(self) -> None:
+        """At a run's end, fail the study's trials nobody will tell (asked by a runner that died before leasing)."""
+        for param_id, numbers in self._running().items():
+            if param_id not in self._pending:
+                for number in numbers:
+                    self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _running(self) -> dict[str, list[int]]:
+        """The study's running trials by parameter set: those of sets asked elsewhere are adopted when told."""
+        running: dict[str, list[int]] = {}
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            running.setdefault(make_param_id(trial.params), []).append(trial.number)
+        return running
 
     def _tell_trial(self, trial: optuna.trial.Trial | int, result: TrialResult) -> None:
         if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
-            self.study.tell(trial, result.loss)
+            self.study.tell(trial, result.loss, skip_if_finished=True)  # another runner may have told it first
         else:
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
