@@ -30,8 +30,8 @@ param environmentLocation string = location
 @description('MODELOPS_USERNAME: environments are named modelops-<env>-rg-<username> and registries modelops<env><username>.')
 param username string = 'modelops'
 
-@description('MODELOPS_KUBERNETES_VERSION: the AKS version new clusters are pinned to.')
-param kubernetesVersion string = '1.33'
+@description('MODELOPS_KUBERNETES_VERSION: pin new AKS clusters to this version (1.34 or 1.34.2); empty for the newest generally available one the region supports when the environment is created.')
+param kubernetesVersion string = ''
 
 @description('MODELOPS_HEARTBEAT_SECONDS: with no progress event for this long, the runner is checked.')
 @minValue(10)
@@ -146,6 +146,7 @@ module resourceRoles 'modules/resource-roles.bicep' = {
     appPrincipalId: identity.outputs.principalId
     topicPrincipalId: topic.outputs.principalId
     storageAccountName: storage.outputs.name
+    resultsContainer: containers.results
     deadLetterContainer: containers.deadLetter
     topicName: topic.outputs.name
     keyVaultName: keyVault.outputs.name
@@ -184,7 +185,7 @@ var appSettings = {
   MODELOPS_USERNAME: username
   MODELOPS_KUBERNETES_VERSION: kubernetesVersion
   MODELOPS_RUNNER_IMAGE: runnerImage
-  MODELOPS_RESULTS_STORAGE_ID: storage.outputs.id
+  MODELOPS_RESULTS_CONTAINER_ID: storage.outputs.resultsContainerId
   MODELOPS_EVENTGRID_TOPIC_ID: topic.outputs.id
   // A reference the platform resolves with the app's identity: the kubeconfig itself never
   // appears in a setting, a template or a deployment's history.

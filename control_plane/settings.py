@@ -20,9 +20,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MODELOPS_SUBSCRIPTION_ID": ("", "azure target: the subscription environments are created in"),
     "MODELOPS_LOCATION": ("westeurope", "azure target: the region of new resource groups, registries and clusters"),
     "MODELOPS_USERNAME": ("modelops", "azure target: resource groups are named modelops-<env>-rg-<username>"),
-    "MODELOPS_KUBERNETES_VERSION": ("1.33", "azure target: the pinned AKS Kubernetes version"),
+    "MODELOPS_KUBERNETES_VERSION": ("", "azure target: pin new clusters to this AKS version (1.34 or 1.34.2); "
+                                    "empty for the newest the region supports"),
     "MODELOPS_RUNNER_IMAGE": ("", "azure/existing targets: the image of the runner and the Dask pods"),
-    "MODELOPS_RESULTS_STORAGE_ID": ("", "azure target: resource id of the results storage account (runners may write)"),
+    "MODELOPS_RESULTS_CONTAINER_ID": ("", "azure target: resource id of the results blob container (runners may write)"),
     "MODELOPS_EVENTGRID_TOPIC_ID": ("", "azure target: resource id of the progress topic (runners may publish)"),
     "MODELOPS_EXISTING_KUBECONFIG": ("", "existing target: the cluster's kubeconfig (in Azure, a Key Vault reference)"),
     "MODELOPS_IMAGE_PULL_SECRET": ("", "existing target: a registry Secret in the workspace namespace, copied to runs"),

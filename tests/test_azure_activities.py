@@ -20,7 +20,7 @@ RG, ACR, AKS = "modelops-dev-rg-alice", "modelopsdevalice", "modelops-dev-aks"
 GROUP = {"subscription_id": SUBSCRIPTION_ID, "resource_group": RG}
 REGISTRY = {**GROUP, "registry_name": ACR}
 CLUSTER = {**GROUP, "cluster_name": AKS}
-NEW_CLUSTER = {**CLUSTER, "location": "westeurope", "kubernetes_version": "1.30"}
+NEW_CLUSTER = {**CLUSTER, "location": "westeurope", "kubernetes_version": ""}  # the newest the region takes
 NEW_GROUP = {**GROUP, "location": "westeurope", "tags": {"environment": "dev"}}
 CLUSTER_ID = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters/{AKS}"
 ABSENT = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": []}
@@ -115,30 +115,40 @@ def test_registry_is_created_once(arm):
     payload = {**REGISTRY, "location": "westeurope"}
     first = call("azure_ensure_registry", payload)
     again = call("azure_ensure_registry", payload)
-    assert first == again == {"login_server": "modelopsdevalice.azurecr.io"}
+    assert first == again == {"login_server": "modelopsdevalice.azurecr.io", "sku": "Basic"}
     assert [path for path in writes(arm) if "registries" in path] == [registry_id(SUBSCRIPTION_ID, RG, ACR)]
     stored = arm.resource(registry_id(SUBSCRIPTION_ID, RG, ACR))
     assert stored["sku"]["name"] == "Basic" and stored["properties"]["adminUserEnabled"] is False
 
 
-def test_a_registry_with_another_sku_is_brought_back_to_basic(arm):
+def test_a_registry_raised_to_a_higher_sku_is_never_downgraded(arm):
     ensure_group()
     acr = client(ContainerRegistryManagementClient, arm)
-    acr.registries.begin_create(RG, ACR, {"location": "westeurope", "sku": {"name": "Standard"}}).result()
+    acr.registries.begin_create(RG, ACR, {"location": "westeurope", "sku": {"name": "Premium"}}).result()
     arm.requests.clear()
-    call("azure_ensure_registry", {**REGISTRY, "location": "westeurope"})
-    assert len(writes(arm)) == 1 and arm.resource(registry_id(SUBSCRIPTION_ID, RG, ACR))["sku"]["name"] == "Basic"
+    assert call("azure_ensure_registry", {**REGISTRY, "location": "westeurope"})["sku"] == "Premium"
+    assert writes(arm) == [] and arm.resource(registry_id(SUBSCRIPTION_ID, RG, ACR))["sku"]["name"] == "Premium"
+
+
+def test_a_failed_registry_is_put_again_with_its_own_sku(arm):
+    ensure_group()
+    arm.fail_operation(f"registries/{ACR}$", "InternalServerError", "Try again.")
+    acr = client(ContainerRegistryManagementClient, arm)
+    with pytest.raises(Exception):
+        acr.registries.begin_create(RG, ACR, {"location": "westeurope", "sku": {"name": "Standard"}}).result()
+    assert call("azure_ensure_registry", {**REGISTRY, "location": "westeurope"})["sku"] == "Standard"
+    assert arm.resource(registry_id(SUBSCRIPTION_ID, RG, ACR))["properties"]["provisioningState"] == "Succeeded"
 
 
 def test_cluster_creation_is_started_once_and_polled_to_succeeded(arm):
     ensure_group()
-    payload = {**CLUSTER, "location": "westeurope", "kubernetes_version": "1.30.7", "workload_pool": {"max_count": 9}}
+    payload = {**CLUSTER, "location": "westeurope", "kubernetes_version": "1.34", "workload_pool": {"max_count": 9}}
     assert call("azure_cluster_state", CLUSTER) == ABSENT
 
     first = call("azure_begin_cluster", payload)
     again = call("azure_begin_cluster", payload)
 
-    assert first == again == {"provisioning_state": "Creating"}
+    assert first == again == {"provisioning_state": "Creating", "kubernetes_version": "1.34.3"}  # the pin's newest patch
     assert [path for path in writes(arm) if "managedClusters" in path] == [CLUSTER_ID]
     assert not [r for r in arm.requests if "/operations/" in r.path], "begin_cluster must not poll the operation"
     [put] = [r for r in arm.requests if r.method == "PUT" and "managedClusters" in r.path]
@@ -152,21 +162,52 @@ def test_cluster_creation_is_started_once_and_polled_to_succeeded(arm):
     assert states_until_settled() == ["Creating", "Succeeded"]
     assert call("azure_cluster_state", CLUSTER) == {
         "provisioning_state": "Succeeded",
-        "kubernetes_version": "1.30.7",
+        "kubernetes_version": "1.34.3",
         "pools": [
             {"name": "system", "mode": "System", "labels": {}, "count": 1},
             {"name": "cpu", "mode": "User", "labels": {"modelops.io/role": "cpu"}, "count": 1},
         ],
     }
-    assert call("azure_begin_cluster", payload) == {"provisioning_state": "Succeeded"}
+    assert call("azure_begin_cluster", payload) == {"provisioning_state": "Succeeded", "kubernetes_version": "1.34.3"}
     assert len([path for path in writes(arm) if "managedClusters" in path]) == 1
+
+
+def test_without_a_pin_a_new_cluster_gets_the_newest_ga_version_the_region_offers_today(arm):
+    ensure_group()
+    assert call("azure_begin_cluster", NEW_CLUSTER)["kubernetes_version"] == "1.35.1"  # not 1.36, a preview
+    [listing] = [r.path for r in arm.requests if r.path.endswith("/kubernetesVersions")]
+    assert listing == f"{SUB}/providers/Microsoft.ContainerService/locations/westeurope/kubernetesVersions"
+    arm.state.kubernetes_versions[-1].pop("isPreview")  # months later: 1.36 is generally available
+    other = {**NEW_CLUSTER, "cluster_name": "modelops-prod-aks"}
+    assert call("azure_begin_cluster", other)["kubernetes_version"] == "1.36.0"
+
+
+@pytest.mark.parametrize("pin", ["1.33", "1.30.7", "1.34.9", "1.36"])
+def test_a_pin_aks_no_longer_accepts_fails_listing_the_accepted_versions(arm, pin):
+    ensure_group()
+    reason = failure("azure_begin_cluster", {**NEW_CLUSTER, "kubernetes_version": pin})
+    assert f"Kubernetes {pin} is not accepted by AKS for new clusters in westeurope" in reason
+    assert "accepted now: 1.34 (1.34.2, 1.34.3), 1.35 (1.35.0, 1.35.1)" in reason
+    assert not [r for r in arm.requests if r.method == "PUT" and "managedClusters" in r.path]
+
+
+@pytest.mark.parametrize("ending", ["Failed", "Canceled"])
+def test_a_failed_or_canceled_cluster_is_put_again_on_its_own_version(arm, ending):
+    ensure_group()
+    arm.fail_operation(f"managedClusters/{AKS}$", "OperationCanceled", "Stopped.", state=ending)
+    call("azure_begin_cluster", {**NEW_CLUSTER, "kubernetes_version": "1.34.2"})
+    assert states_until_settled()[-1] == ending
+    again = call("azure_begin_cluster", NEW_CLUSTER)
+    assert again == {"provisioning_state": "Updating", "kubernetes_version": "1.34.2"}
+    assert len([r for r in arm.requests if r.method == "PUT" and "managedClusters" in r.path]) == 2
+    assert states_until_settled()[-1] == "Succeeded"
 
 
 def test_a_cluster_whose_creation_fails_reports_failed(arm):
     ensure_group()
     arm.fail_operation(f"managedClusters/{AKS}$", "QuotaExceeded", "Not enough cores.")
     begun = call("azure_begin_cluster", NEW_CLUSTER)
-    assert begun == {"provisioning_state": "Creating"}
+    assert begun["provisioning_state"] == "Creating"
     assert states_until_settled()[-1] == "Failed"
 
 
@@ -179,7 +220,9 @@ def begin_succeeded_cluster() -> None:
 
 def test_roles_are_granted_to_the_kubelet_identity_under_fixed_names(arm):
     begin_succeeded_cluster()
-    registry, group = registry_id(SUBSCRIPTION_ID, RG, ACR), f"{SUB}/resourceGroups/{RG}"
+    registry = registry_id(SUBSCRIPTION_ID, RG, ACR)
+    group = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/res/blobServices/default/containers/r"
+    arm.seed(group, "Microsoft.Storage/storageAccounts/blobServices/containers")
     grants = [{"scope": registry, "role": "AcrPull"}, {"scope": group, "role": "Storage Blob Data Contributor"}]
     kubelet = arm.resource(CLUSTER_ID)["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
     expected = [
@@ -209,6 +252,17 @@ def test_a_grant_made_earlier_under_another_name_counts(arm):
     assert call("azure_grant_roles", {**CLUSTER, "grants": [{"scope": registry, "role": "AcrPull"}]}) == {
         "assignments": [earlier]
     }
+
+
+@pytest.mark.parametrize("scope", [
+    f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/appstore",
+    f"{SUB}/resourceGroups/{RG}",
+    SUB,
+    f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/appstore/blobServices/default",
+])
+def test_data_roles_are_refused_on_anything_wider_than_a_container(arm, scope):
+    reason = failure("azure_grant_roles", {**CLUSTER, "grants": [{"scope": scope, "role": "Storage Blob Data Contributor"}]})
+    assert "granted on one blob container only" in reason and arm.requests == []
 
 
 def test_grants_need_a_cluster_and_known_roles(arm):

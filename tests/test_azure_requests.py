@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from modelops import naming
-from control_plane.azure import requests
+from control_plane.azure import requests, versions
 from control_plane.azure.requests import WorkloadPool
 
 SUB = "00000000-0000-4000-8000-000000000001"  # obviously fake
@@ -139,3 +139,29 @@ def test_role_assignment_names_a_service_principal():
 
 def test_registry_names_keep_only_what_azure_allows():
     assert naming.registry_name("my-env", "Ada_L") == "modelopsmyenvadal"
+
+
+def _offer(*minors: tuple[str, list[str], bool, dict[str, list[str]]]) -> list[dict]:
+    return [{"version": v, "plans": plans, "preview": preview, "patches": patches} for v, plans, preview, patches in minors]
+
+
+AGED = _offer(("1.33", ["AKSLongTermSupport"], False, {"1.33.5": ["1.34.3"]}),
+              ("1.34", ["KubernetesOfficial"], False, {"1.34.2": ["1.34.3", "1.35.1"], "1.34.3": ["1.35.1"]}),
+              ("1.35", ["KubernetesOfficial"], True, {"1.35.0": []}))
+
+
+@pytest.mark.parametrize(("version", "state", "upgrades"), [
+    ("1.34.2", "supported", ["1.34.3", "1.35.1"]), ("1.33.5", "lts-only", ["1.34.3"]),
+    ("1.35.0", "preview", []), ("1.31.9", "unsupported", []), (None, "unknown", []),
+])
+def test_the_doctor_reads_a_running_versions_support_and_upgrades_from_the_offer(version, state, upgrades):
+    assert versions.support(version, AGED) == {"state": state, "upgrades": upgrades}
+
+
+def test_the_newest_ga_minor_wins_and_previews_never_do():
+    assert versions.resolve("", AGED, "westeurope") == "1.34.3"
+    assert versions.resolve("1.34.2", AGED, "westeurope") == "1.34.2"
+    with pytest.raises(versions.VersionNotOffered, match="accepted now: 1.34 \\(1.34.2, 1.34.3\\)"):
+        versions.resolve("1.35", AGED, "westeurope")
+    with pytest.raises(versions.VersionNotOffered, match="offers no generally available"):
+        versions.resolve("", AGED[:1], "westeurope")

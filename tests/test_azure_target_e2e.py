@@ -84,6 +84,7 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds):
 
     code, doctor, _ = app.http("environment_doctor", "GET", "/api/environments/dev/doctor", route={"env": "dev"})
     assert code == 200 and doctor["pools"] and isinstance(doctor["healthy"], bool)
+    assert (doctor["kubernetes_version"], doctor["support"], doctor["upgrades"]) == ("1.35.1", "supported", [])
 
     spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
     spec["central_store"] = {"size": "1Gi"}

@@ -140,6 +140,48 @@ def test_no_app_setting_holds_a_secret():
     assert topic["disableLocalAuth"] is True and topic["inputSchema"] == "CloudEventSchemaV1_0"
 
 
+def _data_role_grants() -> list[tuple[str, str, Any]]:
+    """(resource, scope, what it grants) of every assignment that gives or may hand out a blob data role."""
+    roles = bicep(BICEP_DIR / "modules" / "resource-roles.bicep")
+    found = []
+    for name, resource in roles["resources"].items():
+        if resource["type"] != "Microsoft.Authorization/roleAssignments":
+            continue
+        config = resource["config"].get("config", resource["config"])  # `= if (...) {...}` nests it
+        if "storageBlobData" in json.dumps(config["properties"]):
+            found.append((name, config["scope"], config["properties"]["principalId"]))
+    return found
+
+
+def test_cluster_workloads_get_blob_data_rights_on_the_results_container_only():
+    """Only the app itself holds data roles on the account that hosts its package and task hub:
+    what it may hand out to clusters, and what the topic writes, is scoped to one container each."""
+    grants = {name: (scope, principal) for name, scope, principal in _data_role_grants()}
+    assert grants["appGrantsResultsWriter"] == ("results", "appPrincipalId")
+    assert grants["topicDeadLetters"] == ("deadLetters", "topicPrincipalId")
+    on_account = {name for name, (scope, _) in grants.items() if scope == "storage"}
+    assert on_account == {"appBlobs"} and grants["appBlobs"][1] == "appPrincipalId"
+    roles = bicep(BICEP_DIR / "modules" / "resource-roles.bicep")["resources"]
+    assert roles["results"]["config"]["parent"] == "blobs" and roles["results"]["existing"]
+    assert "resultsContainerId" in json.dumps(app_settings()["MODELOPS_RESULTS_CONTAINER_ID"])
+    outputs = bicep(BICEP_DIR / "modules" / "storage.bicep")["outputs"]
+    assert json.dumps(outputs["resultsContainerId"]["value"]) == json.dumps(
+        {"operator": {"type": "property_accessor", "operands": {"operand_1": "results", "operand_2": "id"}}})
+    subscription_wide = json.dumps(bicep(BICEP_DIR / "modules" / "subscription-roles.bicep"))
+    assert "ba92f5b4-2d11-453d-a403-e96b0029c9fe" not in subscription_wide  # no blob data grant from the subscription
+
+
+def test_no_kubernetes_version_is_written_down():
+    """AKS retires versions every few months: the newest the region offers is read at creation."""
+    assert SETTINGS["MODELOPS_KUBERNETES_VERSION"][0] == ""
+    assert bicep(MAIN)["parameters"]["kubernetesVersion"]["default"] == ""
+    assert json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]["MODELOPS_KUBERNETES_VERSION"] == ""
+    version = re.compile(r"""['"]1\.[2-9][0-9](\.[0-9]+)?['"]""")
+    sources = [*BICEP_FILES, *(ROOT / "control_plane").rglob("*.py"), *(ROOT / "cli").rglob("*.py")]
+    written = [str(path.relative_to(ROOT)) for path in sources if version.search(path.read_text())]
+    assert written == []
+
+
 def test_setting_defaults_in_the_template_are_the_code_defaults():
     parameters = bicep(MAIN)["parameters"]
     compared = 0

@@ -17,8 +17,8 @@ fake = ScriptedActivities((
 calls, script = fake.calls, fake.script
 
 AZURE = {"subscription_id": "00000000-0000-0000-0000-000000000000", "location": "westeurope", "username": "ada",
-         "kubernetes_version": "1.30", "results_storage_id": "/subscriptions/0/resourceGroups/b/providers/"
-         "Microsoft.Storage/storageAccounts/results", "eventgrid_topic_id": ""}  # fmt: skip
+         "kubernetes_version": "1.30", "results_container_id": "/subscriptions/0/resourceGroups/b/providers/"
+         "Microsoft.Storage/storageAccounts/results/blobServices/default/containers/results", "eventgrid_topic_id": ""}  # fmt: skip
 WORKSPACE = {"scheduler_address": "tcp://dask-scheduler.modelops-dev:8786",
              "dashboard_url": "http://dask-scheduler.modelops-dev:8787", "namespace": "modelops-dev", "workers": 2}  # fmt: skip
 

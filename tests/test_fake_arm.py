@@ -73,7 +73,7 @@ def cluster_spec(**properties) -> dict:
     return {
         "location": "eastus",
         "identity": {"type": "SystemAssigned"},
-        "properties": {"dnsPrefix": "calib", "agentPoolProfiles": pools, **properties},
+        "properties": {"dnsPrefix": "calib", "kubernetesVersion": "1.34.2", "agentPoolProfiles": pools, **properties},
     }
 
 
@@ -164,7 +164,7 @@ def test_aks_gets_show_the_provisioning_state_move_without_a_poller(aks, group):
 def test_aks_update_keeps_generated_fields_and_refuses_concurrent_or_immutable_changes(aks, group):
     created = create_cluster(aks, group)
     status, updating = aks.managed_clusters.begin_create_or_update(
-        group, "c1", cluster_spec(kubernetesVersion="1.34.0"), polling=False, cls=status_and_body
+        group, "c1", cluster_spec(kubernetesVersion="1.35.0"), polling=False, cls=status_and_body
     ).result()
     assert status == 200 and updating.properties.provisioning_state == "Updating"
     with pytest.raises(ResourceExistsError) as busy:
@@ -173,7 +173,7 @@ def test_aks_update_keeps_generated_fields_and_refuses_concurrent_or_immutable_c
     states = [aks.managed_clusters.get(group, "c1").properties.provisioning_state for _ in range(3)]
     assert states == ["Updating", "Updating", "Succeeded"]
     updated = aks.managed_clusters.get(group, "c1")
-    assert updated.properties.kubernetes_version == "1.34.0"
+    assert updated.properties.kubernetes_version == "1.35.0"
     assert updated.properties.fqdn == created.properties.fqdn
     with pytest.raises(HttpResponseError) as immutable:
         aks.managed_clusters.begin_create_or_update(group, "c1", cluster_spec(dnsPrefix="other"))
@@ -245,6 +245,48 @@ def test_aks_refuses_invalid_clusters(aks, group, change, code):
     assert refused.value.status_code == 400 and refused.value.error.code == code
 
 
+def test_aks_lists_the_regions_versions_and_creates_only_on_accepted_ones(aks, group):
+    offered = {v.version: v for v in aks.managed_clusters.list_kubernetes_versions("eastus").values_property}
+    assert offered["1.35"].is_default and offered["1.36"].is_preview
+    assert offered["1.33"].capabilities.support_plan == ["AKSLongTermSupport"]
+    assert offered["1.34"].patch_versions["1.34.2"].upgrades == ["1.34.3", "1.35.1"]
+    for version in ("1.33", "1.33.5", "9.99", "1.34.9"):  # past community support, unknown, unknown patch
+        with pytest.raises(HttpResponseError) as refused:
+            aks.managed_clusters.begin_create_or_update(group, "c1", cluster_spec(kubernetesVersion=version))
+        assert refused.value.status_code == 400 and refused.value.error.code == "K8sVersionNotSupported"
+    lts = cluster_spec(kubernetesVersion="1.33") | {"sku": {"name": "Base", "tier": "Premium"}}
+    assert aks.managed_clusters.begin_create_or_update(group, "c1", lts, polling=False).result()
+    no_version = cluster_spec()
+    del no_version["properties"]["kubernetesVersion"]
+    made = aks.managed_clusters.begin_create_or_update(group, "c2", no_version).result()
+    assert made.properties.kubernetes_version == "1.35.1"
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        {"count": 3, "minCount": 1},  # counts without autoscaling
+        {"count": 3, "enableAutoScaling": True, "minCount": 1},  # no maxCount
+        {"count": 9, "enableAutoScaling": True, "minCount": 1, "maxCount": 5},  # count above max
+        {"count": 1, "enableAutoScaling": True, "minCount": 4, "maxCount": 2},  # min above max
+        {"count": 3, "orchestratorVersion": "1.35.1"},  # newer than the control plane
+    ],
+)
+def test_aks_refuses_pools_the_autoscaler_or_the_version_skew_rules_refuse(aks, group, pool):
+    spec = cluster_spec()
+    spec["properties"]["agentPoolProfiles"][1] |= pool
+    with pytest.raises(HttpResponseError) as refused:
+        aks.managed_clusters.begin_create_or_update(group, "c1", spec)
+    assert refused.value.status_code == 400 and refused.value.error.code == "InvalidParameter"
+
+
+def test_aks_planned_cancel_ends_the_operation_canceled(arm, aks, group):
+    arm.fail_operation("managedClusters/c1$", "OperationCanceled", "Canceled by a newer request.", state="Canceled")
+    with pytest.raises(HttpResponseError):
+        create_cluster(aks, group)
+    assert aks.managed_clusters.get(group, "c1").properties.provisioning_state == "Canceled"
+
+
 def test_aks_needs_an_identity_and_a_valid_name_in_an_existing_group(aks, group):
     spec = cluster_spec()
     del spec["identity"]
@@ -265,7 +307,9 @@ def test_aks_needs_an_identity_and_a_valid_name_in_an_existing_group(aks, group)
 def test_acr_create_get_and_delete_through_the_location_poller(arm, acr, group):
     spec = {"location": "eastus", "sku": {"name": "Standard"}}
     created = acr.registries.begin_create(group, "CalibRegistry", spec).result()
-    assert len([p for p in paths(arm, "GET") if "/locations/eastus/operations/" in p]) == 3
+    status_polls = [p for p in paths(arm, "GET") if "/operationStatuses/" in p]
+    assert len(status_polls) == 3  # under the registry itself, as ACR answers (its own read action)
+    assert all(p.startswith(created.id + "/operationStatuses/") for p in status_polls)
     assert created.login_server == "calibregistry.azurecr.io" and created.sku.name == "Standard"
     assert created.provisioning_state == "Succeeded"
     assert acr.registries.get(group, "calibregistry").id.endswith("/registries/CalibRegistry")

@@ -21,6 +21,7 @@ from runner.config import RunnerConfig
 VERSIONS = ("1.30", kubernetes_validate.latest_version())
 WS, RUN_NS, RUN_ID = "modelops-dev", "run-calib-1", "calib-1"
 IMAGE = "modelops-runner:test"
+PG_IMAGE = f"modelopsdevada.azurecr.io/{m.POSTGRES_IMAGES['16']}"
 PASSWORD, ADMIN_PASSWORD = "runner-pw-0123456789", "admin-pw-9876543210"
 PLACEMENT = {
     "node_selector": {"modelops.io/role": "cpu"},
@@ -42,7 +43,7 @@ def secret() -> dict:
 
 
 def statefulset(storage_class: str | None = "managed-csi-premium") -> dict:
-    return m.postgres_statefulset(RUN_NS, version="16", size="20Gi", storage_class=storage_class)
+    return m.postgres_statefulset(RUN_NS, image=PG_IMAGE, size="20Gi", storage_class=storage_class)
 
 
 def runner_job(**options) -> dict:
@@ -61,7 +62,7 @@ BUILDERS = {
     "postgres statefulset": statefulset,
     "postgres statefulset, default class": lambda: statefulset(None),
     "postgres service": lambda: m.postgres_service(RUN_NS),
-    "postgres init job": lambda: m.postgres_init_job(RUN_NS, version="16"),
+    "postgres init job": lambda: m.postgres_init_job(RUN_NS, image=PG_IMAGE),
     "run document": lambda: m.runner_configmap(RUN_NS, RUN_ID, "name: calib\n"),
     "runner job": lambda: runner_job(postgres_secret=m.POSTGRES_SECRET, runners=3, **PLACEMENT),
     "runner job, no postgres": runner_job,
@@ -110,7 +111,9 @@ def test_the_scheduler_serves_8786_and_8787_through_its_service() -> None:
         ("scheduler", 8786, 8786), ("dashboard", 8787, 8787)}
     container = scheduler()["spec"]["template"]["spec"]["containers"][0]
     assert {p["containerPort"] for p in container["ports"]} == {8786, 8787}
-    assert container["readinessProbe"]["tcpSocket"]["port"] == 8786
+    for probe in ("readinessProbe", "livenessProbe"):  # /health, as the dask-kubernetes operator probes
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "dashboard"}
+    assert container["livenessProbe"]["initialDelaySeconds"] > 0
     assert scheduler()["spec"]["strategy"] == {"type": "Recreate"}
     assert (m.scheduler_address(WS), m.dashboard_url(WS)) == (
         "tcp://dask-scheduler.modelops-dev:8786", "http://dask-scheduler.modelops-dev:8787")
@@ -165,13 +168,34 @@ def test_postgres_keeps_its_data_on_a_claim_of_the_asked_class_and_size() -> Non
     pgdata = next(e["value"] for e in container["env"] if e["name"] == "PGDATA")
     assert pgdata.startswith(mount + "/")  # a subfolder: a fresh volume's root holds lost+found
     assert container["readinessProbe"]["exec"]["command"][0] == "pg_isready"
-    assert spec["serviceName"] == "postgres" and container["image"] == "postgres:16"
+    assert spec["serviceName"] == "postgres" and container["image"] == PG_IMAGE
+
+
+def test_postgres_is_governed_by_a_headless_service() -> None:
+    service = m.postgres_service(RUN_NS)
+    assert service["spec"]["clusterIP"] == "None"
+    assert statefulset()["spec"]["serviceName"] == service["metadata"]["name"]
+
+
+@pytest.mark.parametrize("build", [statefulset, lambda: m.postgres_init_job(RUN_NS, image=PG_IMAGE)])
+def test_postgres_pods_run_unprivileged_as_the_images_postgres_user(build) -> None:
+    pod = build()["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 999, "runAsGroup": 999, "fsGroup": 999,
+                                      "seccompProfile": {"type": "RuntimeDefault"}}
+    for container in pod["containers"]:
+        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_postgres_images_are_pinned_to_a_minor_version() -> None:
+    for major, image in m.POSTGRES_IMAGES.items():
+        name, _, tag = image.partition(":")
+        assert name == "postgres" and tag.split(".")[0] == major and len(tag.split(".")) == 2
 
 
 def test_passwords_live_in_the_secret_only_and_are_referenced_elsewhere() -> None:
     assert set(secret()["stringData"]) == {*m.PG_KEYS, "POSTGRES_PASSWORD"}
     assert secret()["stringData"]["PGPASSWORD"] == PASSWORD
-    others = [statefulset(), m.postgres_service(RUN_NS), m.postgres_init_job(RUN_NS, version="16"),
+    others = [statefulset(), m.postgres_service(RUN_NS), m.postgres_init_job(RUN_NS, image=PG_IMAGE),
               runner_job(postgres_secret=m.POSTGRES_SECRET)]
     text = json.dumps(others)
     assert PASSWORD not in text and ADMIN_PASSWORD not in text
@@ -224,9 +248,9 @@ def test_the_run_document_is_carried_as_yaml() -> None:
 def test_the_init_job_creates_the_role_and_database_once(postgres) -> None:
     import psycopg
 
-    env = resolve(m.postgres_init_job(RUN_NS, version="16"), secret(), pod_name="postgres-init-abcde")
+    env = resolve(m.postgres_init_job(RUN_NS, image=PG_IMAGE), secret(), pod_name="postgres-init-abcde")
     env |= {"PGHOST": postgres.host, "PGPORT": str(postgres.port), "PATH": os.environ["PATH"]}
-    script = containers(m.postgres_init_job(RUN_NS, version="16"))[0]["command"]
+    script = containers(m.postgres_init_job(RUN_NS, image=PG_IMAGE))[0]["command"]
     admin = {"host": postgres.host, "port": postgres.port, "user": postgres.user, "dbname": postgres.dbname,
              "autocommit": True}
     try:

@@ -4,6 +4,7 @@
 param appPrincipalId string
 param topicPrincipalId string
 param storageAccountName string
+param resultsContainer string
 param deadLetterContainer string
 param topicName string
 param keyVaultName string
@@ -34,6 +35,11 @@ resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
 resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2024-01-01' existing = {
   parent: storage
   name: 'default'
+}
+
+resource results 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' existing = {
+  parent: blobs
+  name: resultsContainer
 }
 
 resource deadLetters 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' existing = {
@@ -97,13 +103,15 @@ resource appSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// App, on the storage account: `mops env up` grants each cluster's kubelet identity Storage
-// Blob Data Contributor here (MODELOPS_RESULTS_STORAGE_ID) so runners can write results. The
-// built-in RBAC Administrator role could grant any role; the condition narrows it to that one
-// role, for service principals only, on this account only.
+// App, on the results container only: `mops env up` grants each environment's workload identity
+// Storage Blob Data Contributor here (MODELOPS_RESULTS_CONTAINER_ID) so runners can write
+// results. Never the account: it also holds the app's deployment package, task hub and dead
+// letters, and whoever may write those may replace the app's code. The built-in RBAC
+// Administrator role could grant any role; the condition narrows it to that one role, for
+// service principals only, on this container only.
 resource appGrantsResultsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: storage
-  name: guid(storage.id, appPrincipalId, roles.roleBasedAccessControlAdministrator)
+  scope: results
+  name: guid(results.id, appPrincipalId, roles.roleBasedAccessControlAdministrator)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.roleBasedAccessControlAdministrator)
     principalId: appPrincipalId

@@ -86,5 +86,7 @@ resource deadLetters 'Microsoft.Storage/storageAccounts/blobServices/containers@
 }
 
 output id string = account.id
+@description('The results container alone: the only storage cluster workloads get data rights on.')
+output resultsContainerId string = results.id
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob

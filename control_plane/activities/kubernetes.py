@@ -76,15 +76,16 @@ def k8s_ensure_run_namespace(payload: dict) -> dict:
 def k8s_ensure_postgres(payload: dict) -> dict:
     """`{cluster, namespace, size?, storage_class?, version?, timeout_s?}` -> PostgresBinding, once serving.
 
-    The Secret is made only when absent: the volume's data was initialised with its passwords."""
-    ns, version = payload["namespace"], str(payload.get("version") or "16")
+    The Secret is made only when absent: the volume's data was initialised with its passwords.
+    The image is the pinned one, from the environment's registry when the cluster has one."""
+    ns, image = payload["namespace"], _postgres_image(payload)
     with _api(payload) as api:
         create_if_absent(api, m.postgres_secret(ns, password=secrets.token_urlsafe(24),
                                                 admin_password=secrets.token_urlsafe(24)))
         apply(api, m.postgres_service(ns))
-        apply(api, m.postgres_statefulset(ns, version=version, size=str(payload.get("size") or "10Gi"),
+        apply(api, m.postgres_statefulset(ns, image=image, size=str(payload.get("size") or "10Gi"),
                                           storage_class=payload.get("storage_class")))
-        apply(api, m.postgres_init_job(ns, version=version))
+        apply(api, m.postgres_init_job(ns, image=image))
         wait_ready(api, ns, [("StatefulSet", m.POSTGRES), ("Job", m.POSTGRES_INIT)], _timeout(payload))
     return {"namespace": ns, "service": m.POSTGRES, "secret_name": m.POSTGRES_SECRET, "database": m.POSTGRES_DATABASE}
 
@@ -163,6 +164,14 @@ def _image(payload: dict) -> str:
     if not image:
         raise ValueError("no image: pass one, or set the app setting MODELOPS_RUNNER_IMAGE")
     return image
+
+
+def _postgres_image(payload: dict) -> str:
+    version = str(payload.get("version") or "16")
+    if version not in m.POSTGRES_IMAGES:
+        raise ValueError(f"PostgreSQL {version}: ModelOps serves versions {sorted(m.POSTGRES_IMAGES)}")
+    registry = payload["cluster"].get("registry_login_server")
+    return f"{registry}/{m.POSTGRES_IMAGES[version]}" if registry else m.POSTGRES_IMAGES[version]
 
 
 def _placement(payload: dict) -> dict[str, Any]:

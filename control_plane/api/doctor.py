@@ -1,8 +1,9 @@
 """`GET /api/environments/{env}/doctor`: is the environment's cluster what ModelOps expects?
 
-The original `infra doctor` promise: report the cluster's Kubernetes version and
-its node pools' labels, and say what is wrong (a version other than the pinned
-one, no pool labelled for workloads). It reads ARM directly: a doctor must work
+The original `infra doctor` promise: report the cluster's Kubernetes version, its
+support state in the region today and the versions it can be upgraded to, and its
+node pools' labels, and say what is wrong (a version AKS no longer supports, one
+other than the pinned one, no pool labelled for workloads). It reads ARM directly: a doctor must work
 when orchestrations do not.
 """
 
@@ -16,7 +17,7 @@ import azure.functions as func
 
 from control_plane.activities import azure as azure_activities
 from control_plane.settings import setting
-from control_plane.azure import operations
+from control_plane.azure import operations, versions
 
 from .environments import instance_id
 from .responses import json_response, problem
@@ -39,22 +40,29 @@ async def environment_doctor(req: func.HttpRequest, client: df.DurableOrchestrat
                               "problems": [], "note": "no Azure cluster to inspect for this target"})  # fmt: skip
     with azure_activities.clients_factory(cluster["subscription_id"]) as clients:
         found = operations.cluster_state(clients, cluster["resource_group"], cluster["cluster_name"])
-    return json_response({"environment": env, "target": "azure", **diagnose(found, setting("MODELOPS_KUBERNETES_VERSION"))})
+        offered = operations.region_versions(clients, cluster["location"])
+    support = versions.support(found.get("kubernetes_version"), offered)
+    return json_response({"environment": env, "target": "azure",
+                          **diagnose(found, support, setting("MODELOPS_KUBERNETES_VERSION"))})
 
 
-def diagnose(found: dict[str, Any], pinned: str) -> dict[str, Any]:
-    """Pure: the checks on a cluster's state."""
+def diagnose(found: dict[str, Any], support: dict[str, Any], pinned: str) -> dict[str, Any]:
+    """Pure: the checks on a cluster's state and on its version's support (`versions.support`)."""
     problems = []
     if found["provisioning_state"] != "Succeeded":
         problems.append(f"cluster is {found['provisioning_state']}")
     version = found.get("kubernetes_version") or ""
-    if version and not (version == pinned or version.startswith(pinned + ".")):
+    if version and pinned and not (version == pinned or version.startswith(pinned + ".")):
         problems.append(f"Kubernetes {version}, not the pinned {pinned}")
+    if support["state"] in ("unsupported", "lts-only"):
+        problems.append(f"Kubernetes {version} is past AKS community support in this region: upgrade it")
     key, value = WORKLOAD_LABEL
     if not any(pool["labels"].get(key) == value for pool in found["pools"]):
         problems.append(f"no node pool labelled {key}={value} for Dask workers")
     return {
         "kubernetes_version": version or None,
+        "support": support["state"],
+        "upgrades": support["upgrades"],
         "pools": found["pools"],
         "healthy": not problems,
         "problems": problems,

@@ -21,7 +21,7 @@ def target_settings(target: str, workers: int = 2) -> dict[str, Any]:
             "location": setting("MODELOPS_LOCATION"),
             "username": setting("MODELOPS_USERNAME"),
             "kubernetes_version": setting("MODELOPS_KUBERNETES_VERSION"),
-            "results_storage_id": setting("MODELOPS_RESULTS_STORAGE_ID"),
+            "results_container_id": setting("MODELOPS_RESULTS_CONTAINER_ID"),
             "eventgrid_topic_id": setting("MODELOPS_EVENTGRID_TOPIC_ID"),
         }
     return found

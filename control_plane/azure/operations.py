@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from control_plane.azure import requests
+from control_plane.azure import requests, versions
 from control_plane.azure.clients import AzureClients
 from modelops.naming import (
     check_cluster_name,
@@ -27,6 +27,8 @@ from modelops.naming import (
 
 T = TypeVar("T")
 ABSENT = "Absent"
+#: A cluster in one of these states is PUT again with its own spec: that is how AKS retries it.
+REDRIVEN = ("Failed", "Canceled")
 
 
 class AzureOperationError(RuntimeError):
@@ -75,12 +77,33 @@ def ensure_resource_group(clients: AzureClients, name: str, location: str, tags:
 
 
 def ensure_registry(clients: AzureClients, group: str, name: str, location: str) -> dict[str, Any]:
-    """Create (and wait for, it is quick) the registry unless it exists healthy with our SKU."""
+    """Create (and wait for, it is quick) the registry unless it exists healthy.
+
+    A registry someone raised to Standard or Premium keeps its SKU: a PUT with Basic would
+    downgrade it, losing what the higher tier holds (geo-replicas, private endpoints)."""
     with _failing_as(f"ensuring {_registry(group, name)}"):
         registry = _existing(clients.registries.registries.get, group, name)
-        if registry is None or registry.sku.name != requests.REGISTRY_SKU or registry.provisioning_state == "Failed":
-            registry = clients.registries.registries.begin_create(group, name, requests.registry(location)).result()
-    return {"login_server": registry.login_server}
+        if registry is None or registry.provisioning_state in REDRIVEN:
+            sku = _text(registry.sku.name) if registry is not None else requests.REGISTRY_SKU
+            body = requests.registry(location, sku)
+            registry = clients.registries.registries.begin_create(group, name, body).result()
+    return {"login_server": registry.login_server, "sku": _text(registry.sku.name)}
+
+
+def region_versions(clients: AzureClients, location: str) -> list[dict[str, Any]]:
+    """The Kubernetes versions AKS offers in `location` today, as `versions` reads them."""
+    with _failing_as(f"listing the Kubernetes versions AKS offers in {location!r}"):
+        found = clients.containers.managed_clusters.list_kubernetes_versions(location)
+    return [
+        {
+            "version": minor.version,
+            "preview": bool(minor.is_preview),
+            "plans": [_text(plan) for plan in ((minor.capabilities and minor.capabilities.support_plan) or [])],
+            "patches": {patch: list(found_patch.upgrades or []) for patch, found_patch in
+                        (minor.patch_versions or {}).items()},
+        }
+        for minor in found.values_property or []
+    ]
 
 
 def begin_cluster(
@@ -91,18 +114,30 @@ def begin_cluster(
     kubernetes_version: str,
     workload: requests.WorkloadPool = requests.WorkloadPool(),
 ) -> dict[str, Any]:
-    """Start creating the cluster if absent and return at once; an existing cluster is left as it is.
+    """Start creating the cluster if absent and return at once; a healthy one is left as it is.
 
-    `polling=False`: otherwise the SDK's poller keeps polling ARM from a background thread.
+    A new cluster gets the version `versions.resolve` picks from the region's offer (`kubernetes_version`
+    is the pin, empty for the newest). A Failed or Canceled cluster is PUT again on its own
+    version, which is how AKS retries it. `polling=False`: otherwise the SDK's poller keeps
+    polling ARM from a background thread.
     """
-    what = _cluster(group, name)
-    body = requests.managed_cluster(location, kubernetes_version, check_dns_prefix(name), workload)
+    what, dns_prefix = _cluster(group, name), check_dns_prefix(name)
     with _failing_as(f"starting {what}"):
         clusters = clients.containers.managed_clusters
         cluster = _existing(clusters.get, group, name)
+        if cluster is not None and cluster.properties.provisioning_state not in REDRIVEN:
+            return {"provisioning_state": cluster.properties.provisioning_state,
+                    "kubernetes_version": cluster.properties.kubernetes_version}
         if cluster is None:
-            cluster = clusters.begin_create_or_update(group, name, body, polling=False).result()
-    return {"provisioning_state": cluster.properties.provisioning_state}
+            try:
+                version = versions.resolve(kubernetes_version, region_versions(clients, location), location)
+            except versions.VersionNotOffered as refused:
+                raise AzureOperationError(f"starting {what} failed: {refused}") from None
+        else:
+            version = cluster.properties.kubernetes_version
+        body = requests.managed_cluster(location, version, dns_prefix, workload)
+        cluster = clusters.begin_create_or_update(group, name, body, polling=False).result()
+    return {"provisioning_state": cluster.properties.provisioning_state, "kubernetes_version": version}
 
 
 def cluster_state(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
@@ -128,6 +163,8 @@ def grant_roles(
     Assignment names are derived from scope, principal and role, so a repeat PUTs the same
     assignment; one made earlier under another name (409 RoleAssignmentExists) counts as granted.
     """
+    for grant in grants:
+        requests.check_grant(grant["role"], grant["scope"])
     roles = [(g["scope"], g["role"], requests.role_definition_id(subscription_id, g["role"])) for g in grants]
     what = _cluster(group, cluster_name)
     with _failing_as(f"reading {what}"):

@@ -6,6 +6,7 @@ Pure (no HTTP), so the shape of the infrastructure is tested on its own and the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
@@ -55,9 +56,9 @@ def resource_group(location: str, tags: dict[str, str]) -> ResourceGroup:
     return ResourceGroup(location=location, tags={**tags, **MANAGED_BY})
 
 
-def registry(location: str) -> Registry:
+def registry(location: str, sku: str = REGISTRY_SKU) -> Registry:
     """Basic is enough for one team's images; pulls use AcrPull on the kubelet identity, so no admin user."""
-    return Registry(location=location, sku=Sku(name=REGISTRY_SKU), admin_user_enabled=False, tags=dict(MANAGED_BY))
+    return Registry(location=location, sku=Sku(name=sku), admin_user_enabled=False, tags=dict(MANAGED_BY))
 
 
 def managed_cluster(
@@ -93,6 +94,19 @@ def managed_cluster(
         agent_pool_profiles=[system, cpu],
         network_profile=ContainerServiceNetworkProfile(network_plugin="azure", network_plugin_mode="overlay"),
     )
+
+
+#: Roles that reach data: granted on one container, never on the account around it (which holds
+#: the Function App's package and task hub: whoever may write those may replace the app's code).
+DATA_ROLES = {"Storage Blob Data Contributor"}
+CONTAINER_SCOPE = re.compile(r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Storage/"
+                             r"storageAccounts/[^/]+/blobServices/default/containers/[^/]+", re.IGNORECASE)
+
+
+def check_grant(role: str, scope: str) -> None:
+    """Refuse, before any call, a data role on anything wider than one blob container."""
+    if role in DATA_ROLES and not CONTAINER_SCOPE.fullmatch(scope):
+        raise ValueError(f"{role} is granted on one blob container only, not on {scope!r}")
 
 
 def role_definition_id(subscription_id: str, role: str) -> str:

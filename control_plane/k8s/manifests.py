@@ -17,11 +17,17 @@ SCHEDULER, WORKERS = "dask-scheduler", "dask-workers"
 SCHEDULER_PORT, DASHBOARD_PORT = 8786, 8787
 POSTGRES, POSTGRES_SECRET, POSTGRES_INIT = "postgres", "postgres-credentials", "postgres-init"
 POSTGRES_PORT, POSTGRES_DATABASE, POSTGRES_USER = 5432, "optuna", "modelops"
+#: The PostgreSQL image per major version a run document may ask for, pinned so every run's study
+#: is served by the same server; `azure` environments import them into their own registry
+#: (`azure_ensure_registry`), so clusters pull them as they pull the runner image.
+POSTGRES_IMAGES = {"15": "postgres:15.14", "16": "postgres:16.10"}
+POSTGRES_UID = 999  # the `postgres` user of the official image, which owns PGDATA
 PG_KEYS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")  # what libpq and the runner read
 RUN_DOCUMENT, RUN_DOCUMENT_DIR, RUN_DOCUMENT_KEY = "run-document", "/etc/modelops/run", "run.yaml"
 RUNNER_JOB = "runner"
 RUNNER_FAILED_EXIT_CODES = (1, 2)  # calibration failed / bad input: retrying cannot help
 
+_UNPRIVILEGED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -65,7 +71,11 @@ def dask_scheduler_deployment(ns: str, image: str, *, environment: str, cpu: str
         "args": ["dask", "scheduler", "--port", str(SCHEDULER_PORT), "--dashboard-address", f":{DASHBOARD_PORT}"],
         "ports": [{"name": "scheduler", "containerPort": SCHEDULER_PORT},
                   {"name": "dashboard", "containerPort": DASHBOARD_PORT}],
-        "readinessProbe": {"tcpSocket": {"port": SCHEDULER_PORT}, "periodSeconds": 5},
+        # /health on the dashboard's HTTP server, as the dask-kubernetes operator probes it: ready
+        # once the scheduler serves, restarted when it stops answering.
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "dashboard"}, "periodSeconds": 5},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": "dashboard"}, "initialDelaySeconds": 15,
+                          "periodSeconds": 20, "failureThreshold": 3},
         "resources": _resources(cpu, memory),
     }
     spec = _modelops_pod([container], node_selector, tolerations, image_pull_secrets)
@@ -104,10 +114,13 @@ def postgres_secret(ns: str, password: str, admin_password: str) -> dict:
             "stringData": values | {"POSTGRES_PASSWORD": admin_password}}
 
 
-def postgres_statefulset(ns: str, *, version: str, size: str, storage_class: str | None) -> dict:
-    """Data on a claim that outlives the set; PGDATA below the mount (lost+found, PostgreSQL 18 layout)."""
+def postgres_statefulset(ns: str, *, image: str, size: str, storage_class: str | None) -> dict:
+    """Data on a claim that outlives the set; PGDATA below the mount (lost+found, PostgreSQL 18 layout).
+
+    Unprivileged: the image's entrypoint runs as its `postgres` user when started as that uid,
+    and `fsGroup` makes the fresh volume writable to it."""
     container = {
-        "name": "postgres", "image": f"postgres:{version}",
+        "name": "postgres", "image": image,
         "ports": [{"name": "postgres", "containerPort": POSTGRES_PORT}],
         "env": [_from_secret("POSTGRES_PASSWORD"), {"name": "PGDATA", "value": "/var/lib/postgresql/pgdata"}],
         # TCP, not the socket: during initdb the image's temporary server listens on the socket only.
@@ -115,11 +128,12 @@ def postgres_statefulset(ns: str, *, version: str, size: str, storage_class: str
                            "periodSeconds": 5},
         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
         "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql"}],
+        "securityContext": _UNPRIVILEGED,
     }
     claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
     if storage_class:
         claim["storageClassName"] = storage_class
-    spec = _pod_spec([container], None, (), ())
+    spec = _pod_spec([container], None, (), ()) | {"securityContext": _postgres_pod_security()}
     statefulset = _workload("StatefulSet", ns, POSTGRES, 1, spec, labels(POSTGRES))
     statefulset["spec"] |= {
         "serviceName": POSTGRES,
@@ -130,7 +144,10 @@ def postgres_statefulset(ns: str, *, version: str, size: str, storage_class: str
 
 
 def postgres_service(ns: str) -> dict:
-    return _service(ns, POSTGRES, labels(POSTGRES), [("postgres", POSTGRES_PORT)])
+    """Headless, as a StatefulSet's governing Service must be: the name resolves to the pod itself."""
+    service = _service(ns, POSTGRES, labels(POSTGRES), [("postgres", POSTGRES_PORT)])
+    service["spec"]["clusterIP"] = "None"
+    return service
 
 
 # Runs at every ensure: creates the runner's role and database only when missing.
@@ -144,12 +161,14 @@ SQL
 """
 
 
-def postgres_init_job(ns: str, *, version: str) -> dict:
+def postgres_init_job(ns: str, *, image: str) -> dict:
     env = [_from_secret("PGHOST"), _from_secret("PGPORT"), {"name": "PGUSER", "value": "postgres"},
            _from_secret("POSTGRES_PASSWORD", as_name="PGPASSWORD"), _from_secret("PGUSER", as_name="APP_USER"),
            _from_secret("PGPASSWORD", as_name="APP_PASSWORD"), _from_secret("PGDATABASE", as_name="APP_DATABASE")]
-    container = {"name": "init", "image": f"postgres:{version}", "command": ["sh", "-c", _INIT_SQL], "env": env}
-    spec = _pod_spec([container], None, (), ()) | {"restartPolicy": "OnFailure"}
+    container = {"name": "init", "image": image, "command": ["sh", "-c", _INIT_SQL], "env": env,
+                 "securityContext": _UNPRIVILEGED}
+    spec = _pod_spec([container], None, (), ()) | {"restartPolicy": "OnFailure",
+                                                    "securityContext": _postgres_pod_security()}
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": POSTGRES_INIT, "namespace": ns, "labels": labels(POSTGRES_INIT)},
             "spec": {"backoffLimit": 6, "activeDeadlineSeconds": 900,
@@ -220,11 +239,16 @@ def _modelops_pod(containers: list[dict], node_selector: Mapping[str, str] | Non
                   image_pull_secrets: Sequence[str]) -> dict:
     """A pod of the modelops image, unprivileged (Pod Security "restricted"). Its containers give
     `args`, not `command`, so the image's entrypoint (tini, which forwards SIGTERM) stays PID 1."""
-    unprivileged = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-    spec = _pod_spec([c | {"securityContext": unprivileged} for c in containers], node_selector, tolerations,
+    spec = _pod_spec([c | {"securityContext": _UNPRIVILEGED} for c in containers], node_selector, tolerations,
                      image_pull_secrets)
     spec["securityContext"] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     return spec
+
+
+def _postgres_pod_security() -> dict:
+    """Pod Security "restricted" for the official PostgreSQL image, as its own `postgres` user."""
+    return {"runAsNonRoot": True, "runAsUser": POSTGRES_UID, "runAsGroup": POSTGRES_UID, "fsGroup": POSTGRES_UID,
+            "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def _pod_spec(containers: list[dict], node_selector: Mapping[str, str] | None, tolerations: Sequence[dict],

@@ -29,7 +29,7 @@ bp = df.Blueprint()
 CLUSTER_WAIT = timedelta(minutes=90)
 POLL_FIRST, POLL_MAX = timedelta(seconds=15), timedelta(minutes=2)
 SETTLING = ("Creating", "Updating", "Upgrading", "Starting", "Scaling", "Deleting")
-ROLES = (("registry", "AcrPull"), ("results_storage_id", "Storage Blob Data Contributor"),
+ROLES = (("registry", "AcrPull"), ("results_container_id", "Storage Blob Data Contributor"),
          ("eventgrid_topic_id", "EventGrid Data Sender"))  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def _ensure_cluster(context: df.DurableOrchestrationContext, request: dict[str, 
     found = yield from _wait_for_cluster(context, status, cluster, state["provisioning_state"], "Succeeded")
     scopes = {
         "registry": registry_id(names["subscription_id"], names["resource_group"], names["registry_name"]),
-        "results_storage_id": azure.get("results_storage_id"),
+        "results_container_id": azure.get("results_container_id"),
         "eventgrid_topic_id": azure.get("eventgrid_topic_id"),
     }
     grants = [{"scope": scopes[key], "role": role} for key, role in ROLES if scopes[key]]

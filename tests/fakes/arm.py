@@ -27,7 +27,7 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
-from tests.fakes import arm_acr, arm_aks, arm_groups, arm_roles
+from tests.fakes import arm_acr, arm_aks, arm_aks_versions, arm_groups, arm_roles
 from tests.fakes.arm_credentials import KubeAccess
 from tests.fakes.arm_requests import Call, Route
 from tests.fakes.arm_state import ArmError, ArmState, PlannedFailure, Reply
@@ -120,6 +120,7 @@ class FakeArm(RequestsTransport):
         session.mount("http://", adapter)
         super().__init__(session=session, session_owner=False)
         self.state = ArmState(subscription_id, tenant_id, lro_polls, retry_after)
+        self.state.kubernetes_versions = copy.deepcopy(arm_aks_versions.OFFER)
         self.kube = kube or KubeAccess()
         self.requests: list[RecordedRequest] = []
         self.sleeps: list[float] = []
@@ -160,10 +161,21 @@ class FakeArm(RequestsTransport):
         with self._lock:
             return sum(fault.times for fault in self._faults)
 
-    def fail_operation(self, path_regex: str, code: str, message: str) -> None:
-        """Make the next long-running operation on a matching resource id end Failed."""
+    def fail_operation(self, path_regex: str, code: str, message: str, state: str = "Failed") -> None:
+        """Make the next long-running operation on a matching resource id end Failed (or Canceled)."""
+        if state not in ("Failed", "Canceled"):
+            raise ValueError(f"an operation ends Failed or Canceled, not {state!r}")
         with self._lock:
-            self.state.failures.append(PlannedFailure(re.compile(path_regex, re.IGNORECASE), code, message))
+            pattern = re.compile(path_regex, re.IGNORECASE)
+            self.state.failures.append(PlannedFailure(pattern, code, message, state))
+
+    def seed(self, resource_id: str, resource_type: str) -> None:
+        """A resource of a provider the fake does not serve (a storage container, a topic), so
+        role assignments can be scoped to it."""
+        name = resource_id.rstrip("/").rsplit("/", 1)[1]
+        with self._lock:
+            self.state.save({"id": resource_id, "name": name, "type": resource_type,
+                             "properties": {"provisioningState": "Succeeded"}})
 
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         """A copy of a stored resource, looked up without advancing any operation."""

@@ -1,13 +1,15 @@
 """Container registries (Microsoft.ContainerRegistry), with their globally unique names.
 
-Creating answers with `Azure-AsyncOperation`; deleting with a `Location` only, as ACR does,
+Creating answers with `Azure-AsyncOperation` pointing under the registry itself
+(`.../registries/{name}/operationStatuses/{id}`, so polling needs
+`registries/operationStatuses/read`); deleting with a `Location` only, as ACR does,
 so the two ARMPolling strategies are both exercised.
 """
 
 import re
 from typing import Any
 
-from tests.fakes.arm_operations import provider_operation_routes
+from tests.fakes.arm_operations import provider_operation_routes, resource_operation_route
 from tests.fakes.arm_requests import (
     GROUP,
     SUBSCRIPTION,
@@ -98,7 +100,8 @@ def create(call: Call) -> Reply:
         registry["tags"] = tags
     call.state.save(registry)
     operation = call.state.start(rid, lambda: registry["properties"].update(provisioningState="Succeeded"))
-    return Reply(status, registry, call.async_headers(operation, NAMESPACE, location))
+    status_url = f"{call.url.split('?')[0]}/operationStatuses/{operation.name}?api-version={call.api_version}"
+    return Reply(status, registry, {"Azure-AsyncOperation": status_url, "Retry-After": str(call.state.retry_after)})
 
 
 def get(call: Call) -> Reply:
@@ -140,5 +143,6 @@ ROUTES = [
         _VERSION_ERROR,
         POST=check_name_availability,
     ),
+    resource_operation_route(_REGISTRY, API_VERSIONS),
     *provider_operation_routes(NAMESPACE, API_VERSIONS),
 ]

@@ -8,10 +8,12 @@ import copy
 import re
 from typing import Any
 
+from tests.fakes import arm_aks_versions as versions
 from tests.fakes.arm_credentials import KubeAccess, credentials
 from tests.fakes.arm_operations import provider_operation_routes
 from tests.fakes.arm_requests import (
     GROUP,
+    SUBSCRIPTION,
     Call,
     Route,
     begin_delete,
@@ -29,7 +31,6 @@ from tests.fakes.arm_state import ArmError, Reply, new_guid
 NAMESPACE = "Microsoft.ContainerService"
 #: What azure-mgmt-containerservice (as pinned) sends; another version is refused like ARM does.
 API_VERSIONS = {"2026-08-01"}
-KUBERNETES_VERSION = "1.33.2"
 _VERSION_ERROR = "NoRegisteredProviderFound"
 _TYPE = "Microsoft.ContainerService/ManagedClusters"
 _CLUSTER = GROUP + r"/providers/Microsoft[.]ContainerService/managedClusters/(?P<name>[^/]+)"
@@ -70,6 +71,7 @@ def _check_pools(properties: dict[str, Any]) -> list[dict[str, Any]]:
             raise _invalid("agentPoolProfile.vmSize", f"Agent pool '{name}' needs a vmSize.")
         if pool.get("mode") not in _POOL_MODES:
             raise _invalid("agentPoolProfile.mode", f"Agent pool '{name}' mode must be 'System' or 'User'.")
+        versions.check_autoscaling(pool)
     modes = [pool.get("mode") for pool in pools]
     if "System" not in modes and None not in modes:
         raise ArmError(400, "MustDefineAtLeastOneSystemPool", "Must define at least one system pool.")
@@ -172,7 +174,14 @@ def create_or_update(call: Call) -> Reply:
         fields = {key: old[key] for key in ("fqdn", "azurePortalFQDN", "nodeResourceGroup", "identityProfile")}
         cluster, identity = existing, existing.get("identity")
         status, state = 200, "Updating"
-    version = properties.get("kubernetesVersion") or KUBERNETES_VERSION
+    if existing is None or properties.get("kubernetesVersion") != existing["properties"]["kubernetesVersion"]:
+        version = properties.get("kubernetesVersion") or versions.default_version(call.state.kubernetes_versions)
+        tier = (body.get("sku") or {}).get("tier") or "Free"
+        versions.check_version(call.state.kubernetes_versions, version, tier, "kubernetesVersion")
+    else:
+        version = existing["properties"]["kubernetesVersion"]
+    for pool in pools:
+        versions.check_pool_version(pool.get("orchestratorVersion") or version, version, pool["name"])
     cluster["properties"] = {
         "enableRBAC": True,
         **properties,
@@ -280,6 +289,8 @@ def routes(kube: KubeAccess) -> list[Route]:
             POST=lambda call: credentials(call, _require_cluster(call), kube, "Admin"),
         ),
         route(_CLUSTER + "/agentPools", API_VERSIONS, _VERSION_ERROR, GET=list_pools),
+        route(SUBSCRIPTION + r"/providers/Microsoft[.]ContainerService/locations/(?P<location>[^/]+)/kubernetesVersions",
+              API_VERSIONS, _VERSION_ERROR, GET=versions.list_versions),
         route(_CLUSTER + r"/agentPools/(?P<pool>[^/]+)", API_VERSIONS, _VERSION_ERROR, GET=get_pool),
         *provider_operation_routes(NAMESPACE, API_VERSIONS),
     ]

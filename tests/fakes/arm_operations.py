@@ -11,6 +11,12 @@ from tests.fakes.arm_requests import SUBSCRIPTION, Call, Route, route
 from tests.fakes.arm_state import ArmError, Operation, Reply
 
 
+def resource_operation_route(resource_pattern: str, api_versions: Iterable[str]) -> Route:
+    """A status URL under the resource itself (`.../registries/{name}/operationStatuses/{id}`), as ACR hands out."""
+    return route(resource_pattern + r"/operationStatuses/(?P<operation>[^/]+)", set(api_versions),
+                 "NoRegisteredProviderFound", GET=operation_status)
+
+
 def provider_operation_routes(namespace: str, api_versions: Iterable[str]) -> list[Route]:
     """The status URLs a resource provider hands out, under `locations/{location}`."""
     base = SUBSCRIPTION + rf"/providers/{namespace.replace('.', '[.]')}/locations/(?P<location>[^/]+)"
@@ -52,6 +58,6 @@ def operation_result(call: Call, done_status: int) -> Reply:
     status = call.state.advance(operation)
     if status == "InProgress":
         return Reply(202, None, {"Location": call.url, "Retry-After": str(call.state.retry_after)})
-    if status == "Failed":
+    if status in ("Failed", "Canceled"):
         raise ArmError(500, operation.error["code"], operation.error["message"])
     return Reply(done_status)

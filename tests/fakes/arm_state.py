@@ -56,6 +56,7 @@ class Operation:
     polls_left: int
     on_success: Callable[[], None]
     error: dict[str, str] | None
+    ending: str = "Failed"  # the state an operation with an error ends in
     status: str = "InProgress"
     start_time: str = field(default_factory=now)
     end_time: str | None = None
@@ -66,6 +67,7 @@ class PlannedFailure:
     pattern: re.Pattern[str]
     code: str
     message: str
+    state: str = "Failed"  # or "Canceled": ARM's two unsuccessful terminal states
 
 
 class ArmState:
@@ -79,6 +81,8 @@ class ArmState:
         self.resources: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, Operation] = {}
         self.failures: list[PlannedFailure] = []
+        #: What AKS's listKubernetesVersions answers, in every region (FakeArm fills it in).
+        self.kubernetes_versions: list[dict[str, Any]] = []
         self._running: dict[str, Operation] = {}
 
     def peek(self, resource_id: str) -> dict[str, Any] | None:
@@ -117,8 +121,11 @@ class ArmState:
             if failure.pattern.search(resource_id):
                 self.failures.remove(failure)
                 error = {"code": failure.code, "message": failure.message}
+                ending = failure.state
                 break
-        operation = Operation(new_guid(), resource_id, self.lro_polls, on_success, error)
+        else:
+            ending = "Failed"
+        operation = Operation(new_guid(), resource_id, self.lro_polls, on_success, error, ending=ending)
         self.operations[operation.name] = operation
         self._running[resource_id.lower()] = operation
         return operation
@@ -133,10 +140,10 @@ class ArmState:
         operation.end_time = now()
         self._running.pop(operation.resource_id.lower(), None)
         if operation.error:
-            operation.status = "Failed"
+            operation.status = operation.ending
             resource = self.peek(operation.resource_id)
             if resource is not None:
-                resource["properties"]["provisioningState"] = "Failed"
+                resource["properties"]["provisioningState"] = operation.ending
         else:
             operation.status = "Succeeded"
             operation.on_success()
