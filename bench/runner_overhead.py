@@ -18,6 +18,7 @@ task) near-free simulations in a warm child rather than in process.
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -81,21 +82,25 @@ def pg_overhead_ms(client, spec, observed, folder: Path) -> float | None:
 
 
 def isolation_ms_per_sim(batch: int, rounds: int = 200) -> float:
-    """Extra time per simulation of a warm child over calling the model here, for near-free simulations."""
+    """Extra time per simulation of a warm child over calling the model here, for near-free simulations.
+
+    Rounds alternate between the two and the median difference is taken, so a
+    busy machine's bursts weigh on both sides alike.
+    """
     pset = UniqueParameterSet.from_dict({"x": 0.5, "y": 0.5, "ms": 0.0})
     tasks = [SimTask("installed", "bench.models:spin", pset, seed) for seed in range(batch)]
     warm("bench.models:spin")
     simulate(tasks)
-    started = time.perf_counter()
+    differences = []
     for _ in range(rounds):
+        started = time.perf_counter()
         simulate(tasks)
-    isolated = time.perf_counter() - started
-    started = time.perf_counter()
-    for _ in range(rounds):
+        isolated = time.perf_counter() - started
+        started = time.perf_counter()
         for task in tasks:
             run_simulation(task.entrypoint, pset.params, task.seed)
-    here = time.perf_counter() - started
-    return (isolated - here) / (rounds * batch) * 1000
+        differences.append(isolated - (time.perf_counter() - started))
+    return statistics.median(differences) / batch * 1000
 
 
 def main() -> None:

@@ -3,11 +3,12 @@
 `pool.WarmChild` starts it with the bootstrap in `pool.BOOTSTRAP`. It imports only
 the standard library until its first request, so another interpreter (a model
 bundle's venv) needs just `modelops` on its path and pyarrow. The protocol, per
-batch: the parent writes one framed pickle (entrypoints to preload, then
-simulations as plain tuples) to the request pipe; for each simulation the child
-empties its stdout/stderr files (so they hold that simulation's output only),
-records (batch, index, start) in the progress file, runs it and appends its framed
-outcome to the spool file; at the end it writes one byte to the done pipe. What a
+batch: the parent writes one framed pickle (its environment variables if
+they changed, entrypoints to preload, then simulations as plain tuples) to the
+request pipe; for each simulation the child records (batch, index, start, where
+its output begins in the stdout and stderr files) in the progress file, runs it
+and appends its framed outcome to the spool file; at the end it writes one byte
+to the done pipe. What a
 crash leaves behind (the spool, the progress, the output files) tells the parent
 which simulations finished, which one killed the process, and what it printed.
 """
@@ -25,8 +26,11 @@ import threading
 import time
 
 FRAME = struct.Struct("<I")
-PROGRESS = struct.Struct("<IId")  # batch number, simulation index, time.monotonic() at its start
+# batch number, simulation index, time.monotonic() at its start, offsets of its stdout and stderr
+PROGRESS = struct.Struct("<IIdQQ")
 TAIL_BYTES = 4096
+# An output file is emptied before a simulation once it holds more than this (emptying costs ~15 us).
+REUSE_BYTES = 1 << 16
 
 
 def main(argv: list[str]) -> None:
@@ -55,12 +59,11 @@ def main(argv: list[str]) -> None:
                 pass
         for index, (entrypoint, params, seed, outputs) in enumerate(simulations):
             _flush()
-            os.ftruncate(1, 0)
-            os.ftruncate(2, 0)
-            os.pwrite(progress, PROGRESS.pack(batch, index, time.monotonic()), 0)
+            starts = _start(1), _start(2)
+            os.pwrite(progress, PROGRESS.pack(batch, index, time.monotonic(), *starts), 0)
             outcome = run_simulation(entrypoint, params, seed, outputs)
             _flush()
-            tails = (tail(1), tail(2)) if outcome.error else None
+            tails = (tail(1, starts[0]), tail(2, starts[1])) if outcome.error else None
             record = pickle.dumps((tuple(outcome), tails), protocol=pickle.HIGHEST_PROTOCOL)
             os.write(spool, FRAME.pack(len(record)) + record)
         os.write(done, b".")
@@ -84,10 +87,20 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def tail(fd: int) -> str:
-    """The last `TAIL_BYTES` of an output file, as text."""
+def tail(fd: int, start: int = 0) -> str:
+    """The last `TAIL_BYTES` of an output file written since `start` (all of it if it was cut since), as text."""
     size = os.fstat(fd).st_size
-    return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)).decode("utf-8", "replace")
+    begin = max(start if start <= size else 0, size - TAIL_BYTES)
+    return os.pread(fd, size - begin, begin).decode("utf-8", "replace")
+
+
+def _start(fd: int) -> int:
+    """Where the next simulation's output begins in an output file."""
+    size = os.fstat(fd).st_size
+    if size <= REUSE_BYTES:
+        return size
+    os.ftruncate(fd, 0)
+    return 0
 
 
 def _flush() -> None:

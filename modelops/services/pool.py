@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .child import FRAME, PROGRESS, TAIL_BYTES
+from .child import FRAME, PROGRESS, tail
 from .diagnosis import describe_exit, oom_kills
 
 BOOTSTRAP = (
@@ -43,6 +43,10 @@ BOOTSTRAP = (
 CHECK_SECONDS = 0.5
 # A simulation's stdout or stderr beyond this is cut down to its tail while it runs.
 OUTPUT_LIMIT = 1 << 20
+# What is kept of it (the tail) when it is cut.
+OUTPUT_KEPT = 1 << 14
+# The spool of finished outcomes is emptied before a batch once it holds more than this.
+SPOOL_REUSE_BYTES = 1 << 20
 # Time a child may take to start and import the model, beyond a simulation's timeout.
 STARTUP_SECONDS = 120.0
 # Environments whose children are kept; older ones are closed.
@@ -120,7 +124,10 @@ class WarmChild:
         env: tuple[tuple[str | bytes, str | bytes], ...] | None = None,
     ) -> tuple[list[tuple], Death | None]:
         """Run a batch; the outcomes (with output tails) of the simulations that finished, and how it died, if it did."""
-        os.ftruncate(self._spool, 0)
+        self._spooled = os.fstat(self._spool).st_size
+        if self._spooled > SPOOL_REUSE_BYTES:
+            os.ftruncate(self._spool, 0)
+            self._spooled = 0
         self.batches += 1
         variables = None
         if env is not None and env != self.env:
@@ -134,7 +141,7 @@ class WarmChild:
         while True:
             wait = CHECK_SECONDS
             if timeout is not None:
-                wait = min(wait, self._started(sent) + timeout - time.monotonic())
+                wait = min(wait, self._running(sent)[0] + timeout - time.monotonic())
                 if wait <= 0:
                     self.stop()
                     return self._outcomes(), self._death(sent, timeout=timeout)
@@ -174,18 +181,21 @@ class WarmChild:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.alive = False
 
-    def _started(self, sent: float) -> float:
-        """When the simulation now running started; before the first, the child may still be
-        starting and importing the model, which `STARTUP_SECONDS` more are allowed for."""
+    def _running(self, sent: float) -> tuple[float, int, int]:
+        """When the simulation now running started, and where its stdout and stderr begin.
+
+        Before the first, the child may still be starting and importing the model
+        (`STARTUP_SECONDS` more are allowed for that), and all its output counts.
+        """
         record = os.pread(self._progress, PROGRESS.size, 0)
         if len(record) == PROGRESS.size:
-            batch, _, started = PROGRESS.unpack(record)
+            batch, _, started, stdout, stderr = PROGRESS.unpack(record)
             if batch == self.batches:
-                return started
-        return sent + STARTUP_SECONDS
+                return started, stdout, stderr
+        return sent + STARTUP_SECONDS, 0, 0
 
     def _outcomes(self) -> list[tuple]:
-        data = os.pread(self._spool, os.fstat(self._spool).st_size, 0)
+        data = os.pread(self._spool, os.fstat(self._spool).st_size - self._spooled, self._spooled)
         outcomes, offset = [], 0
         while offset + FRAME.size <= len(data):
             (size,) = FRAME.unpack_from(data, offset)
@@ -197,7 +207,7 @@ class WarmChild:
         return outcomes
 
     def _death(self, sent: float, timeout: float | None = None) -> Death:
-        started = self._started(sent)
+        started, *starts = self._running(sent)
         if timeout is None:
             try:
                 self.process.wait(timeout=5)
@@ -207,12 +217,8 @@ class WarmChild:
         else:
             reason = f"timed out after {timeout:g} s"
         self.alive = False
-        stdout, stderr = (self._tail(output.fileno()) for output in self._output)
+        stdout, stderr = (tail(output.fileno(), start) for output, start in zip(self._output, starts))
         return Death(reason, timeout is not None, max(0.0, time.monotonic() - started), stdout, stderr)
-
-    def _tail(self, fd: int) -> str:
-        size = os.fstat(fd).st_size
-        return os.pread(fd, TAIL_BYTES, max(0, size - TAIL_BYTES)).decode("utf-8", "replace")
 
     def _bound_output(self) -> None:
         """Cut a flooding simulation's output down to its tail, so a chatty model fills no disk."""
@@ -220,7 +226,7 @@ class WarmChild:
             fd = output.fileno()
             size = os.fstat(fd).st_size
             if size > OUTPUT_LIMIT:
-                kept = os.pread(fd, TAIL_BYTES, size - TAIL_BYTES)
+                kept = os.pread(fd, OUTPUT_KEPT, size - OUTPUT_KEPT)
                 os.ftruncate(fd, 0)
                 os.write(fd, f"[... {size - len(kept)} bytes of output dropped ...]\n".encode() + kept)
 
