@@ -84,7 +84,7 @@ def misbehaves(params, seed):
     elif how == "hang":
         time.sleep(3600)
     elif how == "flood":
-        for line in range(200_000):
+        for line in range(50_000):
             print(f"flood line {line} " + "x" * 200)
         raise RuntimeError("flooded, then failed")
     elif how == "crash_once":
@@ -93,3 +93,12 @@ def misbehaves(params, seed):
             open(marker, "w").close()
             os._exit(9)
     return quadratic(params, seed)
+
+
+def floods_and_measures(params, seed):
+    """Prints for `seconds`, then returns how much it printed and how big its own stdout file is."""
+    deadline, printed = time.monotonic() + params["seconds"], 0
+    while time.monotonic() < deadline:
+        printed += print("x" * 999) or 1000
+    sys.stdout.flush()
+    return {"size": pl.DataFrame({"printed": [printed], "bytes": [os.fstat(1).st_size]})}

@@ -1,14 +1,20 @@
 """The isolated executor with real processes: models that kill, hang and flood their child."""
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from modelops.ipc import from_ipc
 from modelops.services.executor import simulate, simulate_groups
+from modelops.services import pool
 from modelops.services.pool import POOLS, Environment
 from modelops_contracts import SimTask, UniqueParameterSet
+from tests.runner_processes import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def task(how="fine", x=1.0, seed=0, entrypoint="tests.models:misbehaves"):
@@ -71,7 +77,7 @@ def test_model_output_is_captured_per_simulation_bounded_and_kept_out_of_the_cal
     [(quiet, _), (flooded, diagnostics)] = alone(task(), task("flood"))
     assert quiet.error is None
     assert flooded.error.error_type == "RuntimeError" and "flooded, then failed" in diagnostics["traceback"]
-    assert "flood line 199999 " in diagnostics["stdout"] and len(diagnostics["stdout"]) <= 4096
+    assert "flood line 49999 " in diagnostics["stdout"] and len(diagnostics["stdout"]) <= 4096
     assert "simulating x=1.0 with fine" not in diagnostics["stdout"]  # the other simulation's output is its own
     out, err = capfd.readouterr()
     assert "flood line" not in out + err and "simulating" not in out + err
@@ -109,3 +115,39 @@ def test_children_go_when_their_pool_is_closed():
     assert children
     for child in children:
         assert child.process.returncode is not None and not os.path.exists(child.folder)
+
+
+def test_a_child_whose_parent_is_killed_goes_too(tmp_path):
+    script = (
+        "from modelops.services.executor import warm\n"
+        "from modelops.services.pool import POOLS\n"
+        "warm('tests.models:quadratic')\n"
+        "[child] = [c for idle in POOLS._idle.values() for c in idle]\n"
+        "print(child.process.pid, child.folder, flush=True)\n"
+        "import time; time.sleep(3600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True
+    )
+    pid, folder = parent.stdout.readline().split()
+    parent.kill()
+    parent.wait()
+    wait_until(lambda: gone(pid) and not os.path.exists(folder), timeout=60)
+
+
+def gone(pid: str) -> bool:
+    """Exited (a zombie waiting for its new parent to reap it counts)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def test_a_simulation_flooding_its_output_never_grows_its_file_past_the_bound(monkeypatch):
+    monkeypatch.setattr(pool, "OUTPUT_LIMIT", 256 << 10)
+    monkeypatch.setattr(pool, "CHECK_SECONDS", 0.05)
+    pset = UniqueParameterSet.from_dict({"seconds": 2.0})
+    [(result, _)] = simulate([SimTask("installed", "tests.models:floods_and_measures", pset, 1)])
+    [size] = from_ipc({"size": result.outputs["size"].inline})["size"].to_dicts()
+    assert size["printed"] > 8 * (256 << 10)  # far past the bound ...
+    assert size["bytes"] < size["printed"] / 4  # ... yet what stays on disk was cut down as it went
