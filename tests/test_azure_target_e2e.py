@@ -13,7 +13,8 @@ from control_plane.activities import kubernetes as kubernetes_activities
 from control_plane.azure.clients import azure_clients
 from control_plane.k8s import apply as k8s_apply
 from control_plane.k8s.client import api_client_for
-from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential
+from control_plane.k8s.client import AKS_SERVER_APP_ID
+from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential, token_for
 from tests.fakes.kube_api import FakeKubeApi
 from tests.function_app_harness import AppHarness
 from tests.test_cli import ROOT
@@ -25,7 +26,7 @@ SECRETS = ("password", "PGPASSWORD", "token", "client-key-data", "AccountKey=", 
 @pytest.fixture
 def clouds(monkeypatch, tmp_path):
     """A fake ARM whose AKS kubeconfigs lead to a fake Kubernetes API, and pods that become ready."""
-    with FakeKubeApi() as kube:
+    with FakeKubeApi(token=token_for(f"{AKS_SERVER_APP_ID}/.default")) as kube:  # Entra tokens only
         arm = FakeArm(lro_polls=2)
         arm.kube.server, arm.kube.token = kube.url, kube.token
         monkeypatch.setattr(azure_activities, "clients_factory",
@@ -118,6 +119,8 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds):
     assert arm.resource(f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-dev-rg-ada/providers/"
                         "Microsoft.ContainerService/managedClusters/modelops-dev-aks") is None  # fmt: skip
     assert app.driver.replay_all_recorded() > 0
+    posts = {r.path.rsplit("/", 1)[1] for r in arm.requests if r.method == "POST"}
+    assert "listClusterAdminCredential" not in posts  # no cluster-admin certificate, ever
     hub = app.driver.task_hub_text()
     assert not [secret for secret in SECRETS if secret in hub]
     assert "apiVersion: v1" not in hub and "kubeconfig" not in json.dumps(env).lower()

@@ -197,6 +197,30 @@ def test_aks_credentials_are_a_kubeconfig_for_the_configured_server(aks, arm, gr
     assert yaml.safe_load(admin.value)["current-context"] == "c1-admin"
 
 
+def test_an_entra_cluster_hands_out_no_credential_and_refuses_the_admin_one(aks, arm, group):
+    entra = {"aadProfile": {"managed": True, "enableAzureRBAC": True}, "disableLocalAccounts": True,
+             "oidcIssuerProfile": {"enabled": True}, "securityProfile": {"workloadIdentity": {"enabled": True}}}
+    cluster = aks.managed_clusters.begin_create_or_update(group, "c1", cluster_spec(**entra)).result()
+    assert cluster.properties.oidc_issuer_profile.issuer_url.startswith("https://eastus.oic.prod-aks.azure.com/")
+    config = yaml.safe_load(aks.managed_clusters.list_cluster_user_credentials(group, "c1").kubeconfigs[0].value)
+    [user] = config["users"]
+    assert set(user["user"]) == {"exec"} and user["user"]["exec"]["command"] == "kubelogin"
+    with pytest.raises(HttpResponseError) as refused:
+        aks.managed_clusters.list_cluster_admin_credentials(group, "c1")
+    assert refused.value.status_code == 400 and "disable local accounts" in refused.value.error.message
+
+
+@pytest.mark.parametrize("change", [
+    {"disableLocalAccounts": True},  # without Entra ID
+    {"aadProfile": {"managed": False, "enableAzureRBAC": True}},
+    {"securityProfile": {"workloadIdentity": {"enabled": True}}},  # without the OIDC issuer
+])
+def test_aks_refuses_access_settings_that_need_another(aks, group, change):
+    with pytest.raises(HttpResponseError) as refused:
+        aks.managed_clusters.begin_create_or_update(group, "c1", cluster_spec(**change))
+    assert refused.value.status_code == 400
+
+
 def test_aks_kubeconfig_defaults_to_the_cluster_fqdn():
     arm = FakeArm(lro_polls=0, kube=KubeAccess())
     client(ResourceManagementClient, arm).resource_groups.create_or_update("rg", {"location": "eastus"})

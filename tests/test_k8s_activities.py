@@ -22,9 +22,9 @@ from kubernetes.client import CoreV1Api
 
 from control_plane.activities.kubernetes import bp
 from control_plane.k8s import apply as k8s_apply
-from control_plane.k8s.client import api_client_for
+from control_plane.k8s.client import AKS_SERVER_APP_ID, api_client_for
 from tests.durable.functions import FunctionIndex, run_activity
-from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential
+from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential, token_for
 from tests.fakes.arm_credentials import KubeAccess
 from tests.fakes.kube_api import FakeKubeApi
 
@@ -287,8 +287,7 @@ def test_the_existing_kubeconfig_must_be_an_app_setting_holding_a_kubeconfig(mon
     assert "not a Kubernetes target" in refused({"target": "local"}, {})
 
 
-def test_the_azure_target_uses_the_clusters_user_credentials_from_arm(kube: FakeKubeApi) -> None:
-    arm = FakeArm(lro_polls=0, kube=KubeAccess(server=kube.url, token=kube.token))
+def entra_cluster(arm: FakeArm, **properties) -> dict:
     cluster = {"target": "azure", "subscription_id": SUBSCRIPTION_ID, "resource_group": "modelops-dev-rg-ada",
                "cluster_name": "modelops-dev-aks"}
     options = {"credential": FakeCredential(), "subscription_id": SUBSCRIPTION_ID, "transport": arm}
@@ -296,14 +295,44 @@ def test_the_azure_target_uses_the_clusters_user_credentials_from_arm(kube: Fake
                                                                          {"location": "eastus"})
     pool = {"name": "system", "count": 1, "vmSize": "Standard_D2s_v3", "mode": "System"}
     body = {"location": "eastus", "identity": {"type": "SystemAssigned"},
-            "properties": {"dnsPrefix": "dev", "agentPoolProfiles": [pool]}}
+            "properties": {"dnsPrefix": "dev", "kubernetesVersion": "1.34", "agentPoolProfiles": [pool], **properties}}
     aks = ContainerServiceClient(**options).managed_clusters
     aks.begin_create_or_update(cluster["resource_group"], cluster["cluster_name"], body).result()
+    return cluster
 
-    with api_client_for(cluster, {}, credential=FakeCredential(), transport=arm) as api:
-        CoreV1Api(api).create_namespace({"metadata": {"name": "reached"}})
-    assert kube.get("Namespace", None, "reached") is not None
+
+ENTRA = {"aadProfile": {"managed": True, "enableAzureRBAC": True}, "disableLocalAccounts": True}
+
+
+def test_the_azure_target_reaches_the_api_server_with_an_entra_token_for_the_aks_audience() -> None:
+    with FakeKubeApi(token=token_for(f"{AKS_SERVER_APP_ID}/.default")) as kube:
+        arm = FakeArm(lro_polls=0, kube=KubeAccess(server=kube.url, token="never-handed-out"))
+        cluster = entra_cluster(arm, **ENTRA)
+        with api_client_for(cluster, {}, credential=FakeCredential(), transport=arm) as api:
+            CoreV1Api(api).create_namespace({"metadata": {"name": "reached"}})
+        assert kube.get("Namespace", None, "reached") is not None
     assert [r.path.rsplit("/", 1)[-1] for r in arm.requests if r.method == "POST"] == ["listClusterUserCredential"]
+
+
+def test_the_azure_target_refuses_a_cluster_with_local_accounts(kube: FakeKubeApi) -> None:
+    arm = FakeArm(lro_polls=0, kube=KubeAccess(server=kube.url, token=kube.token))
+    cluster = entra_cluster(arm)  # no Entra ID: AKS hands out a static token
+    with pytest.raises(ValueError) as refused:
+        api_client_for(cluster, {}, credential=FakeCredential(), transport=arm)
+    assert "not for Entra ID" in str(refused.value) and kube.token not in str(refused.value)
+
+
+def test_an_existing_kubeconfig_for_kubelogin_gets_an_entra_token_for_its_server_id() -> None:
+    with FakeKubeApi(token=token_for("5e2c0b7e-0000-4000-8000-00000000c0de/.default")) as kube:
+        config = kube.kubeconfig()
+        config["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                               "command": "kubelogin", "args": [
+                                                   "get-token", "--server-id", "5e2c0b7e-0000-4000-8000-00000000c0de",
+                                                   "--login", "devicecode"]}}  # fmt: skip
+        env = {"MODELOPS_EXISTING_KUBECONFIG": yaml.safe_dump(config)}
+        with api_client_for(CLUSTER, env, credential=FakeCredential()) as api:
+            CoreV1Api(api).create_namespace({"metadata": {"name": "reached"}})
+        assert kube.get("Namespace", None, "reached") is not None
 
 
 def start_run(kube: FakeKubeApi, runners: int) -> dict:

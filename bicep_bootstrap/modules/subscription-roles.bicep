@@ -11,8 +11,9 @@ var roleBasedAccessControlAdministrator = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
 var grantOnlyCondition = replace(loadTextContent('grant-only.condition'), '\n', ' ')
 
 // A custom role instead of Contributor: exactly the control-plane operations
-// modelops/azure makes (resource groups, registries, AKS clusters and the polling of their
-// long-running operations, the cluster user credential for Kubernetes calls) and nothing else:
+// control_plane/azure makes (resource groups, registries, AKS clusters and the polling of their
+// long-running operations, the region's Kubernetes versions, the cluster user kubeconfig, which
+// for these Entra ID clusters holds the server and its CA and no credential) and nothing else:
 // no networks, VMs, data-plane or secrets such as registry admin credentials. AKS creates the
 // cluster's node resource group itself, with its own identity, so that needs no right here.
 resource environmentBuilder 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
@@ -56,6 +57,65 @@ resource appBuildsEnvironments 'Microsoft.Authorization/roleAssignments@2022-04-
   name: guid(subscription().id, appPrincipalId, environmentBuilder.id)
   properties: {
     roleDefinitionId: environmentBuilder.id
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// What the app does inside every environment's cluster, through the Kubernetes API with an Entra
+// token (the clusters have Azure RBAC for Kubernetes and no local accounts): the Dask workspace,
+// each run's namespace, PostgreSQL and runner Job, and the service accounts its workload identity
+// is federated to. Exactly the kinds control_plane/k8s touches, no RBAC objects, no exec, no
+// nodes. Subscription scope, like the rights to build the clusters, because each cluster is
+// created later, by the app itself, in a resource group of its own.
+resource workspaceOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'modelops-workspace-operator')
+  properties: {
+    roleName: 'ModelOps workspace operator (${subscription().subscriptionId})'
+    description: 'Run ModelOps workspaces and runs on AKS clusters: namespaces, workloads, their Services, Secrets and ConfigMaps.'
+    type: 'CustomRole'
+    assignableScopes: [
+      subscription().id
+    ]
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: [
+          'Microsoft.ContainerService/managedClusters/namespaces/read'
+          'Microsoft.ContainerService/managedClusters/namespaces/write'
+          'Microsoft.ContainerService/managedClusters/namespaces/delete'
+          'Microsoft.ContainerService/managedClusters/apps/deployments/read'
+          'Microsoft.ContainerService/managedClusters/apps/deployments/write'
+          'Microsoft.ContainerService/managedClusters/apps/deployments/delete'
+          'Microsoft.ContainerService/managedClusters/apps/statefulsets/read'
+          'Microsoft.ContainerService/managedClusters/apps/statefulsets/write'
+          'Microsoft.ContainerService/managedClusters/apps/statefulsets/delete'
+          'Microsoft.ContainerService/managedClusters/batch/jobs/read'
+          'Microsoft.ContainerService/managedClusters/batch/jobs/write'
+          'Microsoft.ContainerService/managedClusters/batch/jobs/delete'
+          'Microsoft.ContainerService/managedClusters/services/read'
+          'Microsoft.ContainerService/managedClusters/services/write'
+          'Microsoft.ContainerService/managedClusters/services/delete'
+          'Microsoft.ContainerService/managedClusters/secrets/read'
+          'Microsoft.ContainerService/managedClusters/secrets/write'
+          'Microsoft.ContainerService/managedClusters/configmaps/read'
+          'Microsoft.ContainerService/managedClusters/configmaps/write'
+          'Microsoft.ContainerService/managedClusters/configmaps/delete'
+          'Microsoft.ContainerService/managedClusters/serviceaccounts/read'
+          'Microsoft.ContainerService/managedClusters/serviceaccounts/write'
+          'Microsoft.ContainerService/managedClusters/pods/read'
+        ]
+        notDataActions: []
+      }
+    ]
+  }
+}
+
+resource appOperatesWorkspaces 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, appPrincipalId, workspaceOperator.id)
+  properties: {
+    roleDefinitionId: workspaceOperator.id
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -14,8 +14,12 @@ from azure.mgmt.containerregistry.models import Registry, Sku
 from azure.mgmt.containerservice.models import (
     ContainerServiceNetworkProfile,
     ManagedCluster,
+    ManagedClusterAADProfile,
     ManagedClusterAgentPoolProfile,
     ManagedClusterIdentity,
+    ManagedClusterOIDCIssuerProfile,
+    ManagedClusterSecurityProfile,
+    ManagedClusterSecurityProfileWorkloadIdentity,
 )
 from azure.mgmt.resource.resources.models import ResourceGroup
 
@@ -64,7 +68,13 @@ def registry(location: str, sku: str = REGISTRY_SKU) -> Registry:
 def managed_cluster(
     location: str, kubernetes_version: str, dns_prefix: str, workload: WorkloadPool = WorkloadPool()
 ) -> ManagedCluster:
-    """A pinned version on the control plane and both pools, so a recreated cluster is the same cluster."""
+    """A pinned version on the control plane and both pools, so a recreated cluster is the same cluster.
+
+    No long-lived credential exists for it: Entra ID integration with Azure RBAC decides who may
+    call the API server, and local accounts (the static cluster-admin certificate) are off. The
+    OIDC issuer and workload identity let pods act as an environment's own identity, so user
+    code never needs the kubelet's, which only pulls images.
+    """
     system = ManagedClusterAgentPoolProfile(
         name="system",
         mode="System",
@@ -93,6 +103,11 @@ def managed_cluster(
         dns_prefix=dns_prefix,
         agent_pool_profiles=[system, cpu],
         network_profile=ContainerServiceNetworkProfile(network_plugin="azure", network_plugin_mode="overlay"),
+        aad_profile=ManagedClusterAADProfile(managed=True, enable_azure_rbac=True),
+        disable_local_accounts=True,
+        oidc_issuer_profile=ManagedClusterOIDCIssuerProfile(enabled=True),
+        security_profile=ManagedClusterSecurityProfile(
+            workload_identity=ManagedClusterSecurityProfileWorkloadIdentity(enabled=True)),
     )
 
 

@@ -78,6 +78,28 @@ def _check_pools(properties: dict[str, Any]) -> list[dict[str, Any]]:
     return pools
 
 
+def _check_access(properties: dict[str, Any]) -> None:
+    """Entra ID, local accounts and workload identity depend on each other as AKS says."""
+    aad = properties.get("aadProfile") or {}
+    if aad.get("enableAzureRBAC") and not aad.get("managed"):
+        raise _invalid("aadProfile.enableAzureRBAC", "Azure RBAC for Kubernetes needs managed Entra ID integration.")
+    if properties.get("disableLocalAccounts") and not aad.get("managed"):
+        raise ArmError(400, "BadRequest", "DisableLocalAccounts requires managed Entra ID integration (aadProfile).")
+    workload = ((properties.get("securityProfile") or {}).get("workloadIdentity") or {}).get("enabled")
+    if workload and not (properties.get("oidcIssuerProfile") or {}).get("enabled"):
+        raise _invalid("securityProfile.workloadIdentity",
+                       "Enabling workload identity requires enabling the OIDC issuer (oidcIssuerProfile.enabled).")
+
+
+def _issuer(call: Call, location: str, old: dict[str, Any] | None) -> dict[str, Any]:
+    """The OIDC issuer profile AKS reports: its URL is made once, when the issuer is first enabled."""
+    profile = dict(call.body()["properties"].get("oidcIssuerProfile") or {"enabled": False})
+    known = (old or {}).get("oidcIssuerProfile", {}).get("issuerURL")
+    if profile.get("enabled"):
+        profile["issuerURL"] = known or f"https://{location}.oic.prod-aks.azure.com/{call.state.tenant_id}/{new_guid()}/"
+    return profile
+
+
 def _check_identity(body: dict[str, Any], properties: dict[str, Any]) -> None:
     identity = body.get("identity")
     if identity is None and properties.get("servicePrincipalProfile") is None:
@@ -156,6 +178,7 @@ def create_or_update(call: Call) -> Reply:
         raise _invalid("properties", "The managed cluster properties are required.")
     pools = _check_pools(properties)
     _check_identity(body, properties)
+    _check_access(properties)
     if not isinstance(properties.get("dnsPrefix"), str) or not _DNS_PREFIX.fullmatch(properties["dnsPrefix"]):
         raise _invalid("dnsPrefix", f"The value of parameter dnsPrefix '{properties.get('dnsPrefix')}' is invalid.")
     cid = _cluster_id(call)
@@ -192,6 +215,7 @@ def create_or_update(call: Call) -> Reply:
         "currentKubernetesVersion": version,
         "maxAgentPools": 100,
         "agentPoolProfiles": _pool_profiles(pools, version, state),
+        "oidcIssuerProfile": _issuer(call, location, existing and existing["properties"]),
     }
     cluster["sku"] = body.get("sku") or {"name": "Base", "tier": "Free"}
     cluster.pop("tags", None)
