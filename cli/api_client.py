@@ -69,7 +69,14 @@ class ApiClient:
         return self._call("GET", f"/api/runs/{_segment(run_id)}")[0]
 
     def list_runs(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/runs")[0]["runs"]
+        """Every run, following the API's continuation page by page."""
+        runs, query = [], None
+        while True:
+            page = self._call("GET", "/api/runs", query=query)[0]
+            runs += page["runs"]
+            if not page.get("continuation"):
+                return runs
+            query = {"continuation": page["continuation"]}
 
     def cancel_run(self, run_id: str, purge: bool = False) -> dict[str, Any] | None:
         return self._call("DELETE", f"/api/runs/{_segment(run_id)}", query={"purge": "true"} if purge else None)[0]

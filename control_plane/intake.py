@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from modelops.events.cloudevents import (EVENT_TYPES, RUN_COMPLETED, RUN_FAILED, RUN_STARTED,
                                          SPEC_VERSION, TRIAL_COMPLETED, TRIAL_FAILED, TRIAL_OK)
+from modelops.naming import check_run_id
 
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 # An update names at most this many event ids (the latest), so it stays small however large
@@ -141,6 +142,7 @@ def _parse_cloudevent(item: dict[str, Any]) -> ProgressEvent:
     if not run_id:
         raise _Rejected(f"no run id: no runid extension and source {source!r} is not "
                         f"/modelops/runs/{{id}}")
+    _check_run_id(run_id)
     if "data" not in item:
         raise _Rejected("data is missing" + (" (data_base64 is not accepted)"
                                               if "data_base64" in item else ""))
@@ -154,6 +156,7 @@ def _parse_eventgrid_event(item: dict[str, Any]) -> ProgressEvent:
     run_id = _run_id_in(subject)
     if not run_id:
         raise _Rejected(f"subject {subject!r} does not name a run (/modelops/runs/{{id}})")
+    _check_run_id(run_id)
     if "data" not in item:
         raise _Rejected("data is missing")
     return _progress(event_id, event_type, run_id, _time(item, "eventTime"), item["data"])
@@ -228,15 +231,23 @@ def _run_id_in(path: str) -> str | None:
     return unquote(match.group(1)) if match else None
 
 
+def _check_run_id(run_id: str) -> None:
+    """Before any client call: a run id off the grammar names no run of ours."""
+    try:
+        check_run_id(run_id)
+    except ValueError as exc:
+        raise _Rejected(f"run id {run_id[:80]!r} is not a run id: {exc}") from None
+
+
 def _time(item: dict[str, Any], key: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not _RFC3339.match(value):
         raise _Rejected(f"{key} must be an RFC 3339 timestamp with a UTC offset")
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise _Rejected(f"{key} is not a valid timestamp: {exc}") from exc
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = datetime.fromisoformat(value).astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise _Rejected(f"{key} is not a valid timestamp: {exc}") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _count(counts: dict[str, Any], key: str) -> int:

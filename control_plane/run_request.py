@@ -14,6 +14,8 @@ from modelops.naming import check_run_id
 from modelops.spec import RunSpec, spec_digest
 
 TARGETS = ("local", "azure", "existing")
+# An environment names Azure resources and a Kubernetes namespace: a short DNS label.
+ENVIRONMENT_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$"
 
 
 class RunRequest(BaseModel):
@@ -21,7 +23,7 @@ class RunRequest(BaseModel):
 
     spec: RunSpec
     target: Literal["local", "azure", "existing"] = "local"
-    environment: str = Field("dev", pattern=r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
+    environment: str = Field("dev", pattern=ENVIRONMENT_PATTERN)
     run_id: str | None = Field(None, description="Default: <name>-<8 hex of the document's SHA-256>.")
     base_dir: str | None = Field(
         None,
@@ -37,3 +39,12 @@ class RunRequest(BaseModel):
 
     def default_run_id(self) -> str:
         return self.run_id or f"{self.spec.name}-{spec_digest(self.spec)[:8]}"
+
+
+class EnvironmentRequest(BaseModel):
+    """The body of `PUT /api/environments/{env}` (the name comes from the path)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: str = Field(pattern=ENVIRONMENT_PATTERN)
+    target: Literal["local", "azure", "existing"] = "local"

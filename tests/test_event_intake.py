@@ -73,12 +73,35 @@ def test_event_grid_schema_parses_the_same(single):
 
 
 def test_the_run_id_comes_from_runid_or_source_and_is_percent_decoded():
-    event = run_events(run_id="team a/run 1")[0]
-    assert event["source"] == "/modelops/runs/team%20a%2Frun%201"
+    event = run_events(run_id="team-a-run-1")[0]
     (from_extension,), _ = parse_delivery(event)
     del event["runid"]
+    event["source"] = "/modelops/runs/team%2Da-run-1"
     (from_source,), _ = parse_delivery(event)
-    assert from_extension.run_id == from_source.run_id == "team a/run 1"
+    assert from_extension.run_id == from_source.run_id == "team-a-run-1"
+
+
+@pytest.mark.parametrize("run_id", ["team a/run 1", "UPPER", "a" * 60, "-r", "r%2F..%2Fx", "r\u0000"])
+def test_a_run_id_off_the_grammar_rejects_its_event_before_any_client_call(run_id):
+    event = run_events(run_id="ok-1")[0]
+    del event["runid"]
+    event["source"] = f"/modelops/runs/{run_id}"
+    events, rejected = parse_delivery(event)
+    assert events == [] and "is not a run id" in rejected[0][1]
+    event = run_events(run_id="ok-1")[0]
+    event["runid"] = run_id.replace("%2F", "/")
+    del event["source"]
+    event["source"] = "/modelops/elsewhere"
+    events, rejected = parse_delivery(event)
+    assert events == [] and "is not a run id" in rejected[0][1]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_out_of_range_in_utc_rejects_its_event(moment):
+    event = run_events()[0]
+    event["time"] = moment
+    events, rejected = parse_delivery(event)
+    assert events == [] and "not a valid timestamp" in rejected[0][1]
 
 
 def test_times_are_normalised_to_utc():

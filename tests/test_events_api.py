@@ -139,7 +139,8 @@ def test_a_malformed_body_is_400_problem_json_and_raises_nothing(driver, body):
     response = call(driver, "events", req=post(body))
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
     problem = json.loads(response.get_body())
-    assert (problem["status"], problem["title"]) == (400, "Malformed event delivery")
+    assert problem["status"] == 400
+    assert problem["title"] in ("Malformed event delivery", "The body is not JSON")
     assert raised(driver, "run-a") == []
     driver.drain()
     assert driver.get_status("run-a").runtime_status is Status.Running

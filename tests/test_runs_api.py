@@ -96,7 +96,7 @@ def test_environments_local_up_status_down(app):
     status, env, _ = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})
     assert status == 200 and env["phase"] == "ready" and env["binding"] == {"environment": "dev", "target": "local"}
     refused = app.http("change_environment", "PUT", "/api/environments/prod", {"target": "gcp"}, route={"env": "prod"})
-    assert refused[0] == 400 and "is not one of" in refused[1]["detail"]
+    assert refused[0] == 400 and [e["field"] for e in refused[1]["errors"]] == ["target"]
     assert app.http("change_environment", "DELETE", "/api/environments/dev", route={"env": "dev"})[0] == 202
     app.driver.drain()
     assert app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})[1]["phase"] == "removed"

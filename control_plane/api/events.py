@@ -19,6 +19,7 @@ import azure.functions as func
 from control_plane.intake import (IntakeError, ProgressEvent, abuse_protection_headers,
                                    load_delivery, parse_delivery, summarise, validation_response)
 
+from .bodies import BodyRejected, read_json
 from .responses import json_response, problem
 
 bp = df.Blueprint()
@@ -36,11 +37,13 @@ async def events(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     try:
         if req.method.upper() == "OPTIONS":
             return func.HttpResponse(status_code=200, headers=abuse_protection_headers(req.headers))
-        delivery = load_delivery(req.get_body())
+        delivery = load_delivery(read_json(req))
         answer = validation_response(delivery)
         if answer is not None:
             return json_response(answer)
         progress, rejected = parse_delivery(delivery)
+    except BodyRejected as rejected:
+        return rejected.response
     except IntakeError as exc:
         return problem(400, "Malformed event delivery", str(exc))
     for index, reason in rejected:

@@ -1,7 +1,13 @@
-"""`/api/runs`: start, follow, list and cancel calibration runs."""
+"""`/api/runs`: start, follow, list and cancel calibration runs.
+
+Every input is checked before any client call (body size and depth, the run id's grammar,
+`limit` and `continuation`), so no request answers 5xx for what it sent.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -9,14 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 import azure.functions as func
 from pydantic import ValidationError
 
+from control_plane.run_request import RunRequest
 from control_plane.settings import setting
 from modelops.naming import RUN_ID_MAX, check_run_id
-from control_plane.run_request import RunRequest
 from modelops.spec import SpecError
 
+from . import instances
+from .bodies import BodyRejected, read_json
+from .environments import tearing_down
 from .responses import json_response, problem
 from .targets import target_settings
 
@@ -25,7 +35,8 @@ log = logging.getLogger(__name__)
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_WORKDIR = "/app"  # runner/Dockerfile's WORKDIR: where cluster runners find the bundled examples
-LIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running}
+LIVE = instances.LIVE
+LIMIT_MAX = 100
 
 
 @bp.route(route="runs", methods=["POST"])
@@ -33,15 +44,18 @@ LIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Run
 async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Validate the request, then start (or return the live) run orchestration."""
     try:
-        body = req.get_json()
-    except ValueError:
-        return problem(400, "The body is not JSON", "POST a JSON object: {spec, target, environment, run_id}")
+        body = read_json(req)
+    except BodyRejected as rejected:
+        return rejected.response
     if not isinstance(body, dict):
         return problem(400, "The body is not a JSON object", "POST a JSON object: {spec, target, environment, run_id}")
     try:
         request = RunRequest.model_validate(body)
     except ValidationError as exc:
         return problem(400, "Invalid run request", errors=SpecError.from_validation(exc).errors)
+    if await tearing_down(client, request.environment):
+        return problem(409, "The environment is being torn down",
+                       f"environment {request.environment!r} is being removed; start the run once it is gone")  # fmt: skip
     run_id = request.default_run_id()
     existing = await client.get_status(run_id)
     if existing and existing.runtime_status in LIVE:
@@ -86,25 +100,94 @@ def _accepted(client: df.DurableOrchestrationClient, req: func.HttpRequest, run_
 @bp.route(route="runs/{run_id}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    status = await client.get_status(req.route_params["run_id"])
+    run_id = req.route_params["run_id"]
+    status = await client.get_status(run_id, show_input=True) if is_run_id(run_id) else None
     if not status or status.name != "run":
-        return problem(404, "No such run", f"there is no run {req.route_params['run_id']!r}")
-    return json_response(run_view(status))
+        return problem(404, "No such run", f"there is no run {run_id!r}")
+    return json_response(run_view(status) | _full_best(status))
+
+
+def _full_best(status: DurableOrchestrationStatus) -> dict[str, Any]:
+    """While running, custom status may shorten the best parameters: the full set is in the
+    execution's input (as of its last wake-up)."""
+    if isinstance(status.output, dict):  # finished: the output has them all
+        return {}
+    view = status.custom_status if isinstance(status.custom_status, dict) else {}
+    best = view.get("best")
+    if not isinstance(best, dict) or not best.get("params_omitted"):
+        return {}
+    run = json.loads(status.input_) if isinstance(status.input_, str) else status.input_
+    params = ((run or {}).get("progress") or {}).get("best_params")
+    if not isinstance(params, dict):
+        return {}
+    return {"best": {k: v for k, v in best.items() if k != "params_omitted"} | {"params": params}}
 
 
 @bp.route(route="runs", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def list_runs(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    statuses = [s for s in await client.get_status_all() if s.name == "run"]
-    views = sorted((run_view(s) for s in statuses), key=lambda v: v["created_at"] or "", reverse=True)
-    return json_response({"runs": views})
+    """Runs only (not environments), oldest first, `limit` at a time with a `continuation`."""
+    raw_limit = req.params.get("limit", str(LIMIT_MAX))
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= LIMIT_MAX:
+        return problem(400, "Invalid limit", f"limit must be a whole number from 1 to {LIMIT_MAX}")
+    limit = int(raw_limit)
+    try:
+        token, skip = _cursor(req.params.get("continuation"))
+    except ValueError:
+        return problem(400, "Invalid continuation", "pass back the continuation of a previous answer unchanged")
+    runs: list[DurableOrchestrationStatus] = []
+    while True:
+        try:
+            found, next_token = await instances.page(client, token)
+        except RuntimeError:
+            if token is None:
+                raise
+            return problem(400, "Invalid continuation", "the continuation is not one this API gave")
+        page_runs = [status for status in found if status.name == "run"]
+        taken = page_runs[skip:skip + limit - len(runs)]
+        runs += taken
+        if len(runs) == limit and skip + len(taken) < len(page_runs):
+            continuation = _token(token, skip + len(taken))
+            break
+        if len(runs) == limit or next_token is None:
+            continuation = None if next_token is None else _token(next_token, 0)
+            break
+        token, skip = next_token, 0
+    return json_response({"runs": [run_view(status) for status in runs], "continuation": continuation})
+
+
+def is_run_id(text: str) -> bool:
+    """Checked before any client call: an id off the grammar is no run of ours."""
+    try:
+        check_run_id(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _token(extension_token: str | None, skip: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([extension_token, skip]).encode()).decode()
+
+
+def _cursor(continuation: str | None) -> tuple[str | None, int]:
+    """Our continuation: the extension's page token and how many runs of that page were shown."""
+    if not continuation:
+        return None, 0
+    try:
+        token, skip = json.loads(base64.urlsafe_b64decode(continuation.encode("ascii")))
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
+        raise ValueError("not a continuation") from None
+    if not (token is None or isinstance(token, str)) or not isinstance(skip, int) or isinstance(skip, bool) \
+            or not 0 <= skip <= instances.PAGE:
+        raise ValueError("not a continuation")
+    return token, skip
 
 
 @bp.route(route="runs/{run_id}", methods=["DELETE"])
 @bp.durable_client_input(client_name="client")
 async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     run_id = req.route_params["run_id"]
-    status = await client.get_status(run_id)
+    status = await client.get_status(run_id) if is_run_id(run_id) else None
     if not status or status.name != "run":
         return problem(404, "No such run", f"there is no run {run_id!r}")
     if status.runtime_status not in LIVE:
@@ -113,7 +196,7 @@ async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClien
     return json_response(run_view(status) | {"cancel_requested": True}, 202)
 
 
-def run_view(status: df.DurableOrchestrationStatus) -> dict[str, Any]:
+def run_view(status: DurableOrchestrationStatus) -> dict[str, Any]:
     """What users see of a run: its own status (output once finished), plus Durable's."""
     view = status.output if isinstance(status.output, dict) else status.custom_status
     if isinstance(view, str):

@@ -1,6 +1,6 @@
 """A durable-client double: the SDK's own DurableOrchestrationClient, answered by the driver.
 
-Only the three HTTP helpers are swapped, so start_new, get_status, raise_event, terminate,
+Only the three HTTP helpers (and the paging GET the SDK lacks) are swapped, so start_new, get_status, raise_event, terminate,
 purge_instance_history and create_check_status_response keep the real client's messages,
 parsing and quirks (for instance: terminating a finished instance is silently accepted).
 """
@@ -18,4 +18,5 @@ class DurableClientDouble(DurableOrchestrationClient):
         self._post_async_request = api.post
         self._get_async_request = api.get
         self._delete_async_request = api.delete
+        self.get_page = api.get_page  # control_plane.api.instances pages with the token header
         self.driver = driver

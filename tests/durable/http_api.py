@@ -5,6 +5,7 @@ bodies). This module answers those requests from the driver with the status code
 bodies the extension's HttpApiHandler uses, so the SDK's own client code, including its
 quirks, runs unchanged against the driver.
 """
+import base64
 import json
 import uuid
 from typing import Any, Optional
@@ -22,6 +23,8 @@ RPC_BASE_URL = "http://127.0.0.1:17071/durabletask/"
 WEBHOOK_URL = "http://localhost:7071/runtime/webhooks/durabletask"
 QUERY = f"taskHub={HUB}&connection=Storage"
 RUNNING = (Status.Running, Status.Pending, Status.ContinuedAsNew, Status.Suspended)
+PAGE = 100  # the extension's page when a query names no `top`
+TOKEN_HEADER = "x-ms-continuation-token"
 
 
 def management_urls(instance_id: str) -> dict:
@@ -73,14 +76,41 @@ class ExtensionHttpApi:
         if path[0] != "instances" or len(path) != 2:
             raise NotImplementedError(f"the replay driver does not emulate GET {url}")
         show_input = query.get("showInput", "true").lower() == "true"
-        if not path[1]:
-            return [200, [self._payload(i, query, show_input) for i in self._driver.instances()
-                          if _selected(i, query)]]
+        if not path[1]:  # the SDK reads the body only: a first page, its token dropped
+            return [200, self.page(query, None)[0]]
         instance = next((i for i in self._driver.instances() if i.instance_id == path[1]), None)
         if instance is None:
             return [404, ""]  # get_async_request turns an empty body into ""
         return [202 if instance.status in RUNNING else 200,
                 self._payload(instance, query, show_input)]
+
+    async def get_page(self, url: str, token: Optional[str]):
+        """GET /instances with the continuation header: (status, body, next token or None)."""
+        path, query = _route(url)
+        if path != ["instances", ""]:
+            raise NotImplementedError(f"the replay driver does not emulate paging GET {url}")
+        try:
+            body, next_token = self.page(query, token)
+        except ValueError as err:
+            return 400, {"Message": str(err)}, None
+        return 200, body, next_token
+
+    def page(self, query: dict, token: Optional[str]) -> tuple:
+        """Instances in creation order, `top` (default 100) at a time, like the Azure Storage
+        provider: the token is opaque to clients and a bad one is refused."""
+        show_input = query.get("showInput", "true").lower() == "true"
+        top = int(query.get("top", PAGE))
+        start = 0
+        if token:
+            try:
+                start = int(json.loads(base64.b64decode(token, validate=True))["next"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"invalid continuation token: {err}") from None
+        selected = [i for i in sorted(self._driver.instances(), key=lambda i: i.created) if _selected(i, query)]
+        chunk = selected[start:start + top]
+        more = start + top < len(selected)
+        next_token = base64.b64encode(json.dumps({"next": start + top}).encode()).decode() if more else None
+        return [self._payload(i, query, show_input) for i in chunk], next_token
 
     async def delete(self, url: str, function_invocation_id: Optional[str] = None):
         path, _ = _route(url)
