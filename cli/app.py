@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import typer
@@ -13,6 +11,7 @@ from modelops import __version__
 from modelops.spec import SpecError, json_schema, load_spec
 
 from . import run_commands
+from .bundle_commands import bundle_app
 from .config_commands import config_app
 from .env_commands import env_app
 from .exits import EXIT_FAILED, EXIT_INVALID
@@ -108,7 +107,6 @@ def run(
 
     from .local_run import run_local
 
-    sys.path.insert(0, os.getcwd())  # models beside the user resolve, as with `python -m`
     try:
         summary = run_local(
             spec,
@@ -122,7 +120,7 @@ def run(
             deterministic=deterministic,
             force=force,
         )
-    except (SpecError, ValueError, LedgerError) as error:
+    except (SpecError, ValueError, LedgerError) as error:  # BundleError is a ValueError
         _fail_invalid(error)
     except RunFailed as error:
         typer.echo(f"calibration failed: {error}", err=True)
@@ -155,6 +153,7 @@ app.command("cancel")(run_commands.cancel)
 app.command("results")(run_commands.results)
 app.add_typer(config_app, name="config")
 app.add_typer(env_app, name="env")
+app.add_typer(bundle_app, name="bundle")
 
 
 def main() -> None:

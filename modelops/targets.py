@@ -17,17 +17,22 @@ def load_target(data: str, base_dir: Path) -> pl.DataFrame:
     suffix = PurePosixPath(data.split("?")[0]).suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise ValueError(f"unsupported file type {suffix!r} (use .csv or .parquet)")
+    source = io.BytesIO(target_bytes(data, base_dir))
+    return pl.read_csv(source) if suffix == ".csv" else pl.read_parquet(source)
+
+
+def target_bytes(data: str, base_dir: Path) -> bytes:
+    """The raw content of a target's data file or blob; `FileNotFoundError` when there is none."""
     if "://" in data and not data.startswith("file://"):
         from modelops.storage import open_results
 
         location, _, name = data.rpartition("/")
-        source: Path | io.BytesIO = io.BytesIO(open_results(location).read_bytes(name))
-    else:
-        path = Path(data.removeprefix("file://"))
-        source = path if path.is_absolute() else base_dir / path
-        if not source.is_file():
-            raise FileNotFoundError(data)
-    return pl.read_csv(source) if suffix == ".csv" else pl.read_parquet(source)
+        return open_results(location).read_bytes(name)
+    path = Path(data.removeprefix("file://"))
+    source = path if path.is_absolute() else base_dir / path
+    if not source.is_file():
+        raise FileNotFoundError(data)
+    return source.read_bytes()
 
 
 def check_target_frame(frame: pl.DataFrame, keys: list[str], value: str) -> str | None:

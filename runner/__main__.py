@@ -14,8 +14,11 @@ import os
 import sys
 from pathlib import Path
 
+from modelops.bundles.document import open_model
+from modelops.provenance import provenance
 from modelops.spec import SpecError, load_spec, preflight
 
+from .bundle_plugin import bundle_on_workers
 from .calibrate import RunFailed, calibrate, exit_code
 from .cluster import local_client
 from .config import RunnerConfig
@@ -27,9 +30,11 @@ def main() -> int:
     log = logging.getLogger("runner")
     try:
         config = RunnerConfig.from_env(os.environ)
-        spec = load_spec(config.spec_path)
-        observed = preflight(spec, Path(config.spec_path).resolve().parent)
-    except (SpecError, ValueError) as error:
+        document = Path(config.spec_path).resolve()
+        opened = open_model(load_spec(document), document.parent, config.bundle_store, build=False)
+        spec = opened.spec
+        observed = preflight(spec, opened.base_dir)
+    except (SpecError, ValueError) as error:  # BundleError is a ValueError
         log.error("%s", error)
         return 2
     log.info("run %s, runner %s, scheduler %s", config.run_id, config.runner_id, config.scheduler_address or "local")
@@ -40,6 +45,7 @@ def main() -> int:
     )
     try:
         with client_context as client, contextlib.redirect_stdout(sys.stderr):
+            bundle_on_workers(client, opened.bundle, config.bundle_store)
             summary = calibrate(
                 spec,
                 observed,
@@ -50,6 +56,7 @@ def main() -> int:
                 runner_id=config.runner_id,
                 events=config.events,
                 deterministic=config.deterministic,
+                provenance=provenance(spec, opened.base_dir),
             )
     except (ValueError, LedgerError) as error:
         log.error("%s", error)

@@ -59,6 +59,7 @@ def calibrate(
     on_trial: Callable[[TrialRecord, Counts], None] | None = None,
     grace_seconds: float = GRACE_SECONDS,
     force: bool = False,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run (or join, or resume) the calibration `run_id`; write its results; return the summary.
 
@@ -68,6 +69,7 @@ def calibrate(
     is sent. SIGINT or SIGTERM stop it the same way with status "interrupted".
     Bad input (storage URL, results location, resuming with another document
     unless `force`) is a `ValueError` before any work.
+    `provenance` (bundle digest, target file hashes, versions) goes into the summary.
     """
     kind = storage_kind(storage_url)
     if spec.compute.runners > 1 and kind != "postgresql":
@@ -127,6 +129,8 @@ def calibrate(
     }
     if fallback_error is not None:
         summary["results_fallback"] = str(writer.location)
+    if provenance is not None:
+        summary["provenance"] = dict(provenance)
     if interruption.signal is not None:
         summary["signal"] = interruption.name
     try:

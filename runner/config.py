@@ -15,6 +15,8 @@ An orchestrator starts the runner as a Kubernetes Job and configures it with:
 | `MODELOPS_STORAGE_CONNECTION_STRING` | blob connection string (else the pod's managed identity) |
 | `MODELOPS_RUNNER_ID` | this runner's id (default: host name, which is the pod name) |
 | `MODELOPS_DETERMINISTIC` | `1` for ask-batch / wait-all / tell-in-order mode |
+| `MODELOPS_BUNDLE_STORE` | where the document's bundle (`model.bundle: sha256:...`) is fetched from: a folder or blob URL |
+| `MODELOPS_BUNDLE_CACHE` | where fetched bundles are unpacked (default `~/.cache/modelops/bundles`) |
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class RunnerConfig:
     events: tuple[str, ...] = ()
     runner_id: str = ""
     deterministic: bool = False
+    bundle_store: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RunnerConfig:
@@ -52,6 +55,7 @@ class RunnerConfig:
             events=tuple(url.strip() for url in env.get("MODELOPS_EVENTS_URL", "").split(",") if url.strip()),
             runner_id=env.get("MODELOPS_RUNNER_ID") or socket.gethostname(),
             deterministic=env.get("MODELOPS_DETERMINISTIC", "") in ("1", "true", "yes"),
+            bundle_store=env.get("MODELOPS_BUNDLE_STORE") or None,
         )
 
 

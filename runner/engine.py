@@ -304,7 +304,7 @@ class Engine:
     def _tasks(self, record: TrialRecord) -> list[SimTask]:
         model = self.spec.model
         pset = UniqueParameterSet(record.params, record.param_id)
-        return [SimTask(model.bundle, model.entrypoint, pset, seed, outputs=self._outputs) for seed in record.seeds]
+        return [SimTask(model.bundle_ref, model.entrypoint, pset, seed, outputs=self._outputs) for seed in record.seeds]
 
     def _trials_per_task(self) -> int:
         if self.spec.compute.replicates_per_task != "auto" or self._trial_seconds is None:

@@ -4,11 +4,24 @@
 durable SDK wheel installs its own top-level `tests`, which must never win.
 """
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.services import AzuriteService, PostgresService, run_azurite, run_postgres
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bundle_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Bundles that tests build and fetch are unpacked in the session's temp folder, not the home folder."""
+    saved = os.environ.get("MODELOPS_BUNDLE_CACHE")
+    os.environ["MODELOPS_BUNDLE_CACHE"] = str(tmp_path_factory.mktemp("bundle-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("MODELOPS_BUNDLE_CACHE", None)
+    else:
+        os.environ["MODELOPS_BUNDLE_CACHE"] = saved
 
 
 @pytest.fixture(scope="session")

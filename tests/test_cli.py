@@ -1,4 +1,5 @@
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_a_bad_document_is_rejected_before_any_simulation_runs(tmp_path, monkeyp
     doc = quadratic_doc(model={"entrypoint": "tests.models:records_calls"})  # its target file does not exist
     result = cli.invoke(app, ["run", str(write_doc(tmp_path, doc)), "--local", "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2
-    assert "targets.curve.data: file not found: curve.csv" in result.stderr
+    assert "targets.curve.data: curve.csv is not in the bundle (missing" in result.stderr
     assert not calls.exists() and not (tmp_path / "runs").exists()
 
 
@@ -64,9 +65,10 @@ def test_a_bad_run_id_is_rejected(tmp_path):
 
 
 def mops(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """The real `mops` console script, as a user runs it."""
+    """The real `mops` console script, as a user runs it; `tests.models` is installed, as a user's package would be."""
     exe = Path(sys.executable).with_name("mops")
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_run_local_with_overrides_writes_results_and_ends_with_json(tmp_path):

@@ -47,8 +47,12 @@ class Model(StrictModel):
         examples=["examples.sir.model:simulate"],
         json_schema_extra={"pattern": rules.ENTRYPOINT_PATTERN},
     )
-    bundle: str = Field(
-        "installed", min_length=1, description="Code bundle reference; 'installed' means importable where workers run."
+    bundle: str | None = Field(
+        None,
+        pattern=r"^(installed|sha256:[0-9a-f]{64})$",
+        description="Where the model's code and data come from. Omitted: `mops run` bundles the document's folder "
+        "(minus .modelopsignore) and runs from that bundle; 'sha256:<hex>': a bundle already pushed to the bundle "
+        "store; 'installed': importable where the runner and workers run (e.g. baked into the runner image).",
     )
     timeout_seconds: float | None = Field(
         None,
@@ -58,6 +62,11 @@ class Model(StrictModel):
     )
 
     _entrypoint = field_validator("entrypoint")(_check_entrypoint)
+
+    @property
+    def bundle_ref(self) -> str:
+        """The `bundle_ref` of this model's simulation tasks."""
+        return self.bundle or "installed"
 
 
 class Parameter(StrictModel):
