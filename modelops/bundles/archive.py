@@ -101,4 +101,4 @@ def check_digest(digest: str) -> str:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB"
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n} bytes"
