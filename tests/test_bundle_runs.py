@@ -146,3 +146,32 @@ def test_a_requirement_conflicting_with_the_runner_is_refused(tmp_path):
     (folder / "requirements.txt").write_text("numpy>=2\n--index-url x\n")
     with pytest.raises(BundleError, match=r"line 2 \('--index-url x'\) is not a requirement"):
         prepare_requirements(folder)
+
+
+def test_the_executor_runs_each_bundles_model_in_its_own_children_from_its_folder(tmp_path):
+    from modelops.bundles import BundleStore, set_default_store
+    from modelops.ipc import ipc_to_table
+    from modelops.services.executor import simulate
+    from modelops_contracts import SimTask, UniqueParameterSet
+
+    store = BundleStore(str(tmp_path / "store"))
+    digests = []
+    for answer in (1, 2):
+        folder = tmp_path / f"m{answer}"
+        code = ("import polars as pl\n\ndef simulate(params, seed):\n"
+                f"    return {{'growth': pl.DataFrame({{'answer': [{answer}], 'cwd_file': [open('marker').read()]}})}}\n")
+        write_growth_folder(folder, model_code=code)
+        (folder / "marker").write_text(f"bundle {answer}")
+        bundle = build_bundle(folder)
+        store.push(bundle)
+        digests.append(bundle.digest)
+    set_default_store(store.url)
+    try:
+        pset = UniqueParameterSet.from_dict({"rate": 1.0})
+        for digest, answer in [(digests[0], 1), (digests[1], 2), (digests[0], 1)]:
+            [(result, diagnostics)] = simulate([SimTask(digest, "growth:simulate", pset, 7)])
+            assert diagnostics is None, diagnostics
+            table = ipc_to_table(result.outputs["growth"].inline)
+            assert table.to_dict(as_series=False) == {"answer": [answer], "cwd_file": [f"bundle {answer}"]}
+    finally:
+        set_default_store(None)

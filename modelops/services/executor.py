@@ -21,6 +21,7 @@ from typing import Any
 
 from modelops_contracts import ErrorInfo, SimReturn, SimTask, TableArtifact
 
+from .bundle_environment import environment_for
 from .pool import POOLS, Death, Environment, Simulation
 
 # What a failed simulation leaves for its trial's diagnostics: traceback, stdout and stderr tails.
@@ -42,8 +43,11 @@ def simulate(
 def simulate_groups(
     groups: Sequence[Sequence[SimTask]], *, timeout: float | None = None, environment: Environment | None = None
 ) -> list[list[Replicate]]:
-    """Run every group's tasks in one batch; a group with a crashed or timed-out task stops there."""
-    environment = environment or Environment.current()
+    """Run every group's tasks in one batch; a group with a crashed or timed-out task stops there.
+
+    By default they run in the environment of their bundle (one run's tasks share it).
+    """
+    environment = environment or environment_for(next((t.bundle_ref for group in groups for t in group), None))
     results: list[list[Replicate | None]] = [[None] * len(group) for group in groups]
     pending = [(g, i) for g, group in enumerate(groups) for i in range(len(group))]
     crashes: dict[tuple[int, int], list[str]] = {}
