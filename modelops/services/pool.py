@@ -112,6 +112,8 @@ class WarmChild:
         )
         os.close(request_read)
         os.close(done_write)
+        self._waiting = select.poll()
+        self._waiting.register(self._done, select.POLLIN)
         self.env = environment.env
         self.batches = 0
         self.alive = True
@@ -145,8 +147,7 @@ class WarmChild:
                 if wait <= 0:
                     self.stop()
                     return self._outcomes(), self._death(sent, timeout=timeout)
-            ready, _, _ = select.select([self._done], [], [], wait)
-            if ready:
+            if self._waiting.poll(max(wait, 0) * 1000):  # poll, not select: any fd number works
                 if os.read(self._done, 1):
                     return self._outcomes(), None
                 break  # end of file: the child is gone
