@@ -151,3 +151,11 @@ def test_a_simulation_flooding_its_output_never_grows_its_file_past_the_bound(mo
     [size] = from_ipc({"size": result.outputs["size"].inline})["size"].to_dicts()
     assert size["printed"] > 8 * (256 << 10)  # far past the bound ...
     assert size["bytes"] < size["printed"] / 4  # ... yet what stays on disk was cut down as it went
+
+
+def test_an_environment_whose_interpreter_is_missing_fails_its_simulations_saying_so(tmp_path):
+    here = Environment.current()
+    missing = Environment(str(tmp_path / "no-python"), here.path, here.cwd, here.env)
+    [(result, _)] = simulate([task()], environment=missing)
+    assert result.error.error_type == "SimulationNotStarted"
+    assert "cannot start a simulation process" in result.error.message and "no-python" in result.error.message

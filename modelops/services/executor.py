@@ -31,6 +31,7 @@ Replicate = tuple[SimReturn, Diagnostics | None]
 CRASHED = "SimulationCrashed"
 TIMED_OUT = "SimulationTimeout"
 NOT_RUN = "NotRun"
+NOT_STARTED = "SimulationNotStarted"
 
 
 def simulate(
@@ -52,7 +53,13 @@ def simulate_groups(
     pending = [(g, i) for g, group in enumerate(groups) for i in range(len(group))]
     crashes: dict[tuple[int, int], list[str]] = {}
     while pending:
-        child = POOLS.checkout(environment)
+        try:
+            child = POOLS.checkout(environment)
+        except OSError as exc:  # no such interpreter or working directory, no room for its folder, ...
+            error = ErrorInfo(NOT_STARTED, f"cannot start a simulation process: {exc}")
+            for g, i in pending:
+                results[g][i] = SimReturn(task_id=groups[g][i].task_id, outputs={}, error=error), None
+            break
         batch = [groups[g][i] for g, i in pending]
         preload = sorted({task.entrypoint for task in batch})  # imported before the first timeout starts
         outcomes, death = child.run([_simulation(task) for task in batch], timeout, preload, environment.env)

@@ -100,18 +100,25 @@ class WarmChild:
         request_read, self._requests = os.pipe()
         self._done, done_write = os.pipe()
         self._oom_kills = oom_kills()
-        self.process = subprocess.Popen(
-            [environment.python, "-c", BOOTSTRAP, json.dumps(environment.path), str(request_read), str(done_write), self.folder],
-            stdin=subprocess.DEVNULL,
-            stdout=self._output[0],
-            stderr=self._output[1],
-            cwd=environment.cwd,
-            env=dict(environment.env),
-            pass_fds=(request_read, done_write),
-            start_new_session=True,  # no terminal signal reaches it; a stop takes the model's own children too
-        )
-        os.close(request_read)
-        os.close(done_write)
+        command = [environment.python, "-c", BOOTSTRAP, json.dumps(environment.path)]
+        try:
+            self.process = subprocess.Popen(
+                [*command, str(request_read), str(done_write), self.folder],
+                stdin=subprocess.DEVNULL,
+                stdout=self._output[0],
+                stderr=self._output[1],
+                cwd=environment.cwd,
+                env=dict(environment.env),
+                pass_fds=(request_read, done_write),
+                start_new_session=True,  # no terminal signal reaches it; a stop takes the model's own children too
+            )
+        except OSError:
+            os.close(self._requests)
+            self._release()
+            raise
+        finally:
+            os.close(request_read)
+            os.close(done_write)
         self._waiting = select.poll()
         self._waiting.register(self._done, select.POLLIN)
         self.env = environment.env
@@ -167,14 +174,15 @@ class WarmChild:
 
     def close(self) -> None:
         """End the child (it exits when its requests end) and remove its folder."""
+        os.close(self._requests)
         if self.alive:
-            os.close(self._requests)
             try:
                 self.process.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self.stop()
-        else:
-            os.close(self._requests)
+        self._release()
+
+    def _release(self) -> None:
         for fd in (self._done, self._spool, self._progress):
             os.close(fd)
         for output in self._output:
