@@ -151,6 +151,7 @@ module resourceRoles 'modules/resource-roles.bicep' = {
     topicName: topic.outputs.name
     keyVaultName: keyVault.outputs.name
     secretsAdminPrincipalId: secretsAdminPrincipalId
+    roleGranterId: subscriptionRoles.outputs.roleGranterId
   }
 }
 

@@ -23,6 +23,7 @@ CLUSTER = {**GROUP, "cluster_name": AKS}
 NEW_CLUSTER = {**CLUSTER, "location": "westeurope", "kubernetes_version": ""}  # the newest the region takes
 NEW_GROUP = {**GROUP, "location": "westeurope", "tags": {"environment": "dev"}}
 CLUSTER_ID = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters/{AKS}"
+PRINCIPAL = "0f9e8d7c-6b5a-4321-8fed-cba987654321"
 ABSENT = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": []}
 ACTIVITIES = FunctionIndex.of(azure_activities.bp).activities
 
@@ -84,6 +85,7 @@ def test_the_blueprint_has_the_activities_of_the_contract():
         "azure_cluster_state",
         "azure_grant_roles",
         "azure_begin_delete_cluster",
+        "azure_revoke_roles",
         "azure_delete_registry",
         "azure_begin_delete_resource_group",
     }
@@ -239,6 +241,26 @@ def test_roles_are_granted_to_the_kubelet_identity_under_fixed_names(arm):
     stored = [r for r in arm.state.resources.values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
     assert sorted(r["name"] for r in stored) == sorted(expected)
     assert {r["properties"]["principalId"] for r in stored} == {kubelet}
+
+
+def test_teardown_revokes_what_was_granted_whatever_its_name_and_nothing_else(arm):
+    begin_succeeded_cluster()
+    registry = registry_id(SUBSCRIPTION_ID, RG, ACR)
+    kubelet = arm.resource(CLUSTER_ID)["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
+    assignments = client(AuthorizationManagementClient, arm).role_assignments
+    earlier, someone_else = "9b2e4c6d-1a3f-4e5b-8c7d-0e1f2a3b4c5d", "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+    pull = role_definition_id(SUBSCRIPTION_ID, "AcrPull")
+    assignments.create(registry, earlier, {"properties": {"roleDefinitionId": pull, "principalId": kubelet}})
+    assignments.create(registry, someone_else, {"properties": {"roleDefinitionId": pull, "principalId": PRINCIPAL}})
+    grants = [{"scope": registry, "role": "AcrPull"}]
+
+    assert call("azure_revoke_roles", {**CLUSTER, "grants": grants}) == {"revoked": [earlier]}
+    assert call("azure_revoke_roles", {**CLUSTER, "grants": grants}) == {"revoked": []}
+    left = [r["name"] for r in arm.state.resources.values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
+    assert left == [someone_else]
+    call("azure_begin_delete_cluster", CLUSTER)
+    states_until_settled()
+    assert call("azure_revoke_roles", {**CLUSTER, "grants": grants}) == {"revoked": []}  # no cluster, no principal
 
 
 def test_a_grant_made_earlier_under_another_name_counts(arm):

@@ -2,73 +2,22 @@
 environment up → run → cancel → run down → environment down, with the status a local run gives."""
 
 import json
-import threading
-from contextlib import suppress
 
 import pytest
 import yaml
 
-from control_plane.activities import azure as azure_activities
-from control_plane.activities import kubernetes as kubernetes_activities
-from control_plane.azure.clients import azure_clients
-from control_plane.k8s import apply as k8s_apply
-from control_plane.k8s.client import api_client_for
-from control_plane.k8s.client import AKS_SERVER_APP_ID
-from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential, token_for
-from tests.fakes.kube_api import FakeKubeApi
+from tests.azure_clouds import azure_clouds
+from tests.fakes.arm import SUBSCRIPTION_ID
 from tests.function_app_harness import AppHarness
 from tests.test_cli import ROOT
 
-FAST = {"polling_interval": 0, "retry_backoff_factor": 0}
 SECRETS = ("password", "PGPASSWORD", "token", "client-key-data", "AccountKey=", "fake-kube-token")
 
 
 @pytest.fixture
-def clouds(monkeypatch, tmp_path):
-    """A fake ARM whose AKS kubeconfigs lead to a fake Kubernetes API, and pods that become ready."""
-    with FakeKubeApi(token=token_for(f"{AKS_SERVER_APP_ID}/.default")) as kube:  # Entra tokens only
-        arm = FakeArm(lro_polls=2)
-        arm.kube.server, arm.kube.token = kube.url, kube.token
-        monkeypatch.setattr(azure_activities, "clients_factory",
-                            lambda sub: azure_clients(sub, FakeCredential(), transport=arm, **FAST))  # fmt: skip
-        monkeypatch.setattr(kubernetes_activities, "client_factory",
-                            lambda cluster: api_client_for(cluster, {}, credential=FakeCredential(),
-                                                           transport=arm, **FAST))  # fmt: skip
-        monkeypatch.setattr(k8s_apply, "POLL_SECONDS", 0.02)
-        for name, value in {
-            "MODELOPS_SUBSCRIPTION_ID": SUBSCRIPTION_ID, "MODELOPS_USERNAME": "ada",
-            "MODELOPS_RUNNER_IMAGE": "modelopsdevada.azurecr.io/modelops-runner:test",
-            "MODELOPS_RESULTS_ROOT": "https://results.blob.core.windows.net/results",
-            "MODELOPS_EVENTS_URL": "https://topic.westeurope-1.eventgrid.azure.net/api/events",
-        }.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
-        stop = threading.Event()
-        thread = threading.Thread(target=_controllers, args=(kube, stop), daemon=True)
-        thread.start()
-        try:
-            yield arm, kube
-        finally:
-            stop.set()
-            thread.join()
-
-
-def _controllers(kube: FakeKubeApi, stop: threading.Event) -> None:
-    """Deployments and StatefulSets become ready; the PostgreSQL init Job succeeds; the runner keeps running."""
-    while not stop.wait(0.01):
-        for kind in ("Deployment", "StatefulSet", "Job"):
-            for obj in kube.objects(kind):
-                meta = obj["metadata"]
-                if kind == "Job":
-                    if meta["name"] != "postgres-init":
-                        continue
-                    status = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
-                else:
-                    n = obj["spec"].get("replicas", 1)
-                    status = {"observedGeneration": meta["generation"], "replicas": n, "readyReplicas": n,
-                              "updatedReplicas": n, "availableReplicas": n}  # fmt: skip
-                if obj.get("status") != status:
-                    with suppress(KeyError):
-                        kube.set_status(kind, meta["namespace"], meta["name"], status)
+def clouds(monkeypatch):
+    with azure_clouds(monkeypatch) as both:
+        yield both
 
 
 def test_environment_up_run_cancel_and_down_on_azure(clouds):
@@ -119,6 +68,7 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds):
     assert arm.resource(f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-dev-rg-ada/providers/"
                         "Microsoft.ContainerService/managedClusters/modelops-dev-aks") is None  # fmt: skip
     assert app.driver.replay_all_recorded() > 0
+    assert arm.refused == []  # every request within the rights the Bicep grants the app
     posts = {r.path.rsplit("/", 1)[1] for r in arm.requests if r.method == "POST"}
     assert "listClusterAdminCredential" not in posts  # no cluster-admin certificate, ever
     hub = app.driver.task_hub_text()

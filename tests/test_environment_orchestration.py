@@ -11,7 +11,7 @@ from tests.scripted_activities import ScriptedActivities
 
 fake = ScriptedActivities((
     "azure_ensure_resource_group", "azure_ensure_registry", "azure_begin_cluster", "azure_cluster_state",
-    "azure_grant_roles", "azure_begin_delete_cluster", "azure_delete_registry",
+    "azure_grant_roles", "azure_revoke_roles", "azure_begin_delete_cluster", "azure_delete_registry",
     "azure_begin_delete_resource_group", "k8s_ensure_workspace", "k8s_delete_workspace",
 ))  # fmt: skip
 calls, script = fake.calls, fake.script
@@ -33,6 +33,7 @@ def driver():
         azure_cluster_state=lambda payload: {"provisioning_state": next(states), "kubernetes_version": "1.30.4",
                                              "pools": []},  # fmt: skip
         azure_grant_roles={"assignments": ["a"]},
+        azure_revoke_roles={"revoked": ["a"]},
         azure_begin_delete_cluster={"deleted": True},
         azure_delete_registry={"deleted": True},
         azure_begin_delete_resource_group={"deleted": True},
@@ -104,8 +105,11 @@ def test_down_removes_workspace_cluster_and_registry_and_the_group_only_when_ask
     driver.start_new("environment", "environment-dev", request)
     driver.drain()
     assert driver.get_status("environment-dev").output["phase"] == "removed"
-    assert [name for name, _ in calls] == ["azure_cluster_state", "k8s_delete_workspace", "azure_begin_delete_cluster",
-                                           "azure_cluster_state", "azure_cluster_state", "azure_delete_registry"]  # fmt: skip
+    assert [name for name, _ in calls] == ["azure_cluster_state", "k8s_delete_workspace", "azure_revoke_roles",
+                                           "azure_begin_delete_cluster", "azure_cluster_state", "azure_cluster_state",
+                                           "azure_delete_registry"]  # fmt: skip
+    revoked = dict(calls)["azure_revoke_roles"]["grants"]
+    assert [g["role"] for g in revoked] == ["AcrPull", "Storage Blob Data Contributor"]  # what up granted
     calls.clear()
     script["azure_cluster_state"] = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": []}
     driver.start_new("environment", "environment-dev", request | {"delete_rg": True})

@@ -12,6 +12,9 @@ param keyVaultName string
 @description('Object id of a user or group allowed to write Key Vault secrets; empty for nobody.')
 param secretsAdminPrincipalId string = ''
 
+@description('The ModelOps role granter (subscription-roles.bicep): role assignments only, narrowed by each assignment\'s condition.')
+param roleGranterId string
+
 // Built-in role definition ids: the same in every tenant.
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -21,7 +24,6 @@ var roles = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe5-44ce-4948-aee5-eccb2c155cd7'
   eventGridDataSender: 'd5a91429-5739-47e2-a06b-3470a27159e7'
-  roleBasedAccessControlAdministrator: 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
 }
 
 // An ABAC condition that lets a role-assignment writer create or delete assignments of one
@@ -106,14 +108,14 @@ resource appSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 // App, on the results container only: `mops env up` grants each environment's workload identity
 // Storage Blob Data Contributor here (MODELOPS_RESULTS_CONTAINER_ID) so runners can write
 // results. Never the account: it also holds the app's deployment package, task hub and dead
-// letters, and whoever may write those may replace the app's code. The built-in RBAC
-// Administrator role could grant any role; the condition narrows it to that one role, for
-// service principals only, on this container only.
+// letters, and whoever may write those may replace the app's code. The role granter could
+// grant any role; the condition narrows it to that one role, for service principals only, on
+// this container only.
 resource appGrantsResultsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: results
-  name: guid(results.id, appPrincipalId, roles.roleBasedAccessControlAdministrator)
+  name: guid(results.id, appPrincipalId, roleGranterId)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.roleBasedAccessControlAdministrator)
+    roleDefinitionId: roleGranterId
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     conditionVersion: '2.0'
@@ -125,9 +127,9 @@ resource appGrantsResultsWriter 'Microsoft.Authorization/roleAssignments@2022-04
 // runners can publish progress with their identity; this topic has no access keys.
 resource appGrantsEventSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: topic
-  name: guid(topic.id, appPrincipalId, roles.roleBasedAccessControlAdministrator)
+  name: guid(topic.id, appPrincipalId, roleGranterId)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.roleBasedAccessControlAdministrator)
+    roleDefinitionId: roleGranterId
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     conditionVersion: '2.0'

@@ -7,12 +7,12 @@ targetScope = 'subscription'
 param appPrincipalId string
 
 var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
-var roleBasedAccessControlAdministrator = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
 var grantOnlyCondition = replace(loadTextContent('grant-only.condition'), '\n', ' ')
 
 // A custom role instead of Contributor: exactly the control-plane operations
-// control_plane/azure makes (resource groups, registries, AKS clusters and the polling of their
-// long-running operations, the region's Kubernetes versions, the cluster user kubeconfig, which
+// control_plane/azure makes (resource groups, registries, AKS clusters, the registries' operation
+// status (ACR's creation is awaited; AKS and group operations are started and their resource
+// read again by the orchestrator, never polled by status URL), the region's Kubernetes versions, the cluster user kubeconfig, which
 // for these Entra ID clusters holds the server and its CA and no credential) and nothing else:
 // no networks, VMs, data-plane or secrets such as registry admin credentials. AKS creates the
 // cluster's node resource group itself, with its own identity, so that needs no right here.
@@ -31,8 +31,6 @@ resource environmentBuilder 'Microsoft.Authorization/roleDefinitions@2022-04-01'
           'Microsoft.Resources/subscriptions/resourceGroups/read'
           'Microsoft.Resources/subscriptions/resourceGroups/write'
           'Microsoft.Resources/subscriptions/resourceGroups/delete'
-          'Microsoft.Resources/subscriptions/operationresults/read'
-          'Microsoft.ContainerRegistry/checkNameAvailability/read'
           'Microsoft.ContainerRegistry/registries/read'
           'Microsoft.ContainerRegistry/registries/write'
           'Microsoft.ContainerRegistry/registries/delete'
@@ -41,11 +39,8 @@ resource environmentBuilder 'Microsoft.Authorization/roleDefinitions@2022-04-01'
           'Microsoft.ContainerService/managedClusters/read'
           'Microsoft.ContainerService/managedClusters/write'
           'Microsoft.ContainerService/managedClusters/delete'
-          'Microsoft.ContainerService/managedClusters/agentPools/read'
           'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action'
           'Microsoft.ContainerService/locations/kubernetesVersions/read'
-          'Microsoft.ContainerService/locations/operations/read'
-          'Microsoft.ContainerService/locations/operationresults/read'
         ]
         notActions: []
       }
@@ -121,18 +116,45 @@ resource appOperatesWorkspaces 'Microsoft.Authorization/roleAssignments@2022-04-
   }
 }
 
+// Role assignments and nothing else: every assignment of it carries an ABAC condition naming
+// the one role it may hand out, to service principals only. Not the built-in RBAC
+// Administrator role, which also carries */read (every resource's metadata in the scope) and
+// Microsoft.Support/*.
+resource roleGranter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'modelops-role-granter')
+  properties: {
+    roleName: 'ModelOps role granter (${subscription().subscriptionId})'
+    description: 'Read, create and delete role assignments; each assignment of this role names, in its condition, the one role it may grant.'
+    type: 'CustomRole'
+    assignableScopes: [
+      subscription().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Authorization/roleAssignments/read'
+          'Microsoft.Authorization/roleAssignments/write'
+          'Microsoft.Authorization/roleAssignments/delete'
+        ]
+        notActions: []
+      }
+    ]
+  }
+}
+
 // `mops env up` grants each cluster's kubelet identity AcrPull on the environment's registry,
 // which lives in a resource group created at that moment: so the scope is the subscription,
-// and the ABAC condition narrows the built-in RBAC Administrator role (which could otherwise
-// grant any role, Owner included) to AcrPull, for service principals only. That role also
-// carries */read, i.e. reading resource metadata (not data, not keys) across the subscription.
+// and the ABAC condition narrows the role granter to AcrPull, for service principals only.
 resource appGrantsImagePull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, appPrincipalId, roleBasedAccessControlAdministrator)
+  name: guid(subscription().id, appPrincipalId, roleGranter.id)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleBasedAccessControlAdministrator)
+    roleDefinitionId: roleGranter.id
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
     conditionVersion: '2.0'
     condition: replace(grantOnlyCondition, '<role>', acrPull)
   }
 }
+
+@description('The role granter, for the grants on the control plane\'s own resources (resource-roles.bicep).')
+output roleGranterId string = roleGranter.id

@@ -77,6 +77,17 @@ def azure_grant_roles(payload: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="payload")
+def azure_revoke_roles(payload: dict) -> dict:
+    """`{subscription_id, resource_group, cluster_name, grants: [{scope, role}]}` -> `{revoked: [name]}`:
+    what `azure_grant_roles` granted, removed (before the cluster is deleted)."""
+    subscription_id = payload["subscription_id"]
+    with clients_factory(subscription_id) as clients:
+        return operations.revoke_roles(
+            clients, subscription_id, payload["resource_group"], payload["cluster_name"], payload["grants"]
+        )
+
+
+@bp.activity_trigger(input_name="payload")
 def azure_begin_delete_cluster(payload: dict) -> dict:
     """`{subscription_id, resource_group, cluster_name}` -> `{deleted}`; starts the deletion, never waits."""
     with clients_factory(payload["subscription_id"]) as clients:

@@ -180,6 +180,41 @@ def grant_roles(
     return {"assignments": names}
 
 
+def revoke_roles(
+    clients: AzureClients, subscription_id: str, group: str, cluster_name: str, grants: list[dict[str, str]]
+) -> dict[str, Any]:
+    """Remove what `grant_roles` granted: each `{scope, role}` the cluster's kubelet identity holds,
+    whatever the assignment's name. Before the cluster goes, since its identity names the principal."""
+    what = _cluster(group, cluster_name)
+    with _failing_as(f"reading {what}"):
+        cluster = _existing(clients.containers.managed_clusters.get, group, cluster_name)
+    kubelet = cluster and (cluster.properties.identity_profile or {}).get("kubeletidentity")
+    if kubelet is None or not kubelet.object_id:
+        return {"revoked": []}
+    revoked = []
+    for grant in grants:
+        role = requests.role_definition_id(subscription_id, grant["role"]).rsplit("/", 1)[1].lower()
+        with _failing_as(f"revoking {grant['role']} on {grant['scope']!r} from the kubelet identity of {what}"):
+            revoked += _revoke(clients, grant["scope"], role, kubelet.object_id)
+    return {"revoked": revoked}
+
+
+def _held(clients: AzureClients, scope: str, role: str, principal_id: str) -> list[str]:
+    """Names of the assignments of `role` (its GUID) to the principal at exactly `scope`."""
+    found = clients.authorization.role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
+    return [a.name for a in found if a.scope.lower() == scope.lower() and a.role_definition_id.lower().endswith(role)]
+
+
+def _revoke(clients: AzureClients, scope: str, role: str, principal_id: str) -> list[str]:
+    try:
+        names = _held(clients, scope, role, principal_id)
+    except ResourceNotFoundError:  # the scope itself is gone, and its assignments with it
+        return []
+    for name in names:
+        clients.authorization.role_assignments.delete(scope, name)
+    return names
+
+
 def _assign(clients: AzureClients, scope: str, definition: str, principal_id: str) -> str:
     assignments = clients.authorization.role_assignments
     name = role_assignment_name(scope, principal_id, definition)
@@ -189,11 +224,7 @@ def _assign(clients: AzureClients, scope: str, definition: str, principal_id: st
         if getattr(error.error, "code", None) != "RoleAssignmentExists":
             raise
         role = definition.rsplit("/", 1)[1].lower()  # the GUID: ARM may spell the definition id's prefix otherwise
-        earlier = [
-            assignment.name
-            for assignment in assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
-            if assignment.scope.lower() == scope.lower() and assignment.role_definition_id.lower().endswith(role)
-        ]
+        earlier = _held(clients, scope, role, principal_id)
         if not earlier:
             raise
         return earlier[0]

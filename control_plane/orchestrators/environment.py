@@ -85,19 +85,24 @@ def _ensure_cluster(context: df.DurableOrchestrationContext, request: dict[str, 
     state = yield from _step(context, status, "cluster", "azure_begin_cluster",
                              cluster | {"location": azure["location"], "kubernetes_version": azure["kubernetes_version"]})  # fmt: skip
     found = yield from _wait_for_cluster(context, status, cluster, state["provisioning_state"], "Succeeded")
-    scopes = {
-        "registry": registry_id(names["subscription_id"], names["resource_group"], names["registry_name"]),
-        "results_container_id": azure.get("results_container_id"),
-        "eventgrid_topic_id": azure.get("eventgrid_topic_id"),
-    }
-    grants = [{"scope": scopes[key], "role": role} for key, role in ROLES if scopes[key]]
-    yield from _step(context, status, "roles", "azure_grant_roles", cluster | {"grants": grants})
+    yield from _step(context, status, "roles", "azure_grant_roles", cluster | {"grants": _grants(request, names)})
     return cluster | {
         "target": "azure",
         "location": azure["location"],
         "kubernetes_version": found.get("kubernetes_version") or azure["kubernetes_version"],
         "registry_login_server": registry["login_server"],
     }
+
+
+def _grants(request: dict[str, Any], names: dict[str, str]) -> list[dict[str, str]]:
+    """What the environment's cluster is granted, and its teardown revokes."""
+    azure = request["azure"]
+    scopes = {
+        "registry": registry_id(names["subscription_id"], names["resource_group"], names["registry_name"]),
+        "results_container_id": azure.get("results_container_id"),
+        "eventgrid_topic_id": azure.get("eventgrid_topic_id"),
+    }
+    return [{"scope": scopes[key], "role": role} for key, role in ROLES if scopes[key]]
 
 
 def _wait_for_cluster(context, status: dict[str, Any], cluster: dict[str, str], state: str, wanted: str):
@@ -129,6 +134,7 @@ def _tear_down(context: df.DurableOrchestrationContext, request: dict[str, Any],
     if found["provisioning_state"] != "Absent":
         yield from _step(context, status, "workspace", "k8s_delete_workspace",
                          {"cluster": cluster | {"target": "azure"}, "environment": request["environment"]})  # fmt: skip
+        yield from _step(context, status, "roles", "azure_revoke_roles", cluster | {"grants": _grants(request, names)})
         deleting = yield from _step(context, status, "cluster", "azure_begin_delete_cluster", cluster)
         yield from _wait_for_cluster(context, status, cluster, "Deleting" if deleting["deleted"] else "Absent", "Absent")
     yield from _step(context, status, "registry", "azure_delete_registry", where | {"registry_name": names["registry_name"]})

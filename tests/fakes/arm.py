@@ -28,6 +28,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
 from tests.fakes import arm_acr, arm_aks, arm_aks_versions, arm_groups, arm_roles
+from tests.fakes.arm_authz import AppRights, action_of
 from tests.fakes.arm_credentials import KubeAccess
 from tests.fakes.arm_requests import Call, Route
 from tests.fakes.arm_state import ArmError, ArmState, PlannedFailure, Reply
@@ -101,7 +102,9 @@ class FakeArm(RequestsTransport):
     `lro_polls`: how many looks (status URL polls or GETs) a long-running operation answers
     InProgress before it ends. `retry_after`: the Retry-After sent with LRO answers (ARMPolling
     treats 0 as absent and falls back to the client's polling_interval). `kube`: where the
-    kubeconfigs from listClusterUserCredential point.
+    kubeconfigs from listClusterUserCredential point. `rights`: the app identity's role
+    assignments (`AppRights.from_bicep()`); each request they do not allow is answered 403
+    AuthorizationFailed, as ARM answers it. None authorizes everything (tests of the fake itself).
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class FakeArm(RequestsTransport):
         lro_polls: int = 1,
         retry_after: int = 0,
         kube: KubeAccess | None = None,
+        rights: AppRights | None = None,
     ):
         session = requests.Session()
         session.trust_env = False
@@ -122,6 +126,9 @@ class FakeArm(RequestsTransport):
         self.state = ArmState(subscription_id, tenant_id, lro_polls, retry_after)
         self.state.kubernetes_versions = copy.deepcopy(arm_aks_versions.OFFER)
         self.kube = kube or KubeAccess()
+        self.rights = rights
+        #: The actions of the requests `rights` refused (403), in order.
+        self.refused: list[str] = []
         self.requests: list[RecordedRequest] = []
         self.sleeps: list[float] = []
         self._faults: list[_Fault] = []
@@ -212,6 +219,13 @@ class FakeArm(RequestsTransport):
                     "MissingApiVersionParameter",
                     "The api-version query parameter (?api-version=) is required for all requests.",
                 )
+            if self.rights is not None:
+                stored = self.state.peek(path) if method == "DELETE" else None
+                try:
+                    self.rights.authorize(method, path, _recorded_body(body), stored)
+                except ArmError:
+                    self.refused.append(action_of(method, path))
+                    raise
             route, params = self._route(path)
             if api_version not in route.api_versions:
                 supported = "', '".join(sorted(route.api_versions))
