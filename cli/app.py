@@ -79,11 +79,14 @@ def run(
     environment: str = typer.Option(None, "--environment", help="Without --local: the shared environment (default from `mops config`)."),
     poll: float = typer.Option(2.0, "--poll", min=0.1, help="Without --local: seconds between status polls."),
     follow: bool = typer.Option(True, "--follow/--no-follow", help="Without --local: follow the run to its end, or just print its id."),
+    report: bool = typer.Option(True, "--report/--no-report", help="With --local: write the HTML report beside the results."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="With --local: replace a results folder that holds another run."),
 ) -> None:
     """Calibrate the model a run document describes: on this machine (--local) or through the API."""
     if not local:
         local_only = {"--out": out != Path("runs"), "--results": results, "--storage": storage != "memory",
-                      "--runner-id": runner_id, "--events": events, "--deterministic": deterministic, "--force": force}  # fmt: skip
+                      "--runner-id": runner_id, "--events": events, "--deterministic": deterministic, "--force": force,
+                      "--overwrite": overwrite}  # fmt: skip
         if given := [flag for flag, value in local_only.items() if value]:
             typer.echo(f"{', '.join(given)} only apply with --local", err=True)
             raise typer.Exit(EXIT_INVALID)
@@ -119,6 +122,7 @@ def run(
             overrides={"budget.trials": trials, "compute.workers": workers, "seed": seed},
             deterministic=deterministic,
             force=force,
+            overwrite=overwrite,
         )
     except (SpecError, ValueError, LedgerError) as error:  # BundleError is a ValueError
         _fail_invalid(error)
@@ -139,12 +143,47 @@ def run(
         for name, value in summary["best_params"].items():
             typer.echo(f"  {name} = {value}")
         typer.echo(f"results: {summary['results']}")
+        if report:
+            _report(summary["results"])
     if summary["events"]["dropped"]:
         typer.echo(f"warning: {summary['events']['dropped']} progress event(s) could not be delivered", err=True)
     if json_out:
         typer.echo(json.dumps(summary, default=str))
     if summary["status"] != "completed":
         raise typer.Exit(exit_code(summary))
+
+
+def _report(results: str) -> None:
+    """Write the report of a local results folder and say where it is; a failure only warns."""
+    from runner.report import build_report
+
+    if "://" in results:
+        return
+    try:
+        typer.echo(f"report: {build_report(results)}")
+    except Exception as exc:  # the run succeeded; a report that cannot be drawn must not say otherwise
+        typer.echo(f"warning: no report ({type(exc).__name__}: {exc}); try `mops report {results}`", err=True)
+
+
+@app.command()
+def report(
+    run: str = typer.Argument(..., help="A results folder, or the id of a run the API knows."),
+    out: Path = typer.Option(None, "--out", help="Folder for report.html and the PNG figures (default: <results>/report)."),
+) -> None:
+    """Write a run's HTML report (figures embedded, opens offline) and its figures as PNG files."""
+    from runner.report import build_report
+
+    folder = Path(run)
+    if not folder.is_dir():
+        if "/" in run or os.sep in run:
+            typer.echo(f"no results folder {run}", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        folder = run_commands.fetch_results(run, Path("runs") / run)
+    try:
+        typer.echo(f"report: {build_report(folder, out)}")
+    except FileNotFoundError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 app.command("status")(run_commands.status)

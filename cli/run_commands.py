@@ -63,13 +63,22 @@ def results(
     typer.echo(f"results: {location or '-'}")
     typer.echo(f"best loss {loss_text(answer)} ({answer.get('phase')})")
     echo_best(answer)
-    if download is None:
-        return
+    if download is not None:
+        fetch_results(run_id, download, answer)
+
+
+def fetch_results(run_id: str, folder: Path, answer: dict | None = None) -> Path:
+    """Download a run's results into `folder` (its status from the API unless given); exit if that fails."""
+    if answer is None:
+        client = client_for(settings_or_exit())
+        with api_errors():
+            answer = client.run_status(run_id)
+    location = answer.get("results")
     if not location:
         typer.echo(f"run {run_id} has no results location yet", err=True)
         raise typer.Exit(EXIT_FAILED)
     try:
-        copied, missing = download_results(location, download)
+        copied, missing = download_results(location, folder)
     except ImportError:
         typer.echo("downloading blob results needs the runner extra: pip install 'modelops[runner]'", err=True)
         raise typer.Exit(EXIT_API) from None
@@ -82,3 +91,4 @@ def results(
         typer.echo(f"warning: {name} is not at {location} (yet)", err=True)
     if not copied:
         raise typer.Exit(EXIT_FAILED)
+    return folder

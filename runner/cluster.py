@@ -11,15 +11,20 @@ from distributed import Client, LocalCluster
 
 
 @contextlib.contextmanager
-def local_client(workers: int | None = None, threads_per_worker: int = 1) -> Iterator[Client]:
-    """Worker processes (one per core by default), closed on exit whatever happens."""
+def local_client(workers: int | None = None, threads_per_worker: int = 1, *, processes: bool = True) -> Iterator[Client]:
+    """Workers (one per core by default), closed on exit whatever happens.
+
+    Worker processes ignore Ctrl-C (the runner handles it); thread workers share
+    this process and its signal handling. The scheduler's HTTP server takes a free
+    port, so a busy 8787 (another cluster, a notebook) is no warning.
+    """
     n_workers = workers or os.cpu_count() or 1
     with LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
-        processes=True,
-        dashboard_address=None,
+        processes=processes,
+        dashboard_address=":0",
         silence_logs=logging.ERROR,
-        preload=["runner.worker_setup"],  # workers leave Ctrl-C to the runner
+        **({"preload": ["runner.worker_setup"]} if processes else {}),
     ) as cluster, Client(cluster) as client:
         yield client
