@@ -175,7 +175,7 @@ def report(
 
     folder = Path(run)
     if not folder.is_dir():
-        if "/" in run or os.sep in run:
+        if "/" in run:  # a path, not a run id
             typer.echo(f"no results folder {run}", err=True)
             raise typer.Exit(EXIT_INVALID)
         folder = run_commands.fetch_results(run, Path("runs") / run)
