@@ -23,6 +23,7 @@ from distributed import Client
 from modelops.spec import RunSpec, spec_digest
 
 from .algorithms import build_algorithm
+from .confirm import confirm
 from .engine import CalibrationError, Engine
 from .interrupt import Interruption, graceful_stop
 from .ledger import Counts, Ledger, LedgerError
@@ -91,6 +92,7 @@ def calibrate(
     engine: Engine | None = None
     base_seed = spec.seed if spec.seed is not None else secrets.randbits(32)
     error: Exception | None = None
+    confirmed, confirmations = None, []
     with graceful_stop(grace_seconds) as interruption:
         try:
             at_start = ledger.counts()
@@ -104,17 +106,27 @@ def calibrate(
             for record in ledger.unreported():  # finished before a crash that kept their events from being sent
                 reporter.trial(record, at_start)
             engine.run()
+            if spec.confirm.top and interruption.signal is None:
+
+                def phase_engine(algorithm, phase, seeds):
+                    phased = Engine(client, spec, observed, algorithm, phase, deterministic=deterministic, seeds=seeds,
+                                    stop_at_target=False)  # fmt: skip
+                    interruption.attach(phased.stop)
+                    return phased
+
+                confirmed, confirmations = confirm(phase_engine, spec, ledger)
         except Exception as exc:  # whatever ends the run early, its results and its end are reported
             error = exc
             if not isinstance(exc, CalibrationError):
                 log.debug("the calibration stopped", exc_info=True)
     try:
-        records, counts = ledger.records(), ledger.counts()
+        records, counts = ledger.records() + confirmations, ledger.counts()
     except Exception:  # the study is unreachable: what this runner knows
         records, counts = _known_records(writer.records, engine), None
     fallback_error = writer.final(records)
     status, reason = _outcome(error, interruption, fallback_error)
-    summary = _summary(spec, counts or _counts_of(records, spec.budget.trials), status, reason) | {
+    search = [r for r in records if r.phase == "search"]
+    summary = _summary(spec, counts or _counts_of(search, spec.budget.trials), status, reason) | (confirmed or {}) | {
         "run_id": run_id,
         "runner_id": runner_id,
         "evaluated_here": 0 if engine is None else sum(r.finished_at is not None for r in engine.evaluated),
@@ -229,6 +241,8 @@ def _summary(spec: RunSpec, counts: Counts, status: str, reason: str | None) -> 
         "stopped": stopped,
         "best_params": None if best is None else best.params,
         "best_loss": None if best is None else best.loss,
+        "best_loss_se": None,
+        "best_search_loss": None if best is None else best.loss,
         "best_param_id": None if best is None else best.param_id,
         "best_target_losses": None if best is None else best.target_losses,
         "n_trials": counts.done,

@@ -74,6 +74,8 @@ class Engine:
         *,
         deterministic: bool = False,
         on_trial: Callable[[TrialRecord, Counts], None] | None = None,
+        seeds: Callable[[str], tuple[int, ...]] | None = None,
+        stop_at_target: bool = True,
     ):
         self.client = client
         self.spec = spec
@@ -81,6 +83,8 @@ class Engine:
         self.ledger = ledger
         self.deterministic = deterministic
         self.on_trial = on_trial
+        self.seeds = seeds or (lambda param_id: replicate_seeds(param_id, spec.replicates))
+        self.target_loss = spec.budget.target_loss if stop_at_target else None
         self.evaluated: list[TrialRecord] = []  # by this runner, in submission order
         self._targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
         self._outputs = tuple(sorted({spec.target_output(name) for name in spec.targets}))
@@ -272,7 +276,7 @@ class Engine:
 
     def _record(self, param_id: str, params: dict[str, Any], number: int) -> TrialRecord:
         self._watched.pop(param_id, None)  # a reclaimed lease is ours to evaluate now
-        record = TrialRecord(number, param_id, params, replicate_seeds(param_id, self.spec.replicates), time.time())
+        record = TrialRecord(number, param_id, params, self.seeds(param_id), time.time())
         self.evaluated.append(record)
         return record
 
@@ -343,7 +347,7 @@ class Engine:
             self._fail_all_failed(counts)
 
     def _target_reached(self, counts: Counts) -> bool:
-        target = self.spec.budget.target_loss
+        target = self.target_loss
         return target is not None and counts.best is not None and counts.best.loss <= target
 
     def _fail_all_failed(self, counts: Counts) -> None:

@@ -94,12 +94,13 @@ class Ledger:
         budget: int,
         document: dict[str, Any] | None = None,
         force: bool = False,
+        liveness: _Liveness | None = None,
     ):
         """`document` (the run document as a dict) must match the one the run started with, unless `force`."""
         self.engine = engine
         self.run_id = run_id
         self.runner_id = runner_id
-        self._lock: _Liveness = _liveness(engine, run_id, runner_id)
+        self._lock: _Liveness = liveness or _liveness(engine, run_id, runner_id)
         self._inherited = True  # leases held under this runner id before a restart are stale
         metadata.create_all(engine)
         compared = None if document is None else compared_document(document)
@@ -151,6 +152,14 @@ class Ledger:
     def close(self) -> None:
         self._lock.release()
         self.engine.dispose()
+
+    def phase(self, name: str, budget: int) -> Ledger:
+        """The ledger of a later phase of this run (e.g. confirmation), under the same runner lock.
+
+        Its rows are a run of their own (`<run id>/<name>`), so they count
+        against their own budget and never against the search's.
+        """
+        return Ledger(self.engine, f"{self.run_id}/{name}", self.runner_id, budget, liveness=self._lock)
 
     def lease(self, proposals: list[tuple[str, dict[str, Any]]]) -> list[Lease]:
         """Reserve each (param_id, params) for this runner if the budget has room and nobody has it.

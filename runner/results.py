@@ -32,6 +32,8 @@ def trials_frame(records: Sequence[TrialRecord], parameters: Sequence[str], targ
     ]
     columns += [_param_column(name, [r.params[name] for r in records]) for name in parameters]
     columns += [
+        pl.Series("phase", [r.phase for r in records], dtype=pl.String),
+        pl.Series("confirms", [r.confirms for r in records], dtype=pl.String),
         pl.Series("status", [r.status for r in records], dtype=pl.String),
         pl.Series("loss", [r.loss for r in records], dtype=pl.Float64),
     ]

@@ -21,6 +21,8 @@ class TrialRecord:
     error: dict[str, Any] | None = None
     finished_at: float | None = None
     sim_seconds: float = 0.0
+    phase: str = "search"  # or "confirm": a re-scoring of the candidate `confirms` (its param_id)
+    confirms: str | None = None
 
     def finish(self, outcome: dict[str, Any], finished_at: float) -> None:
         self.status = outcome["status"]

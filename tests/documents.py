@@ -20,6 +20,7 @@ def quadratic_doc(**changes) -> dict:
         "budget": {"trials": 12},
         "replicates": 2,
         "seed": 1,
+        "confirm": {"top": 0},  # tests of the confirmation phase turn it on
     }
     doc = copy.deepcopy(doc)
     doc.update(changes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import random
 import time
 
 import polars as pl
@@ -102,3 +103,10 @@ def floods_and_measures(params, seed):
         printed += print("x" * 999) or 1000
     sys.stdout.flush()
     return {"size": pl.DataFrame({"printed": [printed], "bytes": [os.fstat(1).st_size]})}
+
+
+def noisy_quadratic(params, seed):
+    """`quadratic` plus unit normal noise drawn from the replicate's seed: a noisy loss with a known mean."""
+    noise = random.Random(seed).gauss(0.0, 1.0)
+    value = (params["x"] - 3.0) ** 2 + params.get("y", 0.0) + noise
+    return {"curve": pl.DataFrame({"t": [0, 1, 2], "value": [value] * 3})}

@@ -81,7 +81,8 @@ def test_run_local_with_overrides_writes_results_and_ends_with_json(tmp_path):
     assert set(summary) >= {"best_params", "best_loss", "n_trials", "n_failed", "results"}
     assert (summary["n_trials"], summary["n_failed"], summary["best_params"]) == (6, 0, {"x": 0.0})
     assert summary["results"] == str(tmp_path / "toy-1")
-    assert pl.read_parquet(tmp_path / "toy-1" / "trials.parquet").height == 6
+    trials = pl.read_parquet(tmp_path / "toy-1" / "trials.parquet")
+    assert trials.filter(pl.col("phase") == "search").height == 6  # and the confirmations of the best
     written = json.loads((tmp_path / "toy-1" / "summary.json").read_text())
     assert written["budget"] == 6 and written["run_id"] == "toy-1"
 

@@ -209,6 +209,24 @@ class Budget(StrictModel):
     target_loss: float | None = Field(None, description="Stop early once the best loss is at or below this.")
 
 
+class Confirm(StrictModel):
+    """Re-scoring of the best candidates after the search, with fresh replicate seeds.
+
+    The minimum of noisy evaluations is optimistic (the winner's curse), so the
+    `top` candidates are each evaluated `repeats` more times, every time with
+    `replicates` new seeds from the confirmation stream; the best is the one
+    with the lowest mean of those fresh losses. Extra budget: at most
+    `top * repeats` evaluations beyond `budget.trials`.
+    """
+
+    top: int = Field(10, ge=0, description="Candidates re-scored (the search's lowest losses); 0 turns it off.")
+    repeats: int = Field(4, ge=2, description="Fresh evaluations per candidate (gives the standard error).")
+
+    @property
+    def extra_trials(self) -> int:
+        return self.top * self.repeats
+
+
 class CentralStore(StrictModel):
     """A PostgreSQL study shared by the run's runners (provisioned per run in the cluster)."""
 
@@ -253,6 +271,7 @@ class RunSpec(StrictModel):
         1, ge=1, le=MAX_REPLICATES, description="Simulations per parameter set, each with its own seed."
     )
     seed: int | None = Field(None, ge=0, le=UINT64_MAX, description="Seed of the algorithm; fixed for reproducible runs.")
+    confirm: Confirm = Confirm()
     compute: Compute = Compute()
     central_store: CentralStore | None = Field(
         None, validate_default=True, description="Keep the study in a per-run PostgreSQL."

@@ -1,0 +1,137 @@
+"""A noise-robust best: the search's top candidates re-scored with fresh replicates.
+
+The lowest of many noisy losses is optimistic (the winner's curse): it is the
+luckiest evaluation, not the best parameter set. After the search, each of the
+`top` candidates is evaluated `repeats` more times with seeds from the
+confirmation stream (`modelops.seeds.CONFIRM`), and the best is the candidate
+whose fresh losses have the lowest mean; its standard error comes with it.
+
+Confirmation evaluations are ordinary trials to the engine — leased in their
+own phase of the ledger, so a resumed or shared run evaluates each exactly
+once — proposed by `Confirmation`, an `AdaptiveAlgorithm` with a fixed list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from modelops.seeds import CONFIRM, replicate_seeds
+from modelops.spec import RunSpec
+from modelops_contracts import TrialResult, UniqueParameterSet
+
+from .trials import TrialRecord
+
+PHASE = "confirm"
+
+
+def candidates(records: Sequence[TrialRecord], top: int) -> list[TrialRecord]:
+    """The `top` completed trials with the lowest search losses (ties: the earlier trial)."""
+    completed = [r for r in records if r.status == "completed"]
+    return sorted(completed, key=lambda r: (r.loss, r.number))[:top]
+
+
+def confirmation_id(param_id: str, repeat: int) -> str:
+    """The ledger key of one confirmation evaluation (a param_id-shaped hex digest)."""
+    return hashlib.blake2b(f"modelops:confirm|{param_id}|{repeat}".encode(), digest_size=32).hexdigest()
+
+
+class Confirmation:
+    """Proposes each (candidate, repeat) once; finished when every one is told."""
+
+    def __init__(self, spec: RunSpec, chosen: Sequence[TrialRecord]):
+        self.replicates = spec.replicates
+        self.of: dict[str, tuple[TrialRecord, int]] = {
+            confirmation_id(c.param_id, k): (c, k) for c in chosen for k in range(spec.confirm.repeats)
+        }
+        self._queue = list(self.of)
+        self._told: set[str] = set()
+
+    @property
+    def budget(self) -> int:
+        return len(self.of)
+
+    def ask(self, n: int) -> list[UniqueParameterSet]:
+        asked, self._queue = self._queue[:n], self._queue[n:]
+        return [UniqueParameterSet(self.of[cid][0].params, cid) for cid in asked]
+
+    def tell(self, results: list[TrialResult]) -> None:
+        self._told.update(r.param_id for r in results)
+
+    def finished(self) -> bool:
+        return self._told >= set(self.of)
+
+    def seeds(self, cid: str) -> tuple[int, ...]:
+        """Fresh seeds: repeat k of a candidate takes confirmation-stream replicates k*R .. k*R+R-1."""
+        candidate, repeat = self.of[cid]
+        return replicate_seeds(candidate.param_id, self.replicates, CONFIRM, start=repeat * self.replicates)
+
+    def mark(self, records: Sequence[TrialRecord], first_number: int) -> list[TrialRecord]:
+        """The phase's records as rows of the run: marked, naming their candidate, numbered after the search."""
+        for record in records:
+            record.phase, record.confirms = PHASE, self.of[record.param_id][0].param_id
+            record.number += first_number
+        return list(records)
+
+
+def pooled(chosen: Sequence[TrialRecord], confirmations: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    """Each candidate's fresh-loss mean and standard error, best first (unconfirmed ones last)."""
+    fresh: dict[str, list[TrialRecord]] = {c.param_id: [] for c in chosen}
+    for record in confirmations:
+        if record.status == "completed":
+            fresh[record.confirms].append(record)
+    rows = []
+    for candidate in chosen:
+        done = fresh[candidate.param_id]
+        losses = [r.loss for r in done]
+        rows.append(
+            {
+                "param_id": candidate.param_id,
+                "params": candidate.params,
+                "search_loss": candidate.loss,
+                "loss": statistics.fmean(losses) if losses else None,
+                "loss_se": statistics.stdev(losses) / math.sqrt(len(losses)) if len(losses) > 1 else None,
+                "target_losses": {t: statistics.fmean(r.target_losses[t] for r in done) for t in candidate.target_losses}
+                if done
+                else {},
+                "evaluations": len(losses),
+            }
+        )
+    return sorted(rows, key=lambda row: (row["loss"] is None, row["loss"] or 0.0))
+
+
+def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, list[TrialRecord]]:
+    """Run the confirmation phase after a finished search.
+
+    `engine_for(algorithm, ledger, seeds)` builds the engine that evaluates it.
+    Returns the summary's confirmation fields (None when there is nothing to
+    confirm) and the phase's trial records, marked.
+    """
+    searched = ledger.records()
+    chosen = candidates(searched, spec.confirm.top)
+    if not chosen:
+        return None, []
+    confirmation = Confirmation(spec, chosen)
+    phase = ledger.phase(PHASE, confirmation.budget)
+    engine_for(confirmation, phase, confirmation.seeds).run()
+    records = confirmation.mark(phase.records(), first_number=len(searched))
+    rows = pooled(chosen, records)
+    best = rows[0]
+    fields = {
+        "best_params": best["params"],
+        "best_loss": best["loss"],
+        "best_loss_se": best["loss_se"],
+        "best_search_loss": best["search_loss"],
+        "best_param_id": best["param_id"],
+        "best_target_losses": best["target_losses"],
+        "confirm": {
+            "top": spec.confirm.top,
+            "repeats": spec.confirm.repeats,
+            "evaluations": len(records),
+            "candidates": rows,
+        },
+    }
+    return (fields if best["loss"] is not None else {"confirm": fields["confirm"]}), records

@@ -1,0 +1,112 @@
+"""The noise-robust best: the top candidates re-scored with fresh replicates, through the ledger."""
+
+import json
+import math
+import statistics
+
+import polars as pl
+import pytest
+
+from bench.plain_loop import loss_of
+from modelops.seeds import CONFIRM, replicate_seeds
+from modelops.spec import SpecError, parse_spec, preflight
+from modelops_contracts import UniqueParameterSet, make_param_id
+from runner.calibrate import calibrate
+from runner.confirm import PHASE
+from runner.ledger import Ledger
+from tests.documents import quadratic_doc, write_curve
+from tests.runner_processes import calls, finish, kill_group, start_runner, wait_until, write_run
+
+NOISY = {"entrypoint": "tests.models:noisy_quadratic"}
+
+
+def noisy_run(client, tmp_path, **changes):
+    write_curve(tmp_path)
+    doc = quadratic_doc(model=NOISY, budget={"trials": 40}, confirm={"top": 5, "repeats": 3}, **changes)
+    spec = parse_spec(doc)
+    observed = preflight(spec, tmp_path)
+    summary = calibrate(
+        spec, observed, client, run_id="noisy", results_url=str(tmp_path / "out"), deterministic=True
+    )
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
+    return spec, observed, summary, pl.read_parquet(tmp_path / "out" / "trials.parquet")
+
+
+def test_the_top_candidates_are_rescored_with_fresh_seeds_and_the_best_is_the_pooled_one(dask_client, tmp_path):
+    spec, observed, summary, trials = noisy_run(dask_client, tmp_path)
+    search = trials.filter(pl.col("phase") == "search")
+    confirmations = trials.filter(pl.col("phase") == PHASE)
+    assert search.height == summary["n_trials"] == 40 and search["confirms"].null_count() == 40
+    assert confirmations.height == summary["confirm"]["evaluations"] == 15  # top * repeats, the extra budget
+    assert sorted(trials["number"]) == list(range(55))
+
+    top = search.sort("loss", "number").head(5)["param_id"].to_list()
+    assert sorted(set(confirmations["confirms"])) == sorted(top)
+    for candidate, rows in confirmations.group_by("confirms"):
+        (param_id,) = candidate
+        assert rows.height == 3
+        assert all(make_param_id({"x": x, "y": y}) == param_id for x, y in rows.select("params_x", "params_y").rows())
+        fresh = {tuple(seeds) for seeds in rows["replicate_seeds"].to_list()}
+        assert fresh == {replicate_seeds(param_id, 2, CONFIRM, start=2 * k) for k in range(3)}
+
+    means = {c: statistics.fmean(rows["loss"]) for (c,), rows in confirmations.group_by("confirms")}
+    best = min(means, key=means.get)
+    losses = confirmations.filter(pl.col("confirms") == best)["loss"].to_list()
+    assert summary["best_param_id"] == best and summary["best_loss"] == pytest.approx(means[best])
+    assert summary["best_loss_se"] == pytest.approx(statistics.stdev(losses) / math.sqrt(3))
+    assert summary["best_search_loss"] == search.filter(pl.col("param_id") == best)["loss"].item()
+    assert [row["param_id"] for row in summary["confirm"]["candidates"]][0] == best
+    assert summary["best_target_losses"]["curve"] == pytest.approx(means[best])  # one target, weight 1
+
+
+def test_the_reported_best_matches_its_rescored_value_where_the_search_minimum_is_optimistic(dask_client, tmp_path):
+    spec, observed, summary, _ = noisy_run(dask_client, tmp_path)
+    pset = UniqueParameterSet.from_dict(summary["best_params"])
+    rescored = [
+        loss_of(spec, observed, pset, replicate_seeds(pset.param_id, 2, CONFIRM, start=10_000 + 2 * k))
+        for k in range(40)
+    ]
+    mean, se = statistics.fmean(rescored), statistics.stdev(rescored) / math.sqrt(40)
+    assert abs(summary["best_loss"] - mean) <= 2 * math.hypot(summary["best_loss_se"], se)
+    assert summary["best_search_loss"] < mean - 2 * se  # the luckiest search evaluation (winner's curse)
+
+
+def test_top_zero_turns_confirmation_off_and_the_document_checks_it():
+    assert parse_spec(quadratic_doc(confirm={})).confirm.extra_trials == 40  # 10 candidates x 4 repeats
+    with pytest.raises(SpecError, match="confirm.repeats: Input should be greater than or equal to 2"):
+        parse_spec(quadratic_doc(confirm={"top": 3, "repeats": 1}))
+
+
+def test_without_confirmation_the_search_best_is_reported(dask_client, tmp_path):
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc(model=NOISY, budget={"trials": 10}))
+    summary = calibrate(spec, preflight(spec, tmp_path), dask_client, run_id="off", results_url=str(tmp_path / "o"))
+    trials = pl.read_parquet(tmp_path / "o" / "trials.parquet")
+    assert "confirm" not in summary and summary["best_loss_se"] is None
+    assert summary["best_loss"] == summary["best_search_loss"] == trials["loss"].min()
+    assert trials.height == 10 and set(trials["phase"]) == {"search"}
+
+
+def test_a_runner_killed_during_confirmation_resumes_it_exactly_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELOPS_TEST_SLEEP", "0.1")  # a confirmation phase long enough to be killed in
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    spec = write_run(tmp_path, trials=12, confirm={"top": 4, "repeats": 3})
+    log = tmp_path / "calls.log"
+    first = start_runner(spec, "crash", storage, tmp_path / "out", log)
+    wait_until(lambda: len(calls(log)) >= 12 * 2 + 6)  # the search done, confirmation under way
+    kill_group(first)
+    phase = Ledger.open(storage, f"crash/{PHASE}", "observer", 12)
+    try:
+        confirmed_first = phase.records()
+    finally:
+        phase.close()
+    assert 0 < len(confirmed_first) < 12
+
+    summary = finish(start_runner(spec, "crash", storage, tmp_path / "out", log))
+    assert summary["status"] == "completed" and summary["n_trials"] == 12
+    assert summary["confirm"]["evaluations"] == 12 and summary["evaluated_here"] == 0  # the search was done
+    trials = pl.read_parquet(tmp_path / "out" / "trials.parquet")
+    assert trials.height == 24 and trials.filter(pl.col("phase") == PHASE)["param_id"].n_unique() == 12
+    simulated = [seed for _, _, seed in calls(log)]
+    for record in confirmed_first:
+        assert all(simulated.count(seed) == 1 for seed in record.seeds), "a finished confirmation ran again"
