@@ -26,7 +26,7 @@ def loss_of(spec: RunSpec, observed: Mapping[str, pl.DataFrame], pset: UniquePar
     outputs = []
     for seed in seeds:  # the model called here, not in a simulation child: the plain baseline
         outputs.append(from_ipc(run_simulation(spec.model.entrypoint, pset.params, seed).outputs))
-    return score(targets, observed, outputs)[0]
+    return score(targets, observed, outputs, pset.params)[0]
 
 
 def plain_optuna(spec: RunSpec, observed: Mapping[str, pl.DataFrame]) -> optuna.Study:

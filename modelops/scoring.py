@@ -1,7 +1,8 @@
 """Scoring one parameter set: replicate outputs against target data.
 
 Pure functions, run on Dask workers next to the simulations. The total loss
-is the weighted sum of the per-target losses.
+is the weighted sum of the per-target losses: a loss (`modelops.losses`) or
+a negative log-likelihood (`modelops.likelihoods`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from .entrypoints import load_object
+from .likelihoods import negative_log_likelihood
 from .losses import BUILTIN
 
 
@@ -20,10 +22,19 @@ class ScoringError(ValueError):
 
 
 def align(
-    replicates: Sequence[pl.DataFrame], observed: pl.DataFrame, keys: list[str], value: str, output: str
+    replicates: Sequence[pl.DataFrame],
+    observed: pl.DataFrame,
+    keys: list[str],
+    value: str,
+    output: str,
+    size: str | None = None,
 ) -> pl.DataFrame:
-    """One row per (target key, replicate): keys, replicate, simulated, observed."""
-    target = observed.select([*keys, pl.col(value).alias("observed")])
+    """One row per (target key, replicate): keys, replicate, simulated, observed (and `size`, if named).
+
+    Rows come in replicate blocks, each in the target data's order.
+    """
+    extra = [] if size is None else [pl.col(size).alias("size")]
+    target = observed.select([*keys, pl.col(value).alias("observed"), *extra])
     parts = []
     for index, frame in enumerate(replicates):
         missing = [c for c in [*keys, value] if c not in frame.columns]
@@ -39,14 +50,18 @@ def align(
                 f"output {output!r} (replicate {index}) has no {value!r} for {absent} of {target.height} target rows"
             )
         parts.append(joined.with_columns(pl.lit(index, dtype=pl.Int64).alias("replicate")))
-    return pl.concat(parts).select([*keys, "replicate", "simulated", "observed"])
+    return pl.concat(parts).select([*keys, "replicate", "simulated", "observed", *(["size"] if size else [])])
 
 
-def target_loss(loss: str, aligned: pl.DataFrame) -> float:
-    fn = BUILTIN.get(loss) or load_object(loss)
-    value = float(fn(aligned))
+def target_loss(target: Mapping, aligned: pl.DataFrame, params: Mapping[str, float]) -> float:
+    """The target's loss, or its negative log-likelihood when it has a `likelihood`."""
+    if target.get("likelihood"):
+        what, value = f"likelihood {target['likelihood']!r}", negative_log_likelihood(target, aligned, params)
+    else:
+        loss = target.get("loss") or "mse"
+        what, value = f"loss {loss!r}", float((BUILTIN.get(loss) or load_object(loss))(aligned))
     if not math.isfinite(value):
-        raise ScoringError(f"loss {loss!r} is {value}")
+        raise ScoringError(f"{what} is {value}")
     return value
 
 
@@ -54,11 +69,14 @@ def score(
     targets: Mapping[str, Mapping],
     observed: Mapping[str, pl.DataFrame],
     outputs: Sequence[Mapping[str, pl.DataFrame]],
+    params: Mapping[str, float] | None = None,
 ) -> tuple[float, dict[str, float]]:
     """Total (weighted-sum) loss and per-target losses.
 
-    `targets` maps target name to its spec fields (keys, value, loss, weight,
-    output); `outputs` holds each replicate's decoded outputs, in replicate order.
+    `targets` maps target name to its spec fields (keys, value, loss or
+    likelihood, weight, output); `outputs` holds each replicate's decoded
+    outputs, in replicate order; `params` are the trial's parameters (for a
+    dispersion or sd fitted as a parameter).
     """
     per_target: dict[str, float] = {}
     total = 0.0
@@ -71,7 +89,7 @@ def score(
                     f"simulation returned no output {output!r} (replicate {index}); it returned {sorted(replicate)}"
                 )
             frames.append(replicate[output])
-        aligned = align(frames, observed[name], target["keys"], target["value"], output)
-        per_target[name] = target_loss(target["loss"], aligned)
+        aligned = align(frames, observed[name], target["keys"], target["value"], output, target.get("size"))
+        per_target[name] = target_loss(target, aligned, params or {})
         total += target["weight"] * per_target[name]
     return total, per_target

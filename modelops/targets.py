@@ -35,9 +35,9 @@ def target_bytes(data: str, base_dir: Path) -> bytes:
     return source.read_bytes()
 
 
-def check_target_frame(frame: pl.DataFrame, keys: list[str], value: str) -> str | None:
-    """Why `frame` cannot serve as target data, or None when it can."""
-    missing = [c for c in [*keys, value] if c not in frame.columns]
+def check_target_frame(frame: pl.DataFrame, keys: list[str], value: str, size: str | None = None) -> str | None:
+    """Why `frame` cannot serve as target data, or None when it can (`size`: a binomial's trials column)."""
+    missing = [c for c in [*keys, value, *([size] if size else [])] if c not in frame.columns]
     if missing:
         return f"lacks column(s) {missing}; it has {frame.columns}"
     if not frame.schema[value].is_numeric():
@@ -48,4 +48,9 @@ def check_target_frame(frame: pl.DataFrame, keys: list[str], value: str) -> str 
         return f"value column {value!r} has missing values"
     if frame.select(keys).is_duplicated().any():
         return f"has duplicate rows for the key columns {keys}"
+    if size is not None:
+        if not frame.schema[size].is_numeric() or frame[size].null_count():
+            return f"size column {size!r} must be numeric with no missing values"
+        if (frame[value] > frame[size]).any() or (frame[value] < 0).any():
+            return f"value column {value!r} must lie between 0 and the size column {size!r}"
     return None

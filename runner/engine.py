@@ -295,7 +295,9 @@ class Engine:
                     self.client.submit(simulate_group, tasks[i : i + split], self._timeout, key=f"{key}-sims-{i}")
                     for i in range(0, len(tasks), split)
                 ]
-                future = self.client.submit(score_trial, self._observed, self._targets, *groups, key=key)
+                future = self.client.submit(
+                    score_trial, self._observed, self._targets, chunk[0].params, *groups, key=key
+                )
             else:
                 trials = [self._tasks(record) for record in chunk]
                 future = self.client.submit(

@@ -28,10 +28,10 @@ def simulate_group(tasks: Sequence[SimTask], timeout: float | None = None) -> li
 
 
 def score_trial(
-    observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], *groups: list[Replicate]
+    observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], params: Mapping, *groups: list[Replicate]
 ) -> list[dict[str, Any]]:
-    """Score one trial from its replicate groups; a list of one outcome, like `run_trials`."""
-    return [outcome(observed, targets, [r for group in groups for r in group])]
+    """Score one trial (`params`) from its replicate groups; a list of one outcome, like `run_trials`."""
+    return [outcome(observed, targets, [r for group in groups for r in group], params)]
 
 
 def run_trials(
@@ -41,11 +41,12 @@ def run_trials(
     timeout: float | None = None,
 ) -> list[dict[str, Any]]:
     """Simulate whole trials in one batch, then score each."""
-    return [outcome(observed, targets, group) for group in simulate_groups(trials, timeout=timeout)]
+    groups = simulate_groups(trials, timeout=timeout)
+    return [outcome(observed, targets, group, tasks[0].params.params) for tasks, group in zip(trials, groups)]
 
 
 def outcome(
-    observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], replicates: list[Replicate]
+    observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], replicates: list[Replicate], params: Mapping
 ) -> dict[str, Any]:
     """A trial's outcome: status, loss, per-target losses, timings, and on failure why."""
     sim_seconds = sum(r.metrics["seconds"] for r, _ in replicates)
@@ -64,7 +65,7 @@ def outcome(
             }
     try:
         decoded = [{name: ipc_to_table(a.inline) for name, a in r.outputs.items()} for r, _ in replicates]
-        loss, per_target = score(targets, observed, decoded)
+        loss, per_target = score(targets, observed, decoded, params)
     except Exception as exc:  # a scoring failure fails this trial only
         return base | {
             "status": "failed",

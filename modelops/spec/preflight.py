@@ -37,7 +37,7 @@ def preflight(spec: RunSpec, base_dir: Path) -> dict[str, pl.DataFrame]:
     frames: dict[str, pl.DataFrame] = {}
     for name, target in spec.targets.items():
         loc = ("targets", name)
-        if target.loss not in BUILTIN_LOSSES:
+        if target.loss is not None and target.loss not in BUILTIN_LOSSES:
             try_import((*loc, "loss"), load_object, target.loss)
         try:
             frame = load_target(target.data, base_dir)
@@ -47,11 +47,11 @@ def preflight(spec: RunSpec, base_dir: Path) -> dict[str, pl.DataFrame]:
         except Exception as exc:  # any reader failure is a bad data file
             errors.append(FieldError((*loc, "data"), f"cannot read {target.data}: {exc}"))
             continue
-        problem = check_target_frame(frame, target.keys, target.value)
+        problem = check_target_frame(frame, target.keys, target.value, target.size)
         if problem:
             errors.append(FieldError((*loc, "data"), f"{target.data} {problem}"))
             continue
-        frames[name] = frame.select([*target.keys, target.value])
+        frames[name] = frame.select([*target.keys, target.value, *([target.size] if target.size else [])])
     if errors:
         raise SpecError(errors)
     return frames

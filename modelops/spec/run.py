@@ -23,6 +23,15 @@ UINT64_MAX = 2**64 - 1
 MAX_TRIALS = 1_000_000
 MAX_REPLICATES = 10_000
 BUILTIN_LOSSES = ("mse", "rmse", "mae", "poisson")
+# Each likelihood (`modelops.likelihoods`) and what it needs beside the simulated value.
+LIKELIHOOD_NEEDS: dict[str, tuple[str, ...]] = {
+    "poisson": (),
+    "negative_binomial": ("dispersion",),
+    "binomial": ("size",),
+    "beta_binomial": ("size", "dispersion"),
+    "normal": ("sd",),
+}
+LIKELIHOODS = tuple(LIKELIHOOD_NEEDS)
 _NAME = re.compile(rules.NAME_PATTERN)
 _IDENTIFIER = re.compile(rules.IDENTIFIER_PATTERN)
 
@@ -135,22 +144,68 @@ class Target(StrictModel):
         json_schema_extra={"uniqueItems": True},
     )
     value: str = Field(description="Column compared between simulation and data.")
-    loss: str = Field(
-        "mse",
+    loss: str | None = Field(
+        None,
         description=f"One of {', '.join(BUILTIN_LOSSES)}, or 'pkg.module:function' taking the aligned "
-        "frame (keys, replicate, simulated, observed) and returning a float.",
+        "frame (keys, replicate, simulated, observed) and returning a float; 'mse' when the target "
+        "has neither a loss nor a likelihood.",
         json_schema_extra=rules.name_or_callable(list(BUILTIN_LOSSES)),
+    )
+    likelihood: Literal["poisson", "negative_binomial", "binomial", "beta_binomial", "normal"] | None = Field(
+        None,
+        description="Observation model; the target's loss is then -log of the replicates' mean likelihood "
+        "of the data (summed over rows). A target has a loss or a likelihood, not both.",
+    )
+    dispersion: float | str | None = Field(
+        None,
+        description="negative_binomial: the size k (variance mu + mu^2/k); beta_binomial: the concentration "
+        "alpha + beta. A number, or the name of a parameter to fit it.",
+    )
+    sd: float | str | None = Field(
+        None, description="normal: the standard deviation; a number, or the name of a parameter to fit it."
+    )
+    size: str | None = Field(
+        None, description="binomial, beta_binomial: the data column with the number of trials (the simulated "
+        "value is the probability)."
     )
     weight: float = Field(1.0, gt=0, description="Weight in the total loss (a weighted sum).")
 
     @field_validator("loss")
     @classmethod
-    def _check_loss(cls, value: str) -> str:
-        if value in BUILTIN_LOSSES:
+    def _check_loss(cls, value: str | None) -> str | None:
+        if value is None or value in BUILTIN_LOSSES:
             return value
         if ":" not in value:
             raise ValueError(f"unknown loss {value!r}: use one of {', '.join(BUILTIN_LOSSES)} or 'pkg.module:function'")
         return _check_entrypoint(value)
+
+    @model_validator(mode="after")
+    def _check_likelihood(self) -> Target:
+        if self.likelihood is None:
+            extra = [f for f in ("dispersion", "sd", "size") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(f"{extra} apply to likelihood targets only")
+            return self
+        if self.loss is not None:
+            raise ValueError("a target has a loss or a likelihood, not both")
+        needs = LIKELIHOOD_NEEDS[self.likelihood]
+        missing = [f for f in needs if getattr(self, f) is None]
+        extra = [f for f in ("dispersion", "sd", "size") if f not in needs and getattr(self, f) is not None]
+        if missing:
+            raise ValueError(f"the {self.likelihood} likelihood needs {missing}")
+        if extra:
+            raise ValueError(f"the {self.likelihood} likelihood takes no {extra}")
+        for name in ("dispersion", "sd"):
+            value = getattr(self, name)
+            if isinstance(value, float) and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"'{name}' must be a positive number or a parameter's name")
+        if self.size in (*self.keys, self.value):
+            raise ValueError(f"'size' column {self.size!r} is also a key or the value")
+        return self
+
+    def fitted(self) -> dict[str, str]:
+        """Observation parameters fitted as run parameters: field -> parameter name."""
+        return {f: getattr(self, f) for f in ("dispersion", "sd") if isinstance(getattr(self, f), str)}
 
     @model_validator(mode="after")
     def _check_columns(self) -> Target:
@@ -291,6 +346,17 @@ class RunSpec(StrictModel):
         if bad:
             raise ValueError(f"parameter names must be identifiers (letters, digits, '_'): {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _fitted_observation_parameters_exist(self) -> RunSpec:
+        for name, target in self.targets.items():
+            for field, parameter in target.fitted().items():
+                p = self.parameters.get(parameter)
+                if p is None:
+                    raise ValueError(f"targets.{name}.{field}: no parameter {parameter!r} to fit it")
+                if p.type != "float" or p.low <= 0:
+                    raise ValueError(f"targets.{name}.{field}: parameter {parameter!r} must be a float above 0")
+        return self
 
     @field_validator("central_store", mode="after")
     @classmethod
