@@ -19,7 +19,8 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[runner,functions,dev]'
 	touch $@
 
-# services-deps: what the tests/services.py fixtures need (Azurite, PostgreSQL), as root on Debian.
+# services-deps: what the tests/services.py fixtures need (Azurite, PostgreSQL) and the report's browser test
+# (Chromium), as root on Debian.
 # Idempotent: installs only what is missing, and says nothing when all is there.
 .PHONY: services-deps
 services-deps:
@@ -28,6 +29,7 @@ services-deps:
 	@test -x /usr/lib/postgresql/15/bin/postgres || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
 	  apt-get update -qq && export DEBIAN_FRONTEND=noninteractive && \
 	  { apt-get install -y -qq postgresql-15 >/dev/null 2>&1 || apt-get install -y -qq postgresql >/dev/null; }; }
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # checkov (tests/test_bicep.py scans bicep_bootstrap/ with it) lives in a venv of its own: its
 # pins (pycep-parser among them) conflict with the project's. A version bump reinstalls it.
