@@ -176,6 +176,8 @@ var appSettings = {
   // An ingestion endpoint and instrumentation key, which Azure documents as not a secret.
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   MODELOPS_RESULTS_ROOT: '${storage.outputs.blobEndpoint}${containers.results}'
+  // Model bundles live beside the results (under _bundles/, never a run id), where runners already may read.
+  MODELOPS_BUNDLE_STORE: '${storage.outputs.blobEndpoint}${containers.results}/_bundles'
   MODELOPS_RUN_DEADLINE_HOURS: string(runDeadlineHours)
   MODELOPS_HEARTBEAT_SECONDS: string(heartbeatSeconds)
   MODELOPS_EVENTS_URL: topic.outputs.endpoint

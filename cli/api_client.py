@@ -50,12 +50,20 @@ class ApiClient:
     # runs
 
     def submit_run(
-        self, spec: dict[str, Any], target: str, environment: str, run_id: str | None = None, base_dir: str | None = None
+        self,
+        spec: dict[str, Any],
+        target: str,
+        environment: str,
+        run_id: str | None = None,
+        base_dir: str | None = None,
+        bundle_store: str | None = None,
     ) -> dict[str, Any]:
         """`{"run_id", "location"}` of the started (or already live) run."""
         body = {"spec": spec, "target": target, "environment": environment, "run_id": run_id}
         if base_dir is not None:
             body["base_dir"] = base_dir
+        if bundle_store is not None:
+            body["bundle_store"] = bundle_store
         answer, headers = self._call("POST", "/api/runs", body=body)
         location = headers.get("Location") or ""
         _, marker, tail = urllib.parse.urlsplit(location).path.partition("/api/runs/")
@@ -80,6 +88,10 @@ class ApiClient:
 
     def cancel_run(self, run_id: str, purge: bool = False) -> dict[str, Any] | None:
         return self._call("DELETE", f"/api/runs/{_segment(run_id)}", query={"purge": "true"} if purge else None)[0]
+
+    def bundle_store(self) -> str:
+        """Where this API's runners fetch bundles from: `mops run` pushes there first."""
+        return self._call("GET", "/api/bundle-store")[0]["url"]
 
     # environments
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,13 +12,15 @@ from typing import Any
 import typer
 from modelops.progress_bar import progress_bar
 
+from modelops.bundles import STORE_ENV, BundleError, BundleStore
+from modelops.bundles.document import bundled
 from modelops.naming import check_run_id
-from modelops.spec import SpecError, load_spec, with_overrides
+from modelops.spec import RunSpec, SpecError, load_spec, with_overrides
 
-from .api_client import ApiClient
+from .api_client import ApiClient, ApiError, ApiUnreachable
 from .api_session import api_errors, client_for, settings_or_exit
 from .config import check_setting
-from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID
+from .exits import EXIT_API, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID
 from .status_view import FINAL_PHASES, echo_outcome, loss_text
 
 
@@ -45,10 +48,22 @@ def run_remote(
         return EXIT_INVALID
     client = client_for(settings, hint=", or add --local to run on this machine")
     with api_errors():
-        # A local-target Function App runs on this machine: relative data paths start at the document's folder.
-        base_dir = str(spec_path.resolve().parent) if target == "local" else None
+        base_dir, store = None, None
+        if spec.model.bundle is None:  # the document's folder, as a bundle the runners fetch by digest
+            try:
+                spec, store = push_bundle(spec, spec_path.resolve().parent, client)
+            except (BundleError, SpecError) as error:
+                typer.echo(str(error), err=True)
+                return EXIT_INVALID
+            except (ApiError, ApiUnreachable):
+                raise
+            except Exception as error:  # storage SDKs raise their own types; the message is what matters here
+                typer.echo(f"cannot push the bundle: {type(error).__name__}: {error}", err=True)
+                return EXIT_API
+        elif spec.model.bundle == "installed" and target == "local":
+            base_dir = str(spec_path.resolve().parent)  # the app runs here: data paths start at the document
         document = spec.model_dump(mode="json", by_alias=True)
-        run_id = client.submit_run(document, target, environment, run_id, base_dir)["run_id"]
+        run_id = client.submit_run(document, target, environment, run_id, base_dir, store)["run_id"]
         if not follow:
             typer.echo(run_id)
             if json_out:
@@ -64,6 +79,17 @@ def run_remote(
     if json_out:
         typer.echo(json.dumps(status, default=str))
     return 0 if status.get("phase") == "completed" else EXIT_FAILED
+
+
+def push_bundle(spec: RunSpec, spec_dir: Path, client: ApiClient) -> tuple[RunSpec, str]:
+    """Bundle the document's folder and push it where the API's runners fetch it; the document naming it, the store."""
+    spec, bundle = bundled(spec, spec_dir)
+    store_url = os.environ.get(STORE_ENV) or client.bundle_store()
+    store = BundleStore(store_url)
+    uploaded = store.push(bundle)
+    done = "pushed to" if uploaded else "already in"
+    typer.echo(f"bundle {bundle.digest} ({len(bundle.files)} files, {bundle.size} bytes) {done} {store}", err=True)
+    return spec, store_url
 
 
 def follow_run(client: ApiClient, run_id: str, *, poll: float, quiet: bool) -> dict[str, Any]:

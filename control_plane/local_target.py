@@ -90,8 +90,11 @@ class LocalTarget:
         events_url: str | None,
         scheduler_address: str,
         storage_url: str = "memory",
+        bundle_store: str | None = None,
     ) -> dict:
-        """`python -m runner` on the given scheduler, once: started again only if it vanished without an exit code."""
+        """`python -m runner` on the given scheduler, once: started again only if it vanished without an exit code.
+
+        A bundled document's runner fetches its bundle from `bundle_store`."""
         with self._locked(run_id) as (folder, state):
             _refuse_if_stopped(run_id, state)
             runner = state.get("runner")
@@ -108,6 +111,7 @@ class LocalTarget:
                     "MODELOPS_STORAGE_URL": storage_url,
                     "MODELOPS_EVENTS_URL": events_url or "",
                     "MODELOPS_RUNNER_ID": RUNNER_ID,
+                    "MODELOPS_BUNDLE_STORE": bundle_store or "",
                 }
                 command = ["sh", "-c", _EXIT_CODE_WRAPPER, "runner", str(exit_file), sys.executable, "-m", "runner"]
                 runner = state["runner"] = self._spawn(folder, "runner", command, env=env, stdout=folder / "runner.out")

@@ -25,9 +25,14 @@ class RunRequest(BaseModel):
     target: Literal["local", "azure", "existing"] = "local"
     environment: str = Field("dev", pattern=ENVIRONMENT_PATTERN)
     run_id: str | None = Field(None, description="Default: <name>-<8 hex of the document's SHA-256>.")
+    bundle_store: str | None = Field(
+        None,
+        description="Where the bundle `spec.model.bundle` names was pushed (a folder or blob URL): "
+        "default the app's bundle store (GET /api/bundle-store). Runners and workers fetch it from there.",
+    )
     base_dir: str | None = Field(
         None,
-        description="The folder the document's relative data paths start from, where the runner runs: "
+        description="Unbundled documents only: the folder their relative data paths start from, where the runner runs: "
         "on this machine for the local target (default: the app's folder), in the runner image for "
         "cluster targets (default: the image's working folder).",
     )

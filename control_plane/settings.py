@@ -13,6 +13,7 @@ from collections.abc import Mapping
 SETTINGS: dict[str, tuple[str, str]] = {
     # name: (default, what it is for)
     "MODELOPS_RESULTS_ROOT": ("runs", "where run results go: a folder, or a blob container URL; /<run id> is added"),
+    "MODELOPS_BUNDLE_STORE": ("", "where model bundles are stored (a folder or blob URL); empty: <MODELOPS_RESULTS_ROOT>/_bundles"),
     "MODELOPS_RUN_DEADLINE_HOURS": ("48", "a run still going after this long is stopped and failed"),
     "MODELOPS_HEARTBEAT_SECONDS": ("120", "with no progress event for this long, the runner is checked"),
     "MODELOPS_EVENTS_URL": ("", "where runners send progress events (this app's /api/events, or an Event Grid topic)"),

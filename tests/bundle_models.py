@@ -73,3 +73,15 @@ def write_wheel(folder: Path, name: str = "tinydep", version: str = "0.1", value
             wheel.writestr(member, text)
         wheel.writestr(f"{info}/RECORD", "".join(f"{m},,\n" for m in [*files, f"{info}/RECORD"]))
     return path
+
+
+def pushed_growth_doc(folder: Path, store_url: str) -> tuple[dict, str]:
+    """The growth folder bundled and pushed to `store_url`, as `mops run` does: the document naming it, its digest."""
+    from modelops.bundles import BundleStore
+    from modelops.bundles.document import bundled
+    from modelops.spec import load_spec
+
+    spec = write_growth_folder(folder)
+    document, bundle = bundled(load_spec(spec), folder)
+    BundleStore(store_url).push(bundle)
+    return document.model_dump(mode="json", by_alias=True), bundle.digest

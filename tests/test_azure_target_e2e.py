@@ -8,6 +8,7 @@ import yaml
 
 from tests.azure_clouds import azure_clouds
 from tests.fakes.arm import SUBSCRIPTION_ID
+from tests.bundle_models import pushed_growth_doc
 from tests.function_app_harness import AppHarness
 from tests.test_cli import ROOT
 
@@ -20,8 +21,13 @@ def clouds(monkeypatch):
         yield both
 
 
-def test_environment_up_run_cancel_and_down_on_azure(clouds):
+def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, monkeypatch):
+    """A model folder of the user's own, pushed as a bundle to the store (Azurite): the runner Job gets
+    the digest (in its document) and the store URL, never a file path."""
     arm, kube = clouds
+    store = f"{azurite.blob_endpoint}/results/_bundles"
+    monkeypatch.setenv("MODELOPS_BUNDLE_STORE", store)
+    monkeypatch.setenv("MODELOPS_STORAGE_CONNECTION_STRING", azurite.connection_string)
     app = AppHarness()
     code, _, _ = app.http("change_environment", "PUT", "/api/environments/dev", {"target": "azure"}, route={"env": "dev"})
     assert code == 202
@@ -36,10 +42,9 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds):
     assert code == 200 and doctor["pools"] and isinstance(doctor["healthy"], bool)
     assert (doctor["kubernetes_version"], doctor["support"], doctor["upgrades"]) == ("1.35.1", "supported", [])
 
-    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    spec, digest = pushed_growth_doc(tmp_path / "my-model", store)
     spec["central_store"] = {"size": "1Gi"}
-    request = {"spec": spec, "target": "azure", "environment": "dev", "run_id": "sir-az",
-               "base_dir": "/app/examples/sir"}  # fmt: skip
+    request = {"spec": spec, "target": "azure", "environment": "dev", "run_id": "sir-az"}
     code, accepted, _ = app.http("start_run", "POST", "/api/runs", request)
     assert code == 202, accepted
     app.driver.drain(fire_timers=False)
@@ -49,8 +54,12 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds):
     job = kube.get("Job", "run-sir-az", "runner")
     env_vars = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "secretKeyRef" in env_vars["PGPASSWORD"]["valueFrom"]
+    assert env_vars["MODELOPS_BUNDLE_STORE"]["value"] == store
     document = yaml.safe_load(kube.get("ConfigMap", "run-sir-az", "run-document")["data"]["run.yaml"])
-    assert document["targets"]["incidence"]["data"] == "/app/examples/sir/data/incidence.csv"
+    assert document["model"] == {"entrypoint": "growth:simulate", "bundle": digest, "timeout_seconds": None}
+    assert document["targets"]["growth"]["data"] == "data/cases.csv"  # resolved in the bundle, not a path here
+    assert str(tmp_path) not in json.dumps(job) + json.dumps(document)
+    assert run["provenance"] == {"bundle": digest, "bundle_store": store, "spec_sha256": run["provenance"]["spec_sha256"]}
 
     assert app.http("cancel_run", "DELETE", "/api/runs/sir-az", route={"run_id": "sir-az"})[0] == 202
     app.driver.drain(fire_timers=False)

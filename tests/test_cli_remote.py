@@ -23,7 +23,8 @@ from cli import config_commands
 from cli.api_client import ApiClient, ApiError
 from cli.app import app
 from modelops.spec import SpecError, parse_spec, spec_digest
-from tests.documents import quadratic_doc
+from modelops.bundles import BundleStore, build_bundle
+from tests.documents import quadratic_doc, write_curve
 
 KEY = "test-function-key-0123456789abcdef"
 SYSTEM_KEY = "durable-system-key-0123456789"  # in the 202's check-status URLs; must never be shown
@@ -47,6 +48,7 @@ class FakeApi:
 
     def __init__(self, results_folder: Path):
         self.results_folder = results_folder
+        self.bundle_store = results_folder.parent / "server-bundles"
         self.requests: list[tuple[str, str, dict, object]] = []
         self.runs: dict[str, list[dict]] = {}  # run id -> statuses still to serve; the last one stays
         self.current: dict[str, dict] = {}  # run id -> the status last served
@@ -75,6 +77,8 @@ class FakeApi:
             self.unavailable -= 1
             return problem(503, "Service Unavailable")
         segments = path.removeprefix("/api/").split("/")
+        if segments == ["bundle-store"] and method == "GET":
+            return 200, {}, {"url": str(self.bundle_store)}
         if segments[0] == "runs":
             return self.runs_route(method, segments[1:], query, body)
         if segments[0] == "environments" and len(segments) == 2:
@@ -187,8 +191,9 @@ def config_file(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def configured(api, config_file) -> FakeApi:
+def configured(api, config_file, monkeypatch) -> FakeApi:
     assert mops("config", "init", "--api-url", api.url, "--function-key", KEY).exit_code == 0
+    monkeypatch.setenv("MODELOPS_BUNDLE_STORE", str(api.bundle_store))  # no extra request: the API's store
     return api
 
 
@@ -200,6 +205,9 @@ def mops(*args: str, **kwargs):
 
 
 def write_doc(folder: Path, **changes) -> Path:
+    """The document and its data in `folder/model`: `mops run` bundles that folder and pushes it first."""
+    folder = folder / "model"
+    write_curve(folder)
     path = folder / "run.yaml"
     path.write_text(yaml.safe_dump(quadratic_doc(**changes)))
     return path
@@ -276,7 +284,11 @@ def test_run_submits_follows_and_prints_the_best_parameters(configured, tmp_path
     method, path, _, body = configured.requests[0]
     assert (method, path) == ("POST", "/api/runs")
     assert (body["target"], body["environment"], body["run_id"]) == ("local", "dev", None)
-    assert parse_spec(body["spec"]) == parse_spec(quadratic_doc())
+    digest = build_bundle(tmp_path / "model").digest
+    assert parse_spec(body["spec"]) == parse_spec(quadratic_doc(model={"entrypoint": "tests.models:quadratic",
+                                                                       "bundle": digest}))  # fmt: skip
+    assert body["bundle_store"] == str(configured.bundle_store) and "base_dir" not in body
+    assert BundleStore(str(configured.bundle_store)).has(digest)
     run_id = final["run_id"]
     assert configured.calls()[1:] == [("GET", f"/api/runs/{run_id}")] * 3
 
@@ -411,3 +423,23 @@ def test_env_commands_send_the_documented_requests(configured):
 
     assert mops("env", "status", "nowhere").exit_code == 2
     assert mops("env", "up", "Bad_Name").exit_code == 2 and configured.calls()[-1] == ("GET", "/api/environments/nowhere")
+
+
+def test_run_pushes_the_bundle_to_the_store_the_api_reports_once(configured, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODELOPS_BUNDLE_STORE")
+    spec = write_doc(tmp_path)
+    first = mops("run", str(spec), "--no-follow")
+    again = mops("run", str(spec), "--no-follow")
+    assert first.exit_code == again.exit_code == 0, first.output + again.output
+    digest = build_bundle(tmp_path / "model").digest
+    assert f"bundle {digest} (2 files" in first.stderr and f"pushed to {configured.bundle_store}" in first.stderr
+    assert f"already in {configured.bundle_store}" in again.stderr
+    assert configured.calls() == [("GET", "/api/bundle-store"), ("POST", "/api/runs")] * 2
+
+
+def test_a_folder_that_cannot_be_bundled_exits_2_before_any_run_is_submitted(configured, tmp_path):
+    spec = write_doc(tmp_path)
+    (tmp_path / "model" / ".modelopsignore").write_text("*.csv\n")
+    result = mops("run", str(spec), "--no-follow")
+    assert result.exit_code == 2 and "curve.csv is not in the bundle" in result.stderr
+    assert configured.calls() == []

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import yaml
 
+from tests.bundle_models import pushed_growth_doc
 from tests.function_app_harness import AppHarness
-from tests.test_cli import ROOT
 
 SECRETS = ("AccountKey=", "PGPASSWORD", "password", "client-key-data", "x-functions-key", "sig=")
 
@@ -67,10 +66,11 @@ def test_a_run_posted_to_the_api_calibrates_locally_and_completes(tmp_path, monk
     monkeypatch.setenv("MODELOPS_RESULTS_ROOT", str(tmp_path / "runs"))
     monkeypatch.setenv("MODELOPS_LOCAL_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MODELOPS_EVENTS_URL", webhook.url)
+    monkeypatch.setenv("MODELOPS_BUNDLE_STORE", str(tmp_path / "bundles"))
     app = AppHarness()
-    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    spec, digest = pushed_growth_doc(tmp_path / "my-model", str(tmp_path / "bundles"))  # a folder outside the repo
     spec["budget"]["trials"] = 40
-    request = {"spec": spec, "target": "local", "run_id": "sir-e2e", "base_dir": str(ROOT / "examples/sir")}
+    request = {"spec": spec, "target": "local", "run_id": "sir-e2e"}
     status, accepted, _ = app.http("start_run", "POST", "/api/runs", request)
     assert status == 202, accepted
 
@@ -92,10 +92,13 @@ def test_a_run_posted_to_the_api_calibrates_locally_and_completes(tmp_path, monk
     code, run, _ = app.http("get_run", "GET", "/api/runs/sir-e2e", route={"run_id": "sir-e2e"})
     assert code == 200 and run["phase"] == "completed", run
     assert run["progress"] == {"done": 40, "failed": 0, "budget": 40}
-    assert set(run["best"]["params"]) == {"R0", "gamma"} and run["best"]["loss"] > 0
+    assert set(run["best"]["params"]) == {"rate"} and run["best"]["loss"] >= 0
     results = Path(run["results"])
     assert pl.read_parquet(results / "trials.parquet").height == 40
-    assert json.loads((results / "summary.json").read_text())["best_loss"] == run["best"]["loss"]
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["best_loss"] == run["best"]["loss"]
+    assert run["provenance"] == summary["provenance"] | {"bundle_store": str(tmp_path / "bundles")}
+    assert summary["provenance"]["bundle"] == digest and set(summary["provenance"]["targets"]) == {"growth"}
     assert delivered >= 1
 
     pids = [process["pid"] for process in _processes(state)]

@@ -46,6 +46,9 @@ def statefulset(storage_class: str | None = "managed-csi-premium") -> dict:
     return m.postgres_statefulset(RUN_NS, image=PG_IMAGE, size="20Gi", storage_class=storage_class)
 
 
+BUNDLES = "https://results.example.invalid/results/_bundles"
+
+
 def runner_job(**options) -> dict:
     return m.runner_job(RUN_NS, RUN_ID, IMAGE, scheduler_address=m.scheduler_address(WS),
                         results_url="https://results.example.invalid/runs/calib-1",
@@ -64,7 +67,7 @@ BUILDERS = {
     "postgres service": lambda: m.postgres_service(RUN_NS),
     "postgres init job": lambda: m.postgres_init_job(RUN_NS, image=PG_IMAGE),
     "run document": lambda: m.runner_configmap(RUN_NS, RUN_ID, "name: calib\n"),
-    "runner job": lambda: runner_job(postgres_secret=m.POSTGRES_SECRET, runners=3, **PLACEMENT),
+    "runner job": lambda: runner_job(postgres_secret=m.POSTGRES_SECRET, runners=3, bundle_store=BUNDLES, **PLACEMENT),
     "runner job, no postgres": runner_job,
 }
 
@@ -205,9 +208,10 @@ def test_passwords_live_in_the_secret_only_and_are_referenced_elsewhere() -> Non
 
 
 def test_the_runner_job_gives_the_runner_its_configuration() -> None:
-    job = runner_job(postgres_secret=m.POSTGRES_SECRET, runners=3)
+    job = runner_job(postgres_secret=m.POSTGRES_SECRET, runners=3, bundle_store=BUNDLES)
     env = resolve(job, secret(), pod_name="runner-1-x7k2p")
     config = RunnerConfig.from_env(env)
+    assert config.bundle_store == BUNDLES  # the document names the bundle's digest; this is where it is
     assert (config.run_id, config.runner_id) == (RUN_ID, "runner-1-x7k2p")
     assert config.scheduler_address == "tcp://dask-scheduler.modelops-dev:8786"
     assert config.results_url == "https://results.example.invalid/runs/calib-1"

@@ -1,6 +1,9 @@
 """`/api/runs` and `/api/environments` validation and lifecycle, on the real app and the replay driver."""
 
 import copy
+import json
+
+import azure.functions as func
 
 import pytest
 import yaml
@@ -75,6 +78,43 @@ def test_posting_the_same_run_while_live_returns_it_instead_of_a_second_one(app)
     second = app.http("start_run", "POST", "/api/runs", body())
     assert first[0] == second[0] == 202 and first[1]["run_id"] == second[1]["run_id"]
     assert first[1]["run_id"].startswith("sir-") and len(app.driver.instances()) == 1
+
+
+def test_the_bundle_store_is_reported_and_a_bundle_it_lacks_is_refused_before_anything_starts(app, tmp_path):
+    from control_plane.api.runs import get_bundle_store
+
+    request = func.HttpRequest(method="GET", url="http://localhost:7071/api/bundle-store", body=b"")
+    response = get_bundle_store.build().get_user_function()(request)  # a plain route: no durable client
+    assert response.status_code == 200
+    assert json.loads(response.get_body()) == {"url": str(tmp_path / "runs" / "_bundles")}
+    missing = "sha256:" + "ab" * 32
+    status, problem, _ = app.http("start_run", "POST", "/api/runs", body(spec__model={"entrypoint": "model:simulate",
+                                                                                      "bundle": missing}))  # fmt: skip
+    assert status == 400 and app.driver.instances() == []
+    [error] = problem["errors"]
+    assert error["field"] == "spec.model.bundle" and f"bundle {missing} is not in the bundle store" in error["message"]
+    status, problem, _ = app.http("start_run", "POST", "/api/runs", body(bundle_store="ftp://elsewhere/x",
+                                                                         spec__model={"entrypoint": "model:simulate",
+                                                                                      "bundle": missing}))  # fmt: skip
+    assert status == 400 and problem["errors"][0]["field"] == "bundle_store"
+
+
+def test_a_pushed_bundle_is_run_with_its_store_and_the_status_says_so(app, tmp_path):
+    from control_plane.orchestrators.steps import status_of
+    from modelops.spec import parse_spec, spec_digest
+    from tests.bundle_models import pushed_growth_doc
+
+    store = str(tmp_path / "runs" / "_bundles")
+    spec, digest = pushed_growth_doc(tmp_path / "my-model", store)
+    status, accepted, _ = app.http("start_run", "POST", "/api/runs", {"spec": spec, "run_id": "growth-1"})
+    assert status == 202, accepted
+    run = app.driver.get_status("growth-1").input_
+    run = json.loads(run) if isinstance(run, str) else run
+    assert (run["spec"]["model"]["bundle"], run["bundle_store"]) == (digest, store)  # references only
+    assert status_of(run)["provenance"] == {"bundle": digest, "bundle_store": store,
+                                            "spec_sha256": spec_digest(parse_spec(spec))}  # fmt: skip
+    run["progress"] = {"summary": {"provenance": {"bundle": digest, "runner_version": "0.1.0"}}}
+    assert status_of(run)["provenance"]["runner_version"] == "0.1.0"  # what the runner reports joins in
 
 
 def test_unknown_runs_are_404_and_the_list_shows_runs(app):

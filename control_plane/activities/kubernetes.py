@@ -92,7 +92,7 @@ def k8s_ensure_postgres(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def k8s_start_runner(payload: dict) -> dict:
-    """`{cluster, namespace, run_id, image?, spec, spec_dir, scheduler_address, results_url, postgres, runners?,
+    """`{cluster, namespace, run_id, image?, spec, spec_dir, bundle_store?, scheduler_address, results_url, postgres, runners?,
     runner_cpu?, runner_memory?, node_selector?, tolerations?, image_pull_secret?}` -> RunnerBinding.
 
     Progress events go to the app's `MODELOPS_EVENTS_URL`; the runner is started, not awaited."""
@@ -104,6 +104,7 @@ def k8s_start_runner(payload: dict) -> dict:
         raise ValueError(f"PostgreSQL is in {postgres['namespace']}, but a pod reads Secrets of its own namespace {ns}")
     job = m.runner_job(ns, run_id, _image(payload), scheduler_address=payload["scheduler_address"],
                        results_url=payload["results_url"], events_url=setting("MODELOPS_EVENTS_URL") or None,
+                       bundle_store=payload.get("bundle_store"),
                        postgres_secret=postgres and postgres["secret_name"], runners=runners,
                        cpu=str(payload.get("runner_cpu") or "1"), memory=str(payload.get("runner_memory") or "2Gi"),
                        **_placement(payload))

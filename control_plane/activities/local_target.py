@@ -38,7 +38,8 @@ def local_start_workspace(payload: dict) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def local_start_runner(payload: dict) -> dict:
-    """`{run_id, spec, spec_dir, results_url, events_url?, scheduler_address, storage_url?}` -> `{runner_id, pid}`.
+    """`{run_id, spec, spec_dir, bundle_store?, results_url, events_url?, scheduler_address, storage_url?}`
+    -> `{runner_id, pid}`.
 
     Without `events_url` the runner reports to the app's `MODELOPS_EVENTS_URL`; `null` sends no events.
     """
@@ -51,6 +52,7 @@ def local_start_runner(payload: dict) -> dict:
         events_url=events_url,
         scheduler_address=payload["scheduler_address"],
         storage_url=payload.get("storage_url", "memory"),
+        bundle_store=payload.get("bundle_store"),
     )
 
 

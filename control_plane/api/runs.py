@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from control_plane.run_request import RunRequest
 from control_plane.settings import setting
 from modelops.naming import RUN_ID_MAX, check_run_id
-from modelops.spec import SpecError
+from modelops.bundles import BundleError, BundleStore
+from modelops.spec import FieldError, SpecError, spec_digest
 
 from . import instances
 from .bodies import BodyRejected, read_json
@@ -56,6 +57,9 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     if await tearing_down(client, request.environment):
         return problem(409, "The environment is being torn down",
                        f"environment {request.environment!r} is being removed; start the run once it is gone")  # fmt: skip
+    bundle_problem = _missing_bundle(request)
+    if bundle_problem is not None:
+        return bundle_problem
     run_id = request.default_run_id()
     existing = await client.get_status(run_id)
     if existing and existing.runtime_status in LIVE:
@@ -70,6 +74,37 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     return _accepted(client, req, run_id)
 
 
+@bp.route(route="bundle-store", methods=["GET"])
+def get_bundle_store(req: func.HttpRequest) -> func.HttpResponse:
+    """Where `mops run` pushes a model's bundle before submitting the run that names it."""
+    return json_response({"url": bundle_store_url()})
+
+
+def bundle_store_url() -> str:
+    """The app's bundle store: the setting, or `_bundles` under the results root (never a run id)."""
+    url = setting("MODELOPS_BUNDLE_STORE") or f"{setting('MODELOPS_RESULTS_ROOT').rstrip('/')}/_bundles"
+    return url if "://" in url else str((APP_ROOT / url).resolve())
+
+
+def _missing_bundle(request: RunRequest) -> func.HttpResponse | None:
+    """A problem response when the document names a bundle its store does not have; nothing starts."""
+    digest = request.spec.model.bundle
+    if digest is None or not digest.startswith("sha256:"):
+        return None
+    store = request.bundle_store or bundle_store_url()
+    try:
+        found = BundleStore(store).has(digest)
+    except BundleError as exc:
+        return problem(400, "Invalid run request", errors=[FieldError(("bundle_store",), str(exc))])
+    except Exception as exc:  # the storage SDK's own errors: the store is there but did not answer
+        log.warning("bundle store %s did not answer: %s", store, exc)
+        return problem(503, "The bundle store did not answer", f"cannot check bundle {digest} in {store}")
+    if found:
+        return None
+    message = f"bundle {digest} is not in the bundle store {store}: push it first (mops bundle push DIR --to {store})"
+    return problem(400, "Invalid run request", errors=[FieldError(("spec", "model", "bundle"), message)])
+
+
 def _run_input(request: RunRequest, run_id: str) -> dict[str, Any]:
     """The orchestration's input: plain values, references only, nothing secret."""
     now = datetime.now(timezone.utc)
@@ -78,10 +113,12 @@ def _run_input(request: RunRequest, run_id: str) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "spec": request.spec.model_dump(mode="json", by_alias=True),
+        "spec_sha256": spec_digest(request.spec),
         "spec_dir": request.base_dir or (str(APP_ROOT) if request.target == "local" else IMAGE_WORKDIR),
         "target": request.target,
         "environment": request.environment,
         "results_url": results,
+        "bundle_store": request.bundle_store or bundle_store_url(),
         "heartbeat_seconds": int(setting("MODELOPS_HEARTBEAT_SECONDS")),
         "deadline": (now + timedelta(hours=float(setting("MODELOPS_RUN_DEADLINE_HOURS")))).isoformat(),
         "phase": "accepted",

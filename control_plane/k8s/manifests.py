@@ -182,7 +182,8 @@ def runner_configmap(ns: str, run_id: str, document_yaml: str) -> dict:
 
 
 def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, results_url: str,
-               events_url: str | None = None, postgres_secret: str | None = None, runners: int = 1,
+               events_url: str | None = None, bundle_store: str | None = None,
+               postgres_secret: str | None = None, runners: int = 1,
                cpu: str = "1", memory: str = "2Gi", node_selector: Mapping[str, str] | None = None,
                tolerations: Sequence[dict] = (), image_pull_secrets: Sequence[str] = (),
                backoff_limit: int = 2, ttl_seconds: int = 86_400) -> dict:
@@ -199,6 +200,8 @@ def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, resu
            {"name": "MODELOPS_RUNNER_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
     if events_url:
         env.append({"name": "MODELOPS_EVENTS_URL", "value": events_url})
+    if bundle_store:  # the document names its bundle by digest; the runner and its workers fetch it from here
+        env.append({"name": "MODELOPS_BUNDLE_STORE", "value": bundle_store})
     if postgres_secret:
         env += [_from_secret(key, secret=postgres_secret) for key in PG_KEYS]
     container = {"name": "runner", "image": image, "args": ["python", "-m", "runner"], "env": env,

@@ -108,6 +108,7 @@ def _local_plane(context: df.DurableOrchestrationContext, mail: Mailbox, run: di
         | {
             "spec": run["spec"],
             "spec_dir": run["spec_dir"],
+            "bundle_store": run.get("bundle_store"),
             "results_url": run["results_url"],
             "scheduler_address": workspace["scheduler_address"],
             "storage_url": "memory",
@@ -139,6 +140,7 @@ def _cluster_plane(context: df.DurableOrchestrationContext, mail: Mailbox, run: 
         "image": (run.get("workspace") or {}).get("image"),
         "spec": run["spec"],
         "spec_dir": run["spec_dir"],
+        "bundle_store": run.get("bundle_store"),
         "scheduler_address": environment["workspace"]["scheduler_address"],
         "results_url": run["results_url"],
         "postgres": postgres,

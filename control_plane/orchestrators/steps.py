@@ -64,9 +64,20 @@ def status_of(run: dict[str, Any], full: bool = False) -> dict[str, Any]:
         },
         "best": best,
         "results": run["results_url"],
+        "provenance": provenance_of(run),
         "error": run.get("error"),
         "last_event_at": progress.get("last_event_at"),
     }
+
+
+def provenance_of(run: dict[str, Any]) -> dict[str, Any]:
+    """What the run's results trace to: the bundle and document from the start, the target files'
+    hashes and the runner's version once the runner reported them."""
+    bundle = (run["spec"].get("model") or {}).get("bundle") or "installed"
+    known = {"bundle": bundle, "bundle_store": run.get("bundle_store") if bundle.startswith("sha256:") else None,
+             "spec_sha256": run.get("spec_sha256")}  # fmt: skip
+    summary = (run.get("progress") or {}).get("summary") or {}
+    return known | (summary.get("provenance") or {})
 
 
 def shown_params(params: dict[str, Any] | None) -> dict[str, Any]:
