@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelops.events import TRIAL_COMPLETED, TRIAL_FAILED, TRIAL_OK, ProgressEvents, Publisher, open_sink
+from modelops.events.publisher import control_plane_options
 
 from .ledger import Counts
 from .trials import TrialRecord
@@ -27,7 +28,8 @@ class Reporter:
         self._lock = threading.Lock()
         self._deliveries: collections.Counter[str] = collections.Counter()  # trial param_id -> sinks that took it
         self._reported: list[str] = []
-        self._publishers = [Publisher(open_sink(url), on_delivered=self._delivered) for url in urls]
+        self._publishers = [Publisher(open_sink(url), on_delivered=self._delivered, **control_plane_options(url))
+                            for url in urls]  # fmt: skip
 
     def _publish(self, event: dict[str, Any]) -> None:
         for publisher in self._publishers:

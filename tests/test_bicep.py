@@ -227,6 +227,20 @@ def test_the_event_subscription_targets_the_event_grid_trigger():
     assert delivery["retryPolicy"]["maxDeliveryAttempts"] > 1
 
 
+def test_event_delivery_and_the_publisher_bound_control_plane_executions_together():
+    """One event per trigger call is one orchestration execution: the runner's publisher must
+    send remote sinks at most one trial snapshot per run every 2 s for that to be bounded."""
+    from modelops.events.publisher import CONTROL_PLANE_INTERVAL, control_plane_options, trial_snapshot_key
+
+    module = bicep(BICEP_DIR / "modules" / "event-subscription.bicep")
+    destination = module["resources"]["toFunction"]["config"]["properties"]["destination"]["properties"]
+    assert destination["maxEventsPerBatch"] == 1
+    for url in ("https://topic.westeurope-1.eventgrid.azure.net/api/events", "http://127.0.0.1:7071/api/events"):
+        assert control_plane_options(url) == {"flush_interval": CONTROL_PLANE_INTERVAL, "coalesce": trial_snapshot_key}
+    assert CONTROL_PLANE_INTERVAL >= 2.0
+    assert control_plane_options("console") == control_plane_options("events.jsonl") == {}
+
+
 # -- The deployment guide ----------------------------------------------------------------------
 
 

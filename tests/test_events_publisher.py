@@ -177,3 +177,23 @@ def test_the_url_chooses_the_sink(url, kind):
 def test_unknown_urls_are_refused(url):
     with pytest.raises(ValueError):
         open_sink(url)
+
+
+def test_coalescing_sends_the_newest_trial_snapshot_and_reports_every_event_delivered(receiver_factory):
+    from modelops.events.publisher import trial_snapshot_key
+
+    receiver = receiver_factory()
+    events = ProgressEvents("run-c", 50)
+    delivered = []
+    publisher = Publisher(open_sink(receiver.url), flush_interval=30, coalesce=trial_snapshot_key,
+                          on_delivered=delivered.extend)  # fmt: skip
+    publisher.publish(events.run_started(algorithm="optuna"))
+    trials = [events.trial_completed(n, f"p{n}", {"x": n}, 1.0 / (n + 1), "ok") for n in range(40)]
+    for event in trials:
+        publisher.publish(event)
+    publisher.publish(events.run_completed({"n_trials": 40}))
+    assert publisher.close(timeout=5) == {"published": 42, "dropped": 0, "batches": 1}
+    (batch,) = receiver.batches()
+    assert [e["type"] for e in batch] == ["modelops.run.started", "modelops.trial.completed", "modelops.run.completed"]
+    assert batch[1]["id"] == trials[-1]["id"] and batch[1]["data"]["counts"]["done"] == 40
+    assert sorted(e["id"] for e in delivered) == sorted(e["id"] for e in [*trials, batch[0], batch[2]])

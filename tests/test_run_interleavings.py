@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.durable import InstanceGone, ReplayDriver
-from tests.test_run_orchestration import fake, make_app, run_input, script, status, updates
+from tests.test_run_orchestration import fake, make_app, run_input, status, updates
 
 TRIALS = 8
 STREAM = updates(trials=TRIALS, budget=TRIALS, complete=True)

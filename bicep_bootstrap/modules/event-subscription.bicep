@@ -22,7 +22,10 @@ resource toFunction 'Microsoft.EventGrid/topics/eventSubscriptions@2025-02-15' =
       endpointType: 'AzureFunction'
       properties: {
         resourceId: functionResourceId
-        // The trigger takes one event per call; the orchestration merges updates idempotently.
+        // The Functions Event Grid trigger takes one event per call, and each call becomes one
+        // orchestration execution: the runner's publisher (control_plane_options) sends a run's
+        // newest trial snapshot at most every 2 s, so a run costs at most one execution per 2 s
+        // (plus its lifecycle events and heartbeats); the orchestration merges idempotently.
         maxEventsPerBatch: 1
         preferredBatchSizeInKilobytes: 64
       }
