@@ -18,12 +18,19 @@ from collections.abc import Mapping
 
 import numpy as np
 import polars as pl
-from scipy.special import betaln, gammaln, logsumexp
+from scipy.special import betaln, gammaln
 
 from .spec.run import LIKELIHOOD_NEEDS as NEEDS
 from .spec.run import LIKELIHOODS
 
 _TINY = 1e-12
+
+
+def logsumexp(x: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """log(sum(weights * exp(x))), stable (scipy's is slow on small arrays)."""
+    top = float(np.max(x))
+    terms = np.exp(x - top)
+    return top + float(np.log(np.sum(terms if weights is None else weights * terms)))
 
 
 def _log_choose(n: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -23,11 +23,13 @@ from distributed import Client
 from modelops.spec import RunSpec, spec_digest
 
 from .algorithms import build_algorithm
+from .algorithms.abc_smc import AbcSmc
 from .confirm import confirm
 from .engine import CalibrationError, Engine
 from .interrupt import Interruption, graceful_stop
 from .ledger import Counts, Ledger, LedgerError
 from .reporting import Reporter
+from .results import parquet_bytes
 from .results_writer import ResultsWriter, check_results
 from .study import open_storage, sampler_seed, storage_kind
 from .trials import TrialRecord
@@ -92,12 +94,13 @@ def calibrate(
     engine: Engine | None = None
     base_seed = spec.seed if spec.seed is not None else secrets.randbits(32)
     error: Exception | None = None
-    confirmed, confirmations = None, []
+    confirmed, confirmations, posterior = None, [], None
     with graceful_stop(grace_seconds) as interruption:
         try:
             at_start = ledger.counts()
             seed = sampler_seed(base_seed, runner_id, kind == "postgresql", at_start.done + at_start.leased)
-            algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=storage)
+            history = ledger.records() if at_start.done else []
+            algorithm = build_algorithm(spec, seed=seed, study_name=run_id, storage=storage, history=history)
             engine = Engine(client, spec, observed, algorithm, ledger, deterministic=deterministic)
             marks = _Marks(ledger, reporter)
             engine.on_trial = _each(reporter.trial, lambda *_: writer.progress(ledger.records), marks.due, on_trial)
@@ -106,7 +109,10 @@ def calibrate(
             for record in ledger.unreported():  # finished before a crash that kept their events from being sent
                 reporter.trial(record, at_start)
             engine.run()
-            if spec.confirm.top and interruption.signal is None:
+            if isinstance(algorithm, AbcSmc):
+                posterior = algorithm.summary()
+                writer.write("posterior.parquet", parquet_bytes(algorithm.posterior()))
+            elif spec.confirm.top and interruption.signal is None:
 
                 def phase_engine(algorithm, phase, seeds):
                     phased = Engine(client, spec, observed, algorithm, phase, deterministic=deterministic, seeds=seeds,
@@ -143,6 +149,10 @@ def calibrate(
         summary["results_fallback"] = str(writer.location)
     if provenance is not None:
         summary["provenance"] = dict(provenance)
+    if posterior is not None:
+        summary["posterior"] = posterior
+        if summary["stopped"] == "space_exhausted":  # the algorithm ended before the budget: say why
+            summary["stopped"] = posterior["stopped"]
     if interruption.signal is not None:
         summary["signal"] = interruption.name
     try:

@@ -91,7 +91,7 @@ def refuse_to_overwrite(results: str, run_id: str, *, resuming: bool) -> None:
         previous = json.loads(summary.read_text()).get("run_id")
     except (OSError, ValueError):
         previous = None
-    if resuming and previous == run_id:
+    if resuming and previous in (run_id, None):  # None: a run killed before its summary, resumed from its study
         return
     raise ValueError(
         f"results folder {target.folder} already holds run {previous or '(unknown)'}: "

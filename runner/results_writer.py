@@ -135,6 +135,10 @@ class ResultsWriter:
         self._drain()
         return self._write("trials.parquet", self._parquet(records))
 
+    def write(self, name: str, data: bytes) -> str | None:
+        """Write another result file (e.g. `posterior.parquet`), with the same retries and fallback."""
+        return self._write(name, data)
+
     def summary(self, document: dict[str, Any]) -> None:
         """Write `summary.json` beside the final `trials.parquet`."""
         self._write("summary.json", json_bytes(document))

@@ -7,6 +7,7 @@ import sys
 import random
 import time
 
+import numpy as np
 import polars as pl
 
 from examples.toy.model import simulate as toy
@@ -110,3 +111,21 @@ def noisy_quadratic(params, seed):
     noise = random.Random(seed).gauss(0.0, 1.0)
     value = (params["x"] - 3.0) ** 2 + params.get("y", 0.0) + noise
     return {"curve": pl.DataFrame({"t": [0, 1, 2], "value": [value] * 3})}
+
+
+POISSON_COUNTS = 20
+
+
+def poisson_counts(params, seed):
+    """20 Poisson(lam) counts: with a uniform prior on lam the posterior is a (truncated) Gamma."""
+    counts = np.random.default_rng(seed).poisson(params["lam"], POISSON_COUNTS)
+    if "MODELOPS_TEST_CALLS" in os.environ:
+        time.sleep(float(os.environ.get("MODELOPS_TEST_SLEEP", "0")))
+        with open(os.environ["MODELOPS_TEST_CALLS"], "a") as log:
+            log.write(f"{params['lam']!r},{seed}\n")
+    return {"counts": pl.DataFrame({"i": np.arange(POISSON_COUNTS), "count": counts})}
+
+
+def mean_gap(aligned):
+    """ABC distance on the sufficient statistic: |mean simulated - mean observed|."""
+    return abs(aligned["simulated"].mean() - aligned["observed"].mean())

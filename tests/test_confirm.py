@@ -92,7 +92,7 @@ def test_a_runner_killed_during_confirmation_resumes_it_exactly_once(tmp_path, m
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     spec = write_run(tmp_path / "doc", trials=12, confirm={"top": 4, "repeats": 3})  # its bundle: that folder only
     log = tmp_path / "calls.log"
-    first = start_runner(spec, "crash", storage, tmp_path / "out", log)
+    first = start_runner(spec, "crash", storage, tmp_path / "out", log, "--no-report")
     wait_until(lambda: len(calls(log)) >= 12 * 2 + 6)  # the search done, confirmation under way
     kill_group(first)
     phase = Ledger.open(storage, f"crash/{PHASE}", "observer", 12)
@@ -102,7 +102,7 @@ def test_a_runner_killed_during_confirmation_resumes_it_exactly_once(tmp_path, m
         phase.close()
     assert 0 < len(confirmed_first) < 12
 
-    summary = finish(start_runner(spec, "crash", storage, tmp_path / "out", log))
+    summary = finish(start_runner(spec, "crash", storage, tmp_path / "out", log, "--no-report"))
     assert summary["status"] == "completed" and summary["n_trials"] == 12
     assert summary["confirm"]["evaluations"] == 12 and summary["evaluated_here"] == 0  # the search was done
     trials = pl.read_parquet(tmp_path / "out" / "trials.parquet")

@@ -15,6 +15,7 @@ from ..entrypoints import EntrypointImportError, load_object, load_simulation
 from ..targets import check_target_frame, load_target
 from .errors import FieldError, SpecError
 from .run import BUILTIN_LOSSES, RunSpec
+from .sampler_options import ABC_SMC
 
 
 def preflight(spec: RunSpec, base_dir: Path) -> dict[str, pl.DataFrame]:
@@ -31,7 +32,7 @@ def preflight(spec: RunSpec, base_dir: Path) -> dict[str, pl.DataFrame]:
             errors.append(FieldError(loc, str(exc)))
 
     try_import(("model", "entrypoint"), load_simulation, spec.model.entrypoint)
-    if spec.algorithm.name != "optuna":
+    if spec.algorithm.name not in ("optuna", ABC_SMC):
         try_import(("algorithm", "name"), load_object, spec.algorithm.name)
 
     frames: dict[str, pl.DataFrame] = {}

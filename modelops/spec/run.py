@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from modelops_contracts import EntrypointFormatError, parse_entrypoint
 
 from . import schema_rules as rules
-from .sampler_options import SAMPLER_OPTIONS, SamplerOptions, sampler_options
+from .sampler_options import ABC_SMC, SAMPLER_OPTIONS, AbcSmcOptions, SamplerOptions, sampler_options
 from .strict import StrictModel
 
 UINT64_MAX = 2**64 - 1
@@ -221,15 +221,16 @@ class Algorithm(StrictModel):
 
     model_config = ConfigDict(
         json_schema_extra=rules.sampler_option_rules(
-            {name: model.model_json_schema() for name, model in SAMPLER_OPTIONS.items()}
+            {name: model.model_json_schema() for name, model in SAMPLER_OPTIONS.items()},
+            {ABC_SMC: AbcSmcOptions.model_json_schema()},
         )
     )
 
     name: str = Field(
         "optuna",
-        description="'optuna', or 'pkg.module:Factory' for a custom AdaptiveAlgorithm "
-        "built as Factory(space=..., budget=..., seed=...).",
-        json_schema_extra=rules.name_or_callable(["optuna"]),
+        description="'optuna' (an optimiser: the best parameter set), 'abc-smc' (an approximate posterior), "
+        "or 'pkg.module:Factory' for a custom AdaptiveAlgorithm built as Factory(space=..., budget=..., seed=...).",
+        json_schema_extra=rules.name_or_callable(["optuna", ABC_SMC]),
     )
     sampler: Literal["tpe", "cmaes", "random", "qmc"] = Field("tpe", description="Optuna sampler.")
     options: dict[str, Any] = Field(
@@ -241,22 +242,24 @@ class Algorithm(StrictModel):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if value == "optuna":
+        if value in ("optuna", ABC_SMC):
             return value
         if ":" not in value:
-            raise ValueError(f"unknown algorithm {value!r}: use 'optuna' or 'pkg.module:Factory'")
+            raise ValueError(f"unknown algorithm {value!r}: use 'optuna', 'abc-smc' or 'pkg.module:Factory'")
         return _check_entrypoint(value)
 
     @field_validator("options")
     @classmethod
     def _check_options(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if info.data.get("name") == "optuna" and "sampler" in info.data:
+        if info.data.get("name") == ABC_SMC:
+            sampler_options(ABC_SMC, value)
+        elif info.data.get("name") == "optuna" and "sampler" in info.data:
             sampler_options(info.data["sampler"], value)
         return value
 
     def sampler_options(self) -> SamplerOptions:
-        """The validated options of the Optuna sampler."""
-        return sampler_options(self.sampler, self.options)
+        """The validated options of the Optuna sampler, or of abc-smc."""
+        return sampler_options(ABC_SMC if self.name == ABC_SMC else self.sampler, self.options)
 
 
 class Budget(StrictModel):
@@ -346,6 +349,17 @@ class RunSpec(StrictModel):
         if bad:
             raise ValueError(f"parameter names must be identifiers (letters, digits, '_'): {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _abc_smc_fits_float_parameters_with_one_runner(self) -> RunSpec:
+        if self.algorithm.name != ABC_SMC:
+            return self
+        other = [name for name, p in self.parameters.items() if p.type != "float"]
+        if other:
+            raise ValueError(f"algorithm abc-smc samples float parameters only, not {other}")
+        if self.compute.runners != 1:
+            raise ValueError("algorithm abc-smc keeps its population in one runner: compute.runners must be 1")
+        return self
 
     @model_validator(mode="after")
     def _fitted_observation_parameters_exist(self) -> RunSpec:

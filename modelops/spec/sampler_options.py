@@ -69,6 +69,19 @@ class RandomOptions(SamplerOptions):
     """Optuna's RandomSampler: no options beyond the run's seed."""
 
 
+class AbcSmcOptions(SamplerOptions):
+    """The abc-smc algorithm (`runner.algorithms.abc_smc`): an approximate posterior, not a point."""
+
+    particles: int = Field(200, ge=10, description="Accepted particles per generation.")
+    generations: int = Field(8, ge=1, description="Generations at most (the first samples the prior).")
+    quantile: float = Field(0.5, gt=0, lt=1, description="Each tolerance: this quantile of the last distances.")
+    min_epsilon: float = Field(0.0, ge=0, description="Stop once the tolerance reaches this distance.")
+    min_acceptance: float = Field(
+        0.02, gt=0, le=1, description="Stop when a generation accepts fewer of its proposals than this."
+    )
+    kernel_scale: float = Field(2.0, gt=0, description="Perturbation covariance: this times the particles'.")
+
+
 SAMPLER_OPTIONS: dict[str, type[SamplerOptions]] = {
     "tpe": TpeOptions,
     "cmaes": CmaesOptions,
@@ -76,11 +89,12 @@ SAMPLER_OPTIONS: dict[str, type[SamplerOptions]] = {
     "qmc": QmcOptions,
 }
 SAMPLERS = tuple(SAMPLER_OPTIONS)
+ABC_SMC = "abc-smc"
 
 
 def sampler_options(sampler: str, options: dict[str, Any]) -> SamplerOptions:
-    """`options` checked against `sampler`'s model; a `ValueError` names each bad option."""
-    model = SAMPLER_OPTIONS[sampler]
+    """`options` checked against `sampler`'s model (or abc-smc's); a `ValueError` names each bad option."""
+    model = AbcSmcOptions if sampler == ABC_SMC else SAMPLER_OPTIONS[sampler]
     try:
         return model.model_validate(options)
     except ValidationError as exc:
@@ -90,4 +104,5 @@ def sampler_options(sampler: str, options: dict[str, Any]) -> SamplerOptions:
             where = ".".join(map(str, err["loc"])) or "(options)"
             what = "unknown option" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {what}")
-        raise ValueError(f"{'; '.join(problems)} (the {sampler} sampler takes: {accepted})") from None
+        what = sampler if sampler == ABC_SMC else f"the {sampler} sampler"
+        raise ValueError(f"{'; '.join(problems)} ({what} takes: {accepted})") from None

@@ -79,9 +79,16 @@ RUNNERS_NEED_A_CENTRAL_STORE: dict[str, Any] = {
 }
 
 
-def sampler_option_rules(samplers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """`options` follows the chosen sampler's model when the algorithm is optuna (the default)."""
-    rules = []
+def sampler_option_rules(
+    samplers: dict[str, dict[str, Any]], algorithms: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`options` follows the chosen sampler's model when the algorithm is optuna (the default),
+    or the model of a built-in algorithm named in `algorithms` (e.g. abc-smc)."""
+    rules = [
+        {"if": {"properties": {"name": {"const": name}}, "required": ["name"]},
+         "then": {"properties": {"options": schema}}}
+        for name, schema in (algorithms or {}).items()
+    ]  # fmt: skip
     for sampler, schema in samplers.items():
         chosen = {"sampler": {"const": sampler}, "name": {"const": "optuna"}}
         condition: dict[str, Any] = {"properties": chosen}
