@@ -1,0 +1,67 @@
+"""What the benchmarks share: the document, a local Dask cluster, one timed run.
+
+Every benchmark prints a table and then, as its last line, one JSON object of
+ratios or costs measured in that same run, so a busy machine slows both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+from distributed import Client, LocalCluster
+
+from modelops.spec import RunSpec, parse_spec, preflight
+from runner.calibrate import calibrate
+
+WORKERS = 2
+
+
+def document(ms: float, trials: int, **extra) -> dict:
+    """`bench.models:spin` burning `ms` per replicate, 2 replicates, TPE, an MSE target."""
+    return {
+        "name": "bench",
+        "model": {"entrypoint": "bench.models:spin"},
+        "parameters": {"x": {"low": 0.0, "high": 1.0}, "y": {"low": 0.0, "high": 1.0}, "ms": {"choices": [ms]}},
+        "targets": {"out": {"data": "target.csv", "keys": ["t"], "value": "value"}},
+        "budget": {"trials": trials},
+        "replicates": 2,
+        "seed": 1,
+    } | extra
+
+
+def quick_flag(description: str) -> bool:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (numbers are not meaningful)")
+    return parser.parse_args().quick
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[tuple[Client, Path]]:
+    """A Dask client on `WORKERS` single-thread worker processes, and a folder holding the target data."""
+    folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
+    pl.DataFrame({"t": [0, 1], "value": [0.5, 0.5]}).write_csv(folder / "target.csv")
+    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            client.run(lambda: __import__("bench.models"))  # warm imports off the clock
+            yield client, folder
+
+
+def spec_and_data(raw: dict, folder: Path) -> tuple[RunSpec, dict[str, pl.DataFrame]]:
+    spec = parse_spec(raw)
+    return spec, preflight(spec, folder)
+
+
+def timed_run(client, spec, observed, folder: Path, run_id: str, storage: str = "memory", **kwargs) -> float:
+    """Wall seconds of one `calibrate` call, which must evaluate the whole budget without failures."""
+    started = time.perf_counter()
+    summary = calibrate(
+        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), storage_url=storage, **kwargs
+    )
+    assert summary["n_trials"] == spec.budget.trials and summary["n_failed"] == 0, summary
+    return time.perf_counter() - started

@@ -1,0 +1,42 @@
+"""Does the per-trial cost stay flat as a study grows?
+
+    .venv/bin/python -m bench.scaling [--quick]
+
+One cheap run (1 ms x 2 replicates, TPE, busy mode, 2 workers) of 10,000
+trials; throughput over its first and its last 1,000 trials, from the time each
+trial was reported. Last line: {"trials", "first_tps", "last_tps", "last_first_ratio"}.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .common import document, quick_flag, spec_and_data, timed_run, workspace
+
+TRIALS, WINDOW = 10_000, 1_000
+QUICK_TRIALS, QUICK_WINDOW = 600, 200
+
+
+def throughput(stamps: list[float], window: int) -> tuple[float, float]:
+    """Trials per second over the first and the last `window` trials reported."""
+    first = window / (stamps[window] - stamps[0])
+    last = window / (stamps[-1] - stamps[-window - 1])
+    return first, last
+
+
+def main() -> None:
+    quick = quick_flag(__doc__)
+    trials, window = (QUICK_TRIALS, QUICK_WINDOW) if quick else (TRIALS, WINDOW)
+    stamps: list[float] = []
+    with workspace() as (client, folder):
+        spec, observed = spec_and_data(document(1.0, trials), folder)
+        seconds = timed_run(client, spec, observed, folder, "scaling", on_trial=lambda *_: stamps.append(time.perf_counter()))
+    first, last = throughput(stamps, window)
+    print(f"{trials} trials in {seconds:.1f} s: first {window} at {first:.1f} trials/s, last {window} at {last:.1f} trials/s")
+    print(json.dumps({"trials": trials, "first_tps": round(first, 1), "last_tps": round(last, 1),
+                      "last_first_ratio": round(last / first, 3)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
