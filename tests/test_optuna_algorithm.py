@@ -49,10 +49,12 @@ def test_each_sampler_is_selectable_and_reproducible_with_a_seed(sampler):
 
 
 def test_sampler_options_are_passed_and_bad_ones_are_clear():
-    algo = algorithm(algorithm={"sampler": "tpe", "options": {"n_startup_trials": 3}})
-    assert algo.study.sampler._n_startup_trials == 3
+    algo = algorithm(algorithm={"sampler": "tpe", "options": {"n_startup_trials": 3, "history": 50}})
+    assert algo.study.sampler.sampler._n_startup_trials == 3 and algo.study.sampler.window == 50
     with pytest.raises(SpecError, match="no_such_option: unknown option .the tpe sampler takes: n_startup_trials"):
         algorithm(algorithm={"sampler": "tpe", "options": {"no_such_option": 1}})
+    with pytest.raises(SpecError, match="history: Input should be greater than or equal to 1"):
+        algorithm(algorithm={"sampler": "tpe", "options": {"history": 0}})
 
 
 @pytest.mark.parametrize(

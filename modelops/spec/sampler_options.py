@@ -15,6 +15,8 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from .schema_rules import TPE_RULES
 from .strict import StrictModel
 
+DEFAULT_HISTORY = 1000
+
 
 class SamplerOptions(StrictModel):
     def sampler_kwargs(self) -> dict[str, Any]:
@@ -32,6 +34,15 @@ class TpeOptions(SamplerOptions):
     multivariate: bool = Field(True, description="Model the parameters jointly (catches correlations).")
     group: bool = Field(False, description="With multivariate: model each group of co-occurring parameters.")
     constant_liar: bool = Field(True, description="Treat trials in flight as bad, so parallel proposals spread out.")
+    history: int = Field(
+        DEFAULT_HISTORY,
+        ge=1,
+        description="Finished trials TPE fits on, besides the 25 best and those in flight: the most recent ones. "
+        "Bounds the cost of a proposal; below it TPE sees the whole study.",
+    )
+
+    def sampler_kwargs(self) -> dict[str, Any]:
+        return {k: v for k, v in super().sampler_kwargs().items() if k != "history"}  # the runner's, not Optuna's
 
     @model_validator(mode="after")
     def _group_needs_multivariate(self) -> TpeOptions:

@@ -19,8 +19,10 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from modelops.spec import Parameter
-from modelops.spec.sampler_options import sampler_options
+from modelops.spec.sampler_options import TpeOptions, sampler_options
 from modelops_contracts import ContractViolationError, TrialResult, TrialStatus, UniqueParameterSet, make_param_id
+
+from .history import BoundedHistory
 
 # Consecutive duplicate proposals after which a (finite) space counts as exhausted.
 MAX_DUPLICATES = 200
@@ -39,8 +41,11 @@ def distributions(space: Mapping[str, Parameter]) -> dict[str, BaseDistribution]
 
 
 def make_sampler(name: str, seed: int | None, options: Mapping) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler `name` seeded with `seed`; `options` are validated first (`ValueError`)."""
-    kwargs = sampler_options(name, dict(options)).sampler_kwargs()
+    """The Optuna sampler `name` seeded with `seed`; `options` are validated first (`ValueError`).
+
+    TPE fits on a bounded history (`BoundedHistory`, option `history`)."""
+    validated = sampler_options(name, dict(options))
+    kwargs = validated.sampler_kwargs()
     samplers = {
         "tpe": optuna.samplers.TPESampler,
         "cmaes": optuna.samplers.CmaEsSampler,
@@ -49,7 +54,8 @@ def make_sampler(name: str, seed: int | None, options: Mapping) -> optuna.sample
     }
     with warnings.catch_warnings():  # QMC is marked experimental; choosing it is the user's call
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return samplers[name](seed=seed, **kwargs)
+        sampler = samplers[name](seed=seed, **kwargs)
+    return BoundedHistory(sampler, validated.history) if isinstance(validated, TpeOptions) else sampler
 
 
 class OptunaAlgorithm:
@@ -69,6 +75,7 @@ class OptunaAlgorithm:
         self._pending: dict[str, list[optuna.trial.Trial]] = {}
         self._results: dict[str, TrialResult] = {}
         self._exhausted = False
+        self.best_loss: float | None = None  # kept as results arrive, never rescanned
 
     def ask(self, n: int) -> list[UniqueParameterSet]:
         room = min(n, self._budget - len(self._results) - len(self._pending))
@@ -100,6 +107,8 @@ class OptunaAlgorithm:
                     raise ContractViolationError(f"conflicting result for param_id {result.param_id}")
                 continue
             self._results[result.param_id] = result
+            if result.status is TrialStatus.COMPLETED and (self.best_loss is None or result.loss < self.best_loss):
+                self.best_loss = result.loss
             trials = self._pending.pop(result.param_id, None)
             if not trials:
                 running = self._running() if running is None else running
@@ -112,11 +121,6 @@ class OptunaAlgorithm:
             return True
         best = self.best_loss
         return self._target_loss is not None and best is not None and best <= self._target_loss
-
-    @property
-    def best_loss(self) -> float | None:
-        losses = [r.loss for r in self._results.values() if r.status is TrialStatus.COMPLETED]
-        return min(losses) if losses else None
 
     def close_abandoned(self) -> None:
         """At a run's end, fail the study's trials nobody will tell (asked by a runner that died before leasing)."""
