@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, func, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, and_, case, create_engine, or_, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
@@ -37,6 +37,13 @@ runs = Table(
     Column("budget", Integer, nullable=False),
     Column("spec_sha256", String(64)),  # of the document as compared on resume (`compared_document`)
     Column("document", Text),
+    # Kept by every lease and completion, so counting costs one row however long the run.
+    Column("leased", Integer, nullable=False, server_default="0"),
+    Column("done", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("best_param_id", String(64)),
+    Column("best_loss", Float),
+    Column("best_number", Integer),
 )
 trials = Table(
     "modelops_trials",
@@ -169,7 +176,8 @@ class Ledger:
         if not proposals:
             return []
         with self.engine.begin() as conn:
-            budget = self._lock_run(conn)
+            run = self._lock_run(conn)
+            budget, number = run.budget, run.leased + run.done  # every lease ever made has a row
             existing = {
                 row.param_id: row
                 for row in conn.execute(
@@ -178,9 +186,6 @@ class Ledger:
                     )
                 )
             }
-            number = conn.execute(
-                select(func.count()).select_from(trials).where(trials.c.run_id == self.run_id)
-            ).scalar_one()
             leases, rows = [], []
             for param_id, params in proposals:
                 row = existing.get(param_id)
@@ -206,6 +211,7 @@ class Ledger:
                     number += 1
             if rows:
                 conn.execute(trials.insert(), rows)
+                self._update_run(conn, leased=runs.c.leased + len(rows))
             return leases
 
     def complete(self, records: list[TrialRecord]) -> list[bool]:
@@ -236,7 +242,29 @@ class Ledger:
                     )
                 )
                 stored.append(result.rowcount == 1)
+            self._count_finished(conn, [record for record, kept in zip(records, stored) if kept])
         return stored
+
+    def _count_finished(self, conn: Connection, records: list[TrialRecord]) -> None:
+        """Move `records` from leased to done in the run's counts, and keep its best."""
+        if not records:
+            return
+        values: dict[str, Any] = {
+            "leased": runs.c.leased - len(records),
+            "done": runs.c.done + len(records),
+            "failed": runs.c.failed + sum(r.status == "failed" for r in records),
+        }
+        completed = [r for r in records if r.status == "completed"]
+        if completed:
+            best = min(completed, key=lambda r: (r.loss, r.number))
+            better = or_(
+                runs.c.best_loss.is_(None),
+                runs.c.best_loss > best.loss,
+                and_(runs.c.best_loss == best.loss, runs.c.best_number > best.number),
+            )
+            for column, value in (("best_param_id", best.param_id), ("best_loss", best.loss), ("best_number", best.number)):
+                values[column] = case((better, value), else_=runs.c[column])
+        self._update_run(conn, **values)
 
     def reclaim(self) -> list[TrialRecord]:
         """Take over the leases of runners that are gone; they must be evaluated again."""
@@ -274,23 +302,17 @@ class Ledger:
         return reclaimed
 
     def counts(self) -> Counts:
-        done = func.count().filter(trials.c.status != "leased")
+        """One row's read: the run's counts and its best trial, kept by `lease` and `complete`."""
+        best = trials.alias("best")
+        query = (
+            select(runs.c.budget, runs.c.leased, runs.c.done, runs.c.failed, best)
+            .select_from(runs)
+            .outerjoin(best, and_(best.c.run_id == runs.c.run_id, best.c.param_id == runs.c.best_param_id))
+            .where(runs.c.run_id == self.run_id)
+        )
         with self.engine.connect() as conn:
-            budget, leased, finished, failed = conn.execute(
-                select(
-                    select(runs.c.budget).where(runs.c.run_id == self.run_id).scalar_subquery(),
-                    func.count().filter(trials.c.status == "leased"),
-                    done,
-                    func.count().filter(trials.c.status == "failed"),
-                ).where(trials.c.run_id == self.run_id)
-            ).one()
-            best = conn.execute(
-                select(trials)
-                .where(trials.c.run_id == self.run_id, trials.c.status == "completed")
-                .order_by(trials.c.loss, trials.c.number)
-                .limit(1)
-            ).first()
-        return Counts(budget, leased, finished, failed, None if best is None else _record(best))
+            row = conn.execute(query).one()
+        return Counts(row.budget, row.leased, row.done, row.failed, None if row.param_id is None else _record(row))
 
     def finished(self, param_ids: list[str]) -> list[TrialRecord]:
         """Those of `param_ids` that have finished (leased elsewhere, watched for their result)."""
@@ -314,11 +336,14 @@ class Ledger:
             ).all()
         return [_record(row) for row in rows]
 
-    def _lock_run(self, conn: Connection) -> int:
-        query = select(runs.c.budget).where(runs.c.run_id == self.run_id)
+    def _update_run(self, conn: Connection, **values: Any) -> None:
+        conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(**values))
+
+    def _lock_run(self, conn: Connection) -> Any:
+        query = select(runs.c.budget, runs.c.leased, runs.c.done).where(runs.c.run_id == self.run_id)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()  # serialises leases of this run across runners
-        return conn.execute(query).scalar_one()
+        return conn.execute(query).one()
 
 
 def _record(row: Any) -> TrialRecord:
