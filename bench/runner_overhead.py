@@ -30,24 +30,12 @@ from modelops.services.execute import run_simulation
 from modelops.services.executor import simulate, warm
 from modelops.spec import parse_spec, preflight
 from modelops_contracts import SimTask, UniqueParameterSet
-from runner.calibrate import calibrate
 
+from .common import WORKERS, document, timed_run
 from .plain_loop import plain_optuna
+from .storage_overhead import postgres
 
-WORKERS = 2
 CASES = {"cheap": (1.0, 150), "costly": (50.0, 60)}  # simulation ms, trials
-
-
-def document(ms: float, trials: int) -> dict:
-    return {
-        "name": "bench",
-        "model": {"entrypoint": "bench.models:spin"},
-        "parameters": {"x": {"low": 0.0, "high": 1.0}, "y": {"low": 0.0, "high": 1.0}, "ms": {"choices": [ms]}},
-        "targets": {"out": {"data": "target.csv", "keys": ["t"], "value": "value"}},
-        "budget": {"trials": trials},
-        "replicates": 2,
-        "seed": 1,
-    }
 
 
 def sequential(spec, observed) -> float:
@@ -57,27 +45,13 @@ def sequential(spec, observed) -> float:
     return time.perf_counter() - started
 
 
-def runner(client, spec, observed, storage: str, folder: Path, run_id: str) -> float:
-    started = time.perf_counter()
-    summary = calibrate(
-        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), storage_url=storage
-    )
-    assert summary["n_trials"] == spec.budget.trials and summary["n_failed"] == 0, summary
-    return time.perf_counter() - started
-
-
 def pg_overhead_ms(client, spec, observed, folder: Path) -> float | None:
     """Extra wall time per trial of a PostgreSQL study (the tests' throwaway server) over memory."""
-    import pytest
-
-    from tests.services import run_postgres
-
-    try:
-        with run_postgres() as pg:
-            memory = runner(client, spec, observed, "memory", folder, "pg-base")
-            shared = runner(client, spec, observed, pg.create_database(), folder, "pg")
-    except pytest.skip.Exception:  # no PostgreSQL on this machine
-        return None
+    with postgres() as url:
+        if url is None:  # no PostgreSQL on this machine
+            return None
+        memory = timed_run(client, spec, observed, folder, "pg-base")
+        shared = timed_run(client, spec, observed, folder, "pg", url)
     return (shared - memory) / spec.budget.trials * 1000
 
 
@@ -114,7 +88,7 @@ def main() -> None:
                 spec = parse_spec(document(ms, trials))
                 observed = preflight(spec, folder)
                 base = sequential(spec, observed)
-                ours = runner(client, spec, observed, "memory", folder, f"{case}-memory")
+                ours = timed_run(client, spec, observed, folder, f"{case}-memory")
                 results[f"{case}_ratio"] = round(base / ours, 3)
                 print(f"{case:6} ({ms:g} ms x 2 replicates, {trials} trials): "
                       f"sequential {trials / base:7.1f} trials/s, runner {trials / ours:7.1f} trials/s")  # fmt: skip
