@@ -8,8 +8,19 @@ INSTALLED := $(VENV)/.installed
 run: $(INSTALLED)
 	$(BIN)/mops run examples/sir/run.yaml --local
 
-test: $(INSTALLED) services-deps checkov
+test: $(INSTALLED) services-deps checkov optuna-storage-tests
 	$(BIN)/pytest
+
+# Optuna's own storage tests for the installed Optuna, against the runner's journal (tests/optuna_suite.py).
+# Its wheel has no tests: the module comes from its source distribution, fetched once per version from PyPI.
+OPTUNA_TESTS := .cache/optuna-tests
+.PHONY: optuna-storage-tests
+optuna-storage-tests: $(INSTALLED) services-deps
+	@v=$$($(BIN)/python -c 'import optuna; print(optuna.__version__)'); d=$(OPTUNA_TESTS)/$$v; \
+	test -f $$d/test_storages.py || { mkdir -p $$d && \
+	  $(BIN)/python -m pip download --quiet --no-deps --no-binary :all: "optuna==$$v" -d $$d && \
+	  tar -xzf $$d/optuna-$$v.tar.gz -C $$d --strip-components=3 optuna-$$v/tests/storages_tests/test_storages.py; }; \
+	$(BIN)/python -m pytest -q -p tests.optuna_suite --import-mode=importlib $$d/test_storages.py
 
 install: $(INSTALLED)
 

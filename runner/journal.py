@@ -1,27 +1,40 @@
-"""Optuna's operation journal in a PostgreSQL table, for runners sharing a study.
+"""Optuna's operation journal in a SQL table (PostgreSQL or SQLite), with snapshots.
 
 Optuna's RDB storage reloads a study's trials on every ask and opens many
 sessions per tell. Its `JournalStorage` instead keeps the study in memory and
 only reads the operations it has not seen yet, through a backend like this one.
 
 Each run keeps its own journal (rows keyed by the run id), so a runner replays
-only its run's operations, however many runs share the database.
+only its run's operations, however many runs share the database. A snapshot of
+the replayed study is saved now and then (Optuna's `BaseJournalSnapshot`), so a
+runner that joins or resumes replays only what came after it.
 
 Replaying a journal relies on its entries being numbered 0, 1, 2, ... with no
-gap, in one order every reader agrees on. So appends to one journal are
-serialised by a transaction-level advisory lock and numbered from its current
-end; a commit is visible before its lock is released, so any one read sees a
-gap-free prefix of the journal.
+gap, in one order every reader agrees on. On PostgreSQL appends to one journal
+are serialised by a transaction-level advisory lock and numbered from its
+current end, in one round trip (a function, `modelops_journal_append`); a
+commit is visible before its lock is released, so any one read sees a gap-free
+prefix of the journal. SQLite serves one runner; its writes are serialised by
+the database itself.
+
+Optuna reads the journal back after each of its own writes; when nothing was
+appended by others in between, the entries just written are handed back
+without asking the database again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import Any
 
 from optuna.storages.journal import BaseJournalBackend
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, create_engine, select, text
+from optuna.storages.journal._base import BaseJournalSnapshot  # the interface JournalStorage checks for
+from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, Text, create_engine, event, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 
 from .ledger import sqlalchemy_url
 
@@ -33,32 +46,114 @@ journal = Table(
     Column("number", BigInteger, primary_key=True, autoincrement=False),
     Column("log", Text, nullable=False),  # JSON as Optuna writes it (NaN included, which jsonb refuses)
 )
-
-# An append: lock this journal, then number the whole batch from its current end and insert it in one statement.
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-_APPEND = text(
-    f"INSERT INTO {journal.name} (journal, number, log) "
-    f"SELECT CAST(:journal AS varchar), (SELECT coalesce(max(number), -1) FROM {journal.name} "
-    "WHERE journal = CAST(:journal AS varchar)) "
-    "+ batch.ordinality, batch.log "
-    "FROM unnest(CAST(:logs AS text[])) WITH ORDINALITY AS batch(log, ordinality)"
+snapshots = Table(
+    "modelops_optuna_snapshots",
+    metadata,
+    Column("journal", String(63), primary_key=True),
+    Column("entries", BigInteger, nullable=False),  # journal entries the snapshot has replayed
+    Column("snapshot", LargeBinary, nullable=False),
 )
 
+# A snapshot is saved once the journal has grown by this many entries, or by as many as the last
+# snapshot held (so the snapshots of a run cost O(entries) in all, not O(entries^2)).
+SNAPSHOT_MIN_ENTRIES = 2000
 
-class PostgresJournalBackend(BaseJournalBackend):
-    """Safe for any number of processes appending and reading at once; creates its table if missing."""
+# Lock this journal, then number the whole batch from its current end; returns the first number.
+_APPEND_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION modelops_journal_append(name varchar, key bigint, logs text[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE first bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(key);
+  SELECT coalesce(max(number), -1) + 1 INTO first FROM {journal.name} WHERE journal = name;
+  INSERT INTO {journal.name} (journal, number, log)
+    SELECT name, first + batch.ordinality - 1, batch.log FROM unnest(logs) WITH ORDINALITY AS batch(log, ordinality);
+  RETURN first;
+END $$
+"""
+_APPEND = text("SELECT modelops_journal_append(CAST(:journal AS varchar), :key, CAST(:logs AS text[]))")
+# Creating the schema takes this lock, so backends starting together do not race (CREATE OR REPLACE would).
+_SCHEMA_KEY = 0x6D6F70734A524E4C
+
+
+class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
+    """A run's journal; on PostgreSQL safe for any number of processes at once. Creates its tables if missing.
+
+    Picklable: a copy connects anew (with the same URL) where it is unpickled.
+    """
 
     def __init__(self, url: str, journal_id: str):
+        self.url = url
         self.journal_id = journal_id
         digest = hashlib.blake2b(f"modelops:journal|{journal_id}".encode(), digest_size=8).digest()
         self._key = int.from_bytes(digest, "big", signed=True)
-        # READ COMMITTED whatever the server's default: an append must number from the max committed before its lock.
-        self.engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True, isolation_level="READ COMMITTED")
-        self._reads = self.engine.execution_options(isolation_level="AUTOCOMMIT")  # one query, no BEGIN/ROLLBACK trips
-        metadata.create_all(self.engine)
+        self.engine = _engine(url)
+        self._postgres = self.engine.dialect.name == "postgresql"
+        # On PostgreSQL every statement here is a transaction of its own: one round trip, no BEGIN/COMMIT.
+        self._statements = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else self.engine
+        self._lock = threading.Lock()  # one append or read at a time in this process (SQLite needs it)
+        self._read_to = 0  # entries handed out by read_logs so far (Optuna reads each entry once, in order)
+        self._own: tuple[int, list[dict[str, Any]]] | None = None  # (first number, entries) this backend appended
+        self._snapshot_at = 0  # entries the last snapshot saved or loaded here held
+        self._create_schema()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "journal_id": self.journal_id}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["journal_id"])
 
     def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
-        with self._reads.connect() as conn:
+        with self._lock:
+            own, self._own = self._own, None
+            if own is not None and own[0] == log_number_from:
+                logs = own[1]  # nobody appended between what was read and what this backend wrote
+            else:
+                logs = self._select(log_number_from)
+            self._read_to = log_number_from + len(logs)
+            return logs
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        texts = [json.dumps(log, separators=(",", ":")) for log in logs]
+        with self._lock:
+            with self._statements.begin() as conn:
+                if self._postgres:
+                    first = conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
+                else:
+                    first = _sqlite_end(conn, self.journal_id)
+                    rows = [{"journal": self.journal_id, "number": first + i, "log": t} for i, t in enumerate(texts)]
+                    conn.execute(journal.insert(), rows)
+            # Handed back as read from the database would (a JSON round trip), if they follow what was read.
+            self._own = (first, [json.loads(t) for t in texts]) if first == self._read_to else None
+
+    def save_snapshot(self, snapshot: bytes) -> None:
+        """Keep `snapshot` (the study replayed up to what this backend read), if the journal grew enough since."""
+        with self._lock:
+            entries = self._read_to
+            if entries - self._snapshot_at < max(SNAPSHOT_MIN_ENTRIES, self._snapshot_at):
+                return
+            insert = (postgresql_insert if self._postgres else sqlite_insert)(snapshots)
+            upsert = insert.values(journal=self.journal_id, entries=entries, snapshot=snapshot).on_conflict_do_update(
+                index_elements=[snapshots.c.journal],
+                set_={"entries": insert.excluded.entries, "snapshot": insert.excluded.snapshot},
+                where=snapshots.c.entries < insert.excluded.entries,  # another runner's newer one stays
+            )
+            with self._statements.begin() as conn:
+                conn.execute(upsert)
+            self._snapshot_at = entries
+
+    def load_snapshot(self) -> bytes | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(snapshots.c.entries, snapshots.c.snapshot).where(snapshots.c.journal == self.journal_id)
+            ).first()
+        if row is None:
+            return None
+        self._snapshot_at = self._read_to = row.entries  # Optuna reads on from where the snapshot ends
+        return row.snapshot
+
+    def _select(self, log_number_from: int) -> list[dict[str, Any]]:
+        with self._statements.connect() as conn:
             rows = conn.execute(
                 select(journal.c.number, journal.c.log)
                 .where(journal.c.journal == self.journal_id, journal.c.number >= log_number_from)
@@ -69,8 +164,45 @@ class PostgresJournalBackend(BaseJournalBackend):
                 raise RuntimeError(f"journal {self.journal_id!r} has no entry {expected}; it was altered")
         return [json.loads(row.log) for row in rows]
 
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+    def _create_schema(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(_LOCK, {"key": self._key})
-            logs_text = [json.dumps(log, separators=(",", ":")) for log in logs]
-            conn.execute(_APPEND, {"journal": self.journal_id, "logs": logs_text})
+            if self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_KEY})
+            metadata.create_all(conn)
+            if self._postgres:
+                conn.exec_driver_sql(_APPEND_FUNCTION)
+
+
+def _sqlite_end(conn: Any, journal_id: str) -> int:
+    last = conn.execute(
+        select(journal.c.number).where(journal.c.journal == journal_id).order_by(journal.c.number.desc()).limit(1)
+    ).scalar()
+    return 0 if last is None else last + 1
+
+
+def _engine(url: str) -> Engine:
+    parsed = sqlalchemy_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(parsed, pool_pre_ping=True)
+
+        @event.listens_for(engine, "connect")
+        def _read_committed(dbapi_connection: Any, _record: Any) -> None:
+            # Whatever the server's default: inside the append function each statement must see what was
+            # committed before it (the lock's holder's entries), which only READ COMMITTED gives.
+            dbapi_connection.autocommit = True
+            dbapi_connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            dbapi_connection.autocommit = False
+
+        return engine
+    engine = create_engine(parsed)
+
+    @event.listens_for(engine, "connect")
+    def _fast_sqlite(dbapi_connection: Any, _record: Any) -> None:
+        # WAL: a commit appends to the log instead of rewriting pages; NORMAL: no fsync per commit, safe from
+        # a process crash (the runner's), not from losing power.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine

@@ -5,9 +5,9 @@
 - ``postgresql://user@host:port/db``: shared; any number of runners.
 
 The Optuna study and the runner's trial ledger live side by side in the same
-database. On PostgreSQL the study is Optuna's journal (`runner.journal`): each
-runner keeps it in memory and reads only what others appended since, where
-Optuna's RDB storage would reload every trial on every ask. Credentials belong
+database. On SQLite and PostgreSQL the study is Optuna's journal
+(`runner.journal`): each runner keeps it in memory and reads only what others
+appended since, where Optuna's RDB storage would reload every trial on every ask. Credentials belong
 in the URL given at run time (or PG* variables, see `runner.config`), never in
 a run document.
 """
@@ -23,7 +23,7 @@ import optuna
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from .journal import PostgresJournalBackend
+from .journal import SqlJournalBackend
 from .ledger import Ledger, sqlalchemy_url
 
 # Key of the advisory lock under which runners create tables, one at a time.
@@ -78,15 +78,11 @@ def _schema_lock(url: str) -> Iterator[None]:
 
 
 def optuna_storage(url: str, run_id: str) -> optuna.storages.BaseStorage | None:
-    """Optuna's storage for `url` (None: Optuna's in-memory storage); on PostgreSQL, the run's own journal."""
+    """Optuna's storage for `url` (None: Optuna's in-memory storage); else the run's own journal in that database."""
     kind = storage_kind(url)
     if kind == "memory":
         return None
-    if kind == "postgresql":
-        return optuna.storages.JournalStorage(PostgresJournalBackend(url, run_id))
-    return optuna.storages.RDBStorage(
-        sqlalchemy_url(url).render_as_string(hide_password=False), engine_kwargs={"pool_pre_ping": True}
-    )
+    return optuna.storages.JournalStorage(SqlJournalBackend(url, run_id))
 
 
 def sampler_seed(seed: int, runner_id: str, shared: bool, already_asked: int) -> int:

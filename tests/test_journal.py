@@ -6,14 +6,14 @@ import optuna
 import pytest
 from sqlalchemy import select
 
-from runner.journal import PostgresJournalBackend, journal
+from runner.journal import SqlJournalBackend, journal
 from runner.study import open_storage, optuna_storage
 
 WRITERS = 4
 BATCHES = 40
 
 
-def numbers(backend: PostgresJournalBackend) -> list[int]:
+def numbers(backend: SqlJournalBackend) -> list[int]:
     with backend.engine.connect() as conn:
         query = select(journal.c.number).where(journal.c.journal == backend.journal_id).order_by(journal.c.number)
         return list(conn.execute(query).scalars())
@@ -21,7 +21,7 @@ def numbers(backend: PostgresJournalBackend) -> list[int]:
 
 def append_batches(url: str, writer: int, start: multiprocessing.Barrier) -> None:
     """One writer process: batches of 1 to 3 entries, each tagged with who wrote it and when."""
-    backend = PostgresJournalBackend(url, "run-a")
+    backend = SqlJournalBackend(url, "run-a")
     start.wait()
     for batch in range(BATCHES):
         backend.append_logs([{"writer": writer, "batch": batch, "entry": e} for e in range(batch % 3 + 1)])
@@ -29,7 +29,7 @@ def append_batches(url: str, writer: int, start: multiprocessing.Barrier) -> Non
 
 
 def test_appends_are_numbered_from_zero_without_gaps_and_read_back_in_order(postgres_url):
-    backend = PostgresJournalBackend(postgres_url, "run-a")
+    backend = SqlJournalBackend(postgres_url, "run-a")
     assert backend.read_logs(0) == []
     backend.append_logs([{"op": 0}, {"op": 1}, {"op": 2, "value": float("nan")}])
     backend.append_logs([{"op": 3}])
@@ -41,11 +41,11 @@ def test_appends_are_numbered_from_zero_without_gaps_and_read_back_in_order(post
     assert [log["op"] for log in backend.read_logs(4)] == [4, 5]
     assert backend.read_logs(6) == []
     assert numbers(backend) == list(range(6))
-    assert [log["op"] for log in PostgresJournalBackend(postgres_url, "run-a").read_logs(0)] == list(range(6))
+    assert [log["op"] for log in SqlJournalBackend(postgres_url, "run-a").read_logs(0)] == list(range(6))
 
 
 def test_a_journal_with_a_gap_is_refused_rather_than_replayed_out_of_step(postgres_url):
-    backend = PostgresJournalBackend(postgres_url, "run-a")
+    backend = SqlJournalBackend(postgres_url, "run-a")
     backend.append_logs([{"op": 0}, {"op": 1}, {"op": 2}])
     with backend.engine.begin() as conn:
         conn.execute(journal.delete().where(journal.c.number == 1))
@@ -55,7 +55,7 @@ def test_a_journal_with_a_gap_is_refused_rather_than_replayed_out_of_step(postgr
 
 
 def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
-    PostgresJournalBackend(postgres_url, "run-a").engine.dispose()  # the table exists before the race
+    SqlJournalBackend(postgres_url, "run-a").engine.dispose()  # the table exists before the race
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(WRITERS)
     writers = [context.Process(target=append_batches, args=(postgres_url, w, start)) for w in range(WRITERS)]
@@ -65,7 +65,7 @@ def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
         process.join(timeout=120)
     assert [process.exitcode for process in writers] == [0] * WRITERS
 
-    backend = PostgresJournalBackend(postgres_url, "run-a")
+    backend = SqlJournalBackend(postgres_url, "run-a")
     logs = backend.read_logs(0)
     per_writer = sum(batch % 3 + 1 for batch in range(BATCHES))
     assert numbers(backend) == list(range(WRITERS * per_writer))
@@ -120,7 +120,7 @@ def test_a_study_opened_by_runners_through_open_storage_is_shared(postgres_url):
 
 
 def test_each_run_keeps_its_own_journal(postgres_url):
-    first, second = PostgresJournalBackend(postgres_url, "run-a"), PostgresJournalBackend(postgres_url, "run-b")
+    first, second = SqlJournalBackend(postgres_url, "run-a"), SqlJournalBackend(postgres_url, "run-b")
     first.append_logs([{"op": "a0"}, {"op": "a1"}])
     second.append_logs([{"op": "b0"}])
     assert [log["op"] for log in first.read_logs(0)] == ["a0", "a1"]
