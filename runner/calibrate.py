@@ -24,8 +24,9 @@ from modelops.spec import RunSpec, spec_digest
 
 from .algorithms import build_algorithm
 from .algorithms.abc_smc import AbcSmc
-from .confirm import confirm
+from .confirm import confirm, evaluation_sd
 from .engine import CalibrationError, Engine
+from .identifiability import identifiability
 from .interrupt import Interruption, graceful_stop
 from .ledger import Counts, Ledger, LedgerError
 from .reporting import Reporter
@@ -149,6 +150,10 @@ def calibrate(
         summary["results_fallback"] = str(writer.location)
     if provenance is not None:
         summary["provenance"] = dict(provenance)
+    if posterior is None and records:
+        found = identifiability(records, spec.parameters, evaluation_sd(confirmed))
+        if found is not None:
+            summary["identifiability"] = found
     if posterior is not None:
         summary["posterior"] = posterior
         if summary["stopped"] == "space_exhausted":  # the algorithm ended before the budget: say why

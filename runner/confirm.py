@@ -135,3 +135,11 @@ def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, l
         },
     }
     return (fields if best["loss"] is not None else {"confirm": fields["confirm"]}), records
+
+
+def evaluation_sd(confirmed: dict[str, Any] | None) -> float | None:
+    """The noise sd of one evaluation, from the confirmed best's fresh losses (None without them)."""
+    rows = (confirmed or {}).get("confirm", {}).get("candidates") or []
+    if not rows or rows[0]["loss_se"] is None:
+        return None
+    return rows[0]["loss_se"] * math.sqrt(rows[0]["evaluations"])
