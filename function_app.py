@@ -15,6 +15,8 @@ from control_plane.api.doctor import bp as doctor_api
 from control_plane.api.environments import bp as environments_api
 from control_plane.api.events import bp as events_api
 from control_plane.api.runs import bp as runs_api
+from control_plane.api.sweeper import bp as sweeper
+from control_plane.orchestrators.cleanup import bp as cleanup_orchestration
 from control_plane.orchestrators.environment import bp as environment_orchestration
 from control_plane.orchestrators.run import bp as run_orchestration
 
@@ -25,8 +27,10 @@ for blueprint in (
     environments_api,
     doctor_api,
     events_api,
+    sweeper,
     run_orchestration,
     environment_orchestration,
+    cleanup_orchestration,
     local_target_activities,
     azure_activities,
     kubernetes_activities,

@@ -1,0 +1,46 @@
+"""Cleanup of a run whose orchestration failed outside its own code.
+
+A run cleans up after itself when it ends (run.py `_end`), but an orchestration the
+extension fails (a status over its limits, a bug, a termination) runs none of its code
+again. The sweeper (api/sweeper.py) starts this orchestration for such a run: it only
+calls the stop activity of what the run had created, named from the run's last input
+(or, before its first execution recorded one, derived from its target), so it shares
+no code path with the run orchestration that failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from .steps import StepFailed, call
+
+bp = df.Blueprint()
+
+
+def cleanup_request(run: dict[str, Any], environment: dict[str, Any] | None, namespace: str | None,
+                    ) -> dict[str, Any] | None:  # fmt: skip
+    """What stops `run`'s plane: its recorded stop step, else one derived from its target
+    (`environment`: the output of its environment step; `namespace`: the run's namespace name).
+    None when the run cannot have created anything yet."""
+    stop = (run.get("plane") or {}).get("stop")
+    if stop is None and run.get("target") == "local":
+        stop = ["local_stop_run", {"run_id": run["run_id"]}]
+    elif stop is None:
+        cluster = ((environment or {}).get("binding") or {}).get("cluster")
+        if cluster is None or namespace is None:
+            return None  # the environment step never finished: no namespace was made
+        stop = ["k8s_delete_run", {"cluster": cluster, "namespace": namespace}]
+    return {"run_id": run["run_id"], "stop": stop}
+
+
+@bp.orchestration_trigger(context_name="context", orchestration="run_cleanup")
+def run_cleanup(context: df.DurableOrchestrationContext):
+    request = context.get_input()
+    activity, payload = request["stop"]
+    try:
+        stopped = yield from call(context, "cleanup", activity, payload | {"purge": False})
+    except StepFailed as failure:
+        return {"run_id": request["run_id"], "phase": "failed", "error": {"step": failure.step, "reason": failure.reason}}
+    return {"run_id": request["run_id"], "phase": "cleaned", "stopped": stopped}

@@ -1,0 +1,80 @@
+"""A run whose orchestration failed outside its own code is still cleaned up, by the sweeper."""
+
+import asyncio
+
+import azure.durable_functions as df
+import pytest
+
+from control_plane.api.sweeper import bp as sweeper_bp
+from control_plane.orchestrators.cleanup import bp as cleanup_bp, cleanup_request
+from control_plane.orchestrators.environment import bp as environment_bp
+from control_plane.orchestrators.run import bp as run_bp
+from tests.durable import ReplayDriver
+from tests.test_run_orchestration import calls, fake, run_input, script
+
+S = df.OrchestrationRuntimeStatus
+
+
+@pytest.fixture
+def driver():
+    fake.reset(
+        local_start_workspace={"scheduler_address": "tcp://127.0.0.1:8786", "dashboard_url": None, "workers": 2},
+        local_start_runner={"runner_id": "local-0", "pid": 4242},
+        local_runner_status={"state": "running", "exit_code": None, "summary": None},
+        local_stop_run={"stopped": ["runner", "workers", "scheduler"]},
+        purge_results={"deleted": 0},
+    )
+    app = df.DFApp()
+    for blueprint in (run_bp, environment_bp, cleanup_bp, sweeper_bp, fake.bp):
+        app.register_functions(blueprint)
+    return ReplayDriver(app)
+
+
+def sweep(driver):
+    asyncio.run(driver.call_client("sweep_failed_runs", timer=None))
+    driver.drain(fire_timers=False)
+
+
+def test_a_run_that_crashed_before_recording_its_plane_is_stopped_by_the_sweeper(driver):
+    script["local_start_workspace"] = {"unexpected": "answer"}  # the orchestrator raises KeyError
+    driver.start_new("run", "r1", run_input())
+    driver.drain(fire_timers=False)
+    assert driver.get_status("r1").runtime_status == S.Failed
+    assert "local_stop_run" not in fake.names()  # the failed orchestration cleaned nothing
+    sweep(driver)
+    assert calls[-1] == ("local_stop_run", {"run_id": "r1", "purge": False})
+    cleanup = driver.get_status("r1:cleanup")
+    assert cleanup.runtime_status == S.Completed and cleanup.output["phase"] == "cleaned"
+    sweep(driver)  # once per run
+    assert fake.names().count("local_stop_run") == 1
+
+
+def test_a_terminated_run_is_stopped_with_the_plane_its_last_execution_recorded(driver):
+    driver.start_new("run", "r1", run_input())
+    driver.drain(fire_timers=False)
+    driver.raise_event("r1", "progress", {"done": 1, "budget": 20})
+    driver.drain(fire_timers=False)  # a later execution, whose input holds the plane
+    driver.terminate("r1", "stuck")
+    driver.drain(fire_timers=False)
+    assert driver.get_status("r1").runtime_status == S.Terminated
+    sweep(driver)
+    assert calls[-1] == ("local_stop_run", {"run_id": "r1", "purge": False})
+
+
+def test_runs_that_ended_in_their_own_code_are_left_alone(driver):
+    driver.start_new("run", "r1", run_input())
+    driver.drain(fire_timers=False)
+    driver.raise_event("r1", "cancel", {"purge": False})
+    driver.drain(fire_timers=False)
+    assert fake.names().count("local_stop_run") == 1
+    sweep(driver)
+    assert fake.names().count("local_stop_run") == 1 and not driver.get_status("r1:cleanup")
+
+
+def test_a_cluster_run_is_stopped_in_its_namespace_on_the_environment_cluster():
+    cluster = {"target": "existing", "kubeconfig_setting": "MODELOPS_EXISTING_KUBECONFIG"}
+    environment = {"phase": "ready", "binding": {"cluster": cluster}}
+    run = {"run_id": "r1", "target": "existing"}
+    assert cleanup_request(run, environment, "run-r1") == {
+        "run_id": "r1", "stop": ["k8s_delete_run", {"cluster": cluster, "namespace": "run-r1"}]}
+    assert cleanup_request(run, None, "run-r1") is None  # no environment yet: nothing was created
