@@ -136,8 +136,10 @@ class ExtensionHttpApi:
             return [400, {"Message": "One or more of the arguments submitted is incorrect",
                           "ExceptionMessage": str(err),
                           "ExceptionType": "System.ArgumentException"}]
-        except InstanceAlreadyExists as err:
-            return [409, {"Message": str(err)}]
+        except InstanceAlreadyExists as err:  # the real extension answers 500, not 409
+            return [500, {"Message": "Something went wrong while processing your request",
+                          "ExceptionMessage": str(err),
+                          "ExceptionType": "System.InvalidOperationException"}]
         return [202, management_urls(instance_id)]
 
     def _raise_event(self, instance_id: str, name: str, data: str):
