@@ -4,11 +4,13 @@ controllers that make pods ready. Used by the end-to-end tests of the azure targ
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import pytest
+import yaml
 
 from control_plane.activities import azure as azure_activities
 from control_plane.activities import kubernetes as kubernetes_activities
@@ -40,7 +42,7 @@ def azure_clouds(monkeypatch: pytest.MonkeyPatch, rights: AppRights | None = Non
         monkeypatch.setattr(azure_activities, "clients_factory",
                             lambda sub: azure_clients(sub, FakeCredential(), transport=arm, **FAST))  # fmt: skip
         monkeypatch.setattr(kubernetes_activities, "client_factory",
-                            lambda cluster: api_client_for(cluster, {}, credential=FakeCredential(),
+                            lambda cluster: api_client_for(cluster, os.environ, credential=FakeCredential(),
                                                            transport=arm, **FAST))  # fmt: skip
         monkeypatch.setattr(k8s_apply, "POLL_SECONDS", 0.02)
         for name, value in {
@@ -49,6 +51,7 @@ def azure_clouds(monkeypatch: pytest.MonkeyPatch, rights: AppRights | None = Non
             "MODELOPS_RESULTS_ROOT": "https://results.blob.core.windows.net/results",
             "MODELOPS_EVENTS_URL": "https://topic.westeurope-1.eventgrid.azure.net/api/events",
             "MODELOPS_RESULTS_CONTAINER_ID": RESULTS_CONTAINER, "MODELOPS_EVENTGRID_TOPIC_ID": TOPIC,
+            "MODELOPS_EXISTING_KUBECONFIG": yaml.safe_dump(entra_kubeconfig(kube)),
         }.items():  # fmt: skip
             monkeypatch.setenv(name, value)
         stop = threading.Event()
@@ -59,6 +62,15 @@ def azure_clouds(monkeypatch: pytest.MonkeyPatch, rights: AppRights | None = Non
         finally:
             stop.set()
             thread.join()
+
+
+def entra_kubeconfig(kube: FakeKubeApi) -> dict:
+    """An existing cluster's kubeconfig as `az aks get-credentials` writes it for Entra ID: kubelogin, no secret."""
+    config = kube.kubeconfig()
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin",
+        "args": ["get-token", "--server-id", AKS_SERVER_APP_ID, "--login", "azurecli"]}}  # fmt: skip
+    return config
 
 
 def _controllers(kube: FakeKubeApi, stop: threading.Event) -> None:

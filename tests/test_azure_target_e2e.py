@@ -73,7 +73,7 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
     app.driver.drain()
     code, env, _ = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})
     assert env["phase"] == "removed", env
-    assert kube.get("Namespace", None, "modelops-dev") is None
+    assert kube.get("Namespace", None, "modelops-dev")["metadata"]["deletionTimestamp"]  # going
     assert arm.resource(f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-dev-rg-ada/providers/"
                         "Microsoft.ContainerService/managedClusters/modelops-dev-aks") is None  # fmt: skip
     assert app.driver.replay_all_recorded() > 0
@@ -83,6 +83,56 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
     hub = app.driver.task_hub_text()
     assert not [secret for secret in SECRETS if secret in hub]
     assert "apiVersion: v1" not in hub and "kubeconfig" not in json.dumps(env).lower()
+
+
+def run_and_cancel(app: AppHarness, kube, target: str, run_id: str) -> None:
+    """A run with PostgreSQL on the environment `dev`, then cancelled: its plane goes, its study stays."""
+    ns = f"run-{run_id}"
+    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    spec["central_store"] = {"size": "1Gi"}
+    request = {"spec": spec, "target": target, "environment": "dev", "run_id": run_id,
+               "base_dir": "/app/examples/sir"}  # fmt: skip
+    code, accepted, _ = app.http("start_run", "POST", "/api/runs", request)
+    assert code == 202, accepted
+    app.driver.drain(fire_timers=False)
+    code, run, _ = app.http("get_run", "GET", f"/api/runs/{run_id}", route={"run_id": run_id})
+    assert run["phase"] == "running", run
+    assert run["results"] == f"https://results.blob.core.windows.net/results/{run_id}"
+    job = kube.get("Job", ns, "runner")
+    env_vars = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "secretKeyRef" in env_vars["PGPASSWORD"]["valueFrom"]
+    document = yaml.safe_load(kube.get("ConfigMap", ns, "run-document")["data"]["run.yaml"])
+    assert document["targets"]["incidence"]["data"] == "/app/examples/sir/data/incidence.csv"
+
+    assert app.http("cancel_run", "DELETE", f"/api/runs/{run_id}", route={"run_id": run_id})[0] == 202
+    app.driver.drain(fire_timers=False)
+    code, run, _ = app.http("get_run", "GET", f"/api/runs/{run_id}", route={"run_id": run_id})
+    assert run["phase"] == "cancelled" and run["error"] is None
+    assert kube.get("Job", ns, "runner") is None
+    assert kube.get("StatefulSet", ns, "postgres") is None
+    assert kube.get("Secret", ns, "postgres-credentials") is not None  # the study is kept (no purge)
+
+
+def test_environment_up_run_cancel_down_and_up_again_on_an_existing_cluster(clouds):
+    """The existing target with a kubeconfig for kubelogin (Entra ID): no ARM at all, and an
+    environment brought straight back up waits for its old namespace to finish terminating."""
+    arm, kube = clouds
+    app = AppHarness()
+    for attempt in range(2):
+        assert app.http("change_environment", "PUT", "/api/environments/dev", {"target": "existing"},
+                        route={"env": "dev"})[0] == 202  # fmt: skip
+        app.driver.drain()
+        env = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})[1]
+        assert env["phase"] == "ready", env
+        assert not kube.get("Namespace", None, "modelops-dev")["metadata"].get("deletionTimestamp")
+        if attempt == 0:
+            run_and_cancel(app, kube, "existing", "sir-ex")
+            assert app.http("change_environment", "DELETE", "/api/environments/dev", route={"env": "dev"})[0] == 202
+            app.driver.drain()
+            env = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})[1]
+            assert env["phase"] == "removed", env
+            assert kube.get("Namespace", None, "modelops-dev")["metadata"]["deletionTimestamp"]
+    assert arm.requests == []
 
 
 def test_throttling_and_server_errors_are_retried_and_a_permanent_failure_names_its_step(clouds):

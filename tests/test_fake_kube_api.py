@@ -207,8 +207,28 @@ def test_deleting_a_namespace_deletes_what_is_in_it(kube, core, apps, namespace)
     assert kube.objects("Deployment") == kube.objects("Secret") == []
     assert [cm["metadata"]["name"] for cm in kube.objects("ConfigMap")] == ["kept"]
     assert refusal(apps.read_namespaced_deployment, "dask", NS)[:2] == (404, "NotFound")
+    terminating = core.read_namespace(NS)  # a while Terminating: new content refused
+    assert terminating.metadata.deletion_timestamp and terminating.status.phase == "Terminating"
+    code, reason, status = refusal(apply, apps.patch_namespaced_deployment, deployment("dask"))
+    assert (code, reason) == (403, "Forbidden") and "because it is being terminated" in status["message"]
+    core.read_namespace(NS)
+    assert refusal(core.read_namespace, NS)[:2] == (404, "NotFound")  # then gone
     code, reason, status = refusal(apply, apps.patch_namespaced_deployment, deployment("dask"))
     assert (code, reason, status["details"]) == (404, "NotFound", {"name": NS, "kind": "namespaces"})
+
+
+def test_a_changed_immutable_field_is_refused_as_the_api_server_refuses_it(kube, core, apps, batch, namespace):
+    apply(batch.patch_namespaced_job, job("runner"))
+    changed = job("runner")
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "other:2"
+    code, reason, status = refusal(apply, batch.patch_namespaced_job, changed)
+    assert (code, reason) == (422, "Invalid") and "spec.template" in status["message"]
+    assert "field is immutable" in status["message"]
+    claimed = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "pg", "namespace": NS},
+               "spec": {"clusterIP": "None", "ports": [{"port": 5432}]}}
+    apply(core.patch_namespaced_service, claimed)
+    claimed["spec"]["clusterIP"] = ""
+    assert refusal(apply, core.patch_namespaced_service, claimed)[0] == 422
 
 
 def test_a_jobs_pods_go_with_it_only_when_deletion_propagates(kube, core, batch, namespace):

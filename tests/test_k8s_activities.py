@@ -247,7 +247,7 @@ def test_deleting_a_run_keeps_its_postgres_volume_and_secret_unless_purged(kube:
     assert {r.query.get("propagationPolicy") for r in job_deletes} == {"Background"}  # pods go with their Job
 
     assert call("k8s_delete_run", where | {"purge": True}) == {"deleted": [f"Namespace/{RUN_NS}"]}
-    assert kube.get("Namespace", None, RUN_NS) is None and not kube.objects("PersistentVolumeClaim")
+    assert going(kube, RUN_NS) and not kube.objects("PersistentVolumeClaim")
     assert call("k8s_delete_run", where | {"purge": True}) == {"deleted": []}
 
 
@@ -256,8 +256,47 @@ def test_deleting_the_workspace_deletes_its_namespace_once(kube: FakeKubeApi) ->
         call("k8s_ensure_workspace", WORKSPACE)
     payload = {"cluster": CLUSTER, "environment": "dev"}
     assert call("k8s_delete_workspace", payload) == {"deleted": True}
-    assert not kube.objects("Deployment") and kube.get("Namespace", None, WS) is None
+    assert not kube.objects("Deployment") and going(kube, WS)
     assert call("k8s_delete_workspace", payload) == {"deleted": False}
+
+
+def going(kube: FakeKubeApi, namespace: str) -> bool:
+    """Gone, or Terminating (empty, with a deletion timestamp) on its way."""
+    found = kube.get("Namespace", None, namespace)
+    return found is None or (bool(found["metadata"].get("deletionTimestamp")) and not [
+        o for kind in ("Deployment", "StatefulSet", "Job", "Service", "Secret", "ConfigMap")
+        for o in kube.objects(kind, namespace)])
+
+
+def test_a_workspace_taken_down_and_straight_back_up_waits_for_its_namespace_to_go(kube: FakeKubeApi) -> None:
+    with controllers(kube):
+        call("k8s_ensure_workspace", WORKSPACE)
+        call("k8s_delete_workspace", {"cluster": CLUSTER, "environment": "dev"})
+        assert kube.get("Namespace", None, WS)["metadata"].get("deletionTimestamp")
+        assert call("k8s_ensure_workspace", WORKSPACE)["workers"] == 3
+    assert not kube.get("Namespace", None, WS)["metadata"].get("deletionTimestamp")
+    assert kube.get("Deployment", WS, "dask-workers") is not None
+
+
+def test_a_changed_runner_job_is_replaced_not_refused(kube: FakeKubeApi) -> None:
+    start_run(kube, runners=1)
+    first = kube.get("Job", RUN_NS, "runner")["metadata"]["uid"]
+    call("k8s_start_runner", runner_payload(None, 1) | {"image": "modelops-runner:fixed"})  # a retry with another image
+    job = kube.get("Job", RUN_NS, "runner")
+    assert job["metadata"]["uid"] != first
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "modelops-runner:fixed"
+    deletes = [r for r in kube.requests if r.method == "DELETE" and r.path.endswith("/jobs/runner")]
+    assert [r.query.get("propagationPolicy") for r in deletes] == ["Background"]
+
+
+def test_a_larger_postgres_claim_replaces_the_set_and_keeps_its_pods_and_claims(kube: FakeKubeApi) -> None:
+    start_run(kube, runners=1)
+    with controllers(kube):
+        call("k8s_ensure_postgres", POSTGRES | {"size": "50Gi"})
+    claim = kube.get("StatefulSet", RUN_NS, "postgres")["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "50Gi"
+    deletes = [r for r in kube.requests if r.method == "DELETE" and r.path.endswith("/statefulsets/postgres")]
+    assert [r.query.get("propagationPolicy") for r in deletes] == ["Orphan"]
 
 
 def test_a_server_error_fails_the_activity_clearly_and_a_retry_converges(kube: FakeKubeApi) -> None:

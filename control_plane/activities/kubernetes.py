@@ -20,7 +20,7 @@ from kubernetes.client import ApiClient
 
 from control_plane.settings import setting
 from control_plane.k8s import manifests as m
-from control_plane.k8s.apply import apply, create_if_absent, delete, read, wait_ready
+from control_plane.k8s.apply import apply, create_if_absent, delete, ensure_namespace, read, wait_ready
 from control_plane.k8s.client import api_client_for
 from modelops.spec.paths import absolute_data_paths
 
@@ -42,7 +42,7 @@ def k8s_ensure_workspace(payload: dict) -> dict:
     placement = _placement(payload)
     image = _image(payload)
     with _api(payload) as api:
-        apply(api, m.namespace(ns, m.labels(environment=env)))
+        ensure_namespace(api, m.namespace(ns, m.labels(environment=env)), _timeout(payload))
         apply(api, m.dask_scheduler_deployment(ns, image, environment=env, **placement))
         apply(api, m.dask_scheduler_service(ns, environment=env))
         apply(api, m.dask_workers_deployment(ns, image, environment=env, replicas=workers,
@@ -62,7 +62,7 @@ def k8s_ensure_run_namespace(payload: dict) -> dict:
     ns = m.run_namespace(payload["run_id"])
     pull_secret = payload.get("image_pull_secret")
     with _api(payload) as api:
-        apply(api, m.namespace(ns, m.labels(run_id=payload["run_id"])))
+        ensure_namespace(api, m.namespace(ns, m.labels(run_id=payload["run_id"])), _timeout(payload))
         if pull_secret:
             source_ns = m.workspace_namespace(payload["environment"])
             found = read(api, "Secret", source_ns, pull_secret)

@@ -47,14 +47,46 @@ class NotReady(KubernetesError, TimeoutError):
     """The deadline passed with workloads still not ready."""
 
 
+#: Kinds whose changed fixed fields (a Job's pod template, a StatefulSet's claim templates) make the
+#: API server answer 422: they are replaced instead, a StatefulSet orphaning its pods and claims so
+#: the data stays and the new set adopts them.
+REPLACED = {"Job": "Background", "StatefulSet": "Orphan"}
+
+
 def apply(api: ApiClient, manifest: dict) -> dict:
-    """Create or converge `manifest` by server-side apply; the object as stored."""
+    """Create or converge `manifest` by server-side apply; the object as stored.
+
+    A Job or StatefulSet whose immutable fields changed (an image, a claim size) is deleted and
+    applied again: an ensure-activity converges on the manifest it was given."""
     kind, meta = manifest["kind"], manifest["metadata"]
-    response = _call(api, "patch", kind, meta.get("namespace"), meta["name"], manifest, field_manager=FIELD_MANAGER,
-                     force=True, field_validation="Strict", _content_type=APPLY)
+    try:
+        response = _apply(api, manifest)
+    except KubernetesError as error:
+        if error.status != 422 or kind not in REPLACED:
+            raise
+        log.info("replacing %s %s: %s", kind, _where(meta.get("namespace"), meta["name"]), error)
+        _call(api, "delete", kind, meta.get("namespace"), meta["name"], propagation_policy=REPLACED[kind])
+        response = _apply(api, manifest)
     verb = "created" if response.status == 201 else "applied"
     log.info("%s %s %s", verb, kind, _where(meta.get("namespace"), meta["name"]))
     return json.loads(response.data)
+
+
+def _apply(api: ApiClient, manifest: dict):
+    meta = manifest["metadata"]
+    return _call(api, "patch", manifest["kind"], meta.get("namespace"), meta["name"], manifest,
+                 field_manager=FIELD_MANAGER, force=True, field_validation="Strict", _content_type=APPLY)
+
+
+def ensure_namespace(api: ApiClient, manifest: dict, timeout_s: float) -> dict:
+    """Apply a Namespace, first waiting out a deletion of the same name: a Terminating namespace
+    refuses new objects until it is gone (an environment taken down and brought straight back up)."""
+    name, deadline = manifest["metadata"]["name"], time.monotonic() + timeout_s
+    while (found := read(api, "Namespace", None, name)) is not None and found["metadata"].get("deletionTimestamp"):
+        if time.monotonic() >= deadline:
+            raise NotReady(f"namespace {name} is still terminating after {timeout_s:g} s")
+        time.sleep(POLL_SECONDS)
+    return apply(api, manifest)
 
 
 def create_if_absent(api: ApiClient, manifest: dict) -> bool:
@@ -84,7 +116,12 @@ def read(api: ApiClient, kind: str, namespace: str | None, name: str) -> dict | 
 
 
 def delete(api: ApiClient, kind: str, namespace: str | None, name: str) -> bool:
-    """Delete an object and, in the background, what it owns (a Job's pods too); False when absent."""
+    """Delete an object and, in the background, what it owns (a Job's pods too); False when absent,
+    or for a namespace already terminating."""
+    if kind == "Namespace":
+        found = read(api, kind, None, name)
+        if found is None or found["metadata"].get("deletionTimestamp"):
+            return False
     try:
         _call(api, "delete", kind, namespace, name, propagation_policy="Background")
     except KubernetesError as error:

@@ -31,13 +31,14 @@ class FakeKubeApi:
 
     `kubernetes_version` picks the OpenAPI schema objects are validated against (strict):
     1.30 by default, so fields only newer clusters know are refused; pass a cluster's own.
+    A deleted namespace stays Terminating for `terminating_reads` reads of it (0: gone at once).
     """
 
-    def __init__(self, kubernetes_version: str = "1.30", token: str | None = None):
+    def __init__(self, kubernetes_version: str = "1.30", token: str | None = None, terminating_reads: int = 2):
         self.token = token or secrets.token_urlsafe(16)
         kubernetes_validate.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {}},
                                      kubernetes_version, strict=True)  # an unshipped version fails here
-        self._store = Store(kubernetes_version)
+        self._store = Store(kubernetes_version, terminating_reads)
         self._server = KubeHTTPServer(self._store, self.token)
         self._thread: threading.Thread | None = None
 

@@ -6,9 +6,12 @@ request. `status` starts empty (a StatefulSet's at the zero counts a server writ
 only `set_status` (a test control) changes it. A write that changes nothing is not stored,
 so `resourceVersion` and `generation` stay put. Server defaults (Deployment strategy,
 imagePullPolicy, ...) are not filled in: an object reads back as it was written.
-Simplifications: deletion is immediate (no finalizers, no Terminating namespace; a
-Foreground delete removes dependents and owner together) and always answers a Success
-`Status`, which the client's delete methods read; dependents are found by
+Updates that change an immutable field are refused (kube_api_immutable). A deleted namespace
+loses its contents at once but stays `Terminating` (deletionTimestamp set) for
+`terminating_reads` more reads of it, refusing new objects inside (403, as the namespace
+lifecycle admission answers); then it is gone. Other deletions are immediate (no finalizers;
+a Foreground delete removes dependents and owner together) and answer a Success `Status`,
+which the client's delete methods read; dependents are found by
 `metadata.ownerReferences[].uid`, as the garbage collector finds them.
 """
 import base64
@@ -20,6 +23,7 @@ from datetime import datetime, timezone
 from . import kube_api_fields as fields
 from .kube_api_errors import (KubeError, already_exists, bad_request, cause, invalid, modified,
                               not_found, object_details)
+from .kube_api_immutable import check_update
 from .kube_api_resources import NAMESPACE, ResourceType, Route, resource_for_kind
 from .kube_api_selectors import parse_selector
 from .kube_api_validation import check
@@ -31,14 +35,21 @@ PROPAGATION = ("Orphan", "Background", "Foreground")
 class Store:
     """One lock over all objects: the HTTP threads and the test controls see one history."""
 
-    def __init__(self, kubernetes_version: str):
+    def __init__(self, kubernetes_version: str, terminating_reads: int = 2):
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str | None, str], dict] = {}
         self._revision = 0
         self._version = kubernetes_version
+        self.terminating_reads = terminating_reads
+        self._terminating: dict[str, int] = {}  # namespace -> reads left before it is gone
 
     def read(self, route: Route) -> dict:
         with self._lock:
+            if route.resource.kind == "Namespace" and route.name in self._terminating:
+                self._terminating[route.name] -= 1
+                if self._terminating[route.name] < 0:
+                    del self._terminating[route.name]
+                    del self._objects[("Namespace", None, route.name)]
             return copy.deepcopy(self._existing(route))
 
     def collection(self, route: Route, label_selector: str) -> dict:
@@ -145,6 +156,11 @@ class Store:
     def _require_namespace(self, route: Route) -> None:
         if route.resource.namespaced and ("Namespace", None, route.namespace) not in self._objects:
             raise not_found(NAMESPACE, route.namespace)
+        if route.resource.namespaced and route.namespace in self._terminating:
+            raise KubeError(403, f"{route.resource.kind.lower()}s \"{route.name or ''}\" is forbidden: unable to "
+                                 f"create new content in namespace {route.namespace} because it is being terminated",
+                            "Forbidden", details=object_details(route.resource, route.name or "",
+                                                                causes=[cause("", "", "NamespaceTerminating")]))
 
     def _write(self, resource: ResourceType, old: dict | None, new: dict, owners) -> dict:
         meta = new["metadata"]
@@ -159,6 +175,10 @@ class Store:
             meta["managedFields"] = entries
         if new == old:
             return copy.deepcopy(old)
+        if old is not None:
+            check_update(resource, old, new)
+            if "deletionTimestamp" in old["metadata"]:  # a Terminating namespace stays so
+                meta["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
         check(resource, _spec(new) | {"metadata": meta}, self._version)  # status: set_status checks it
         if old is None:
             meta["uid"] = str(uuid.uuid4())
@@ -177,10 +197,16 @@ class Store:
 
     def _remove(self, obj: dict, policy: str) -> None:
         meta = obj["metadata"]
-        del self._objects[_key(obj)]
         if obj["kind"] == "Namespace":
             for key in [key for key in self._objects if key[1] == meta["name"]]:
                 del self._objects[key]
+            if self.terminating_reads > 0:
+                self._terminating.setdefault(meta["name"], self.terminating_reads)
+                meta.setdefault("deletionTimestamp", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                obj["status"] = {"phase": "Terminating"}
+                self._store(obj)
+                return
+        del self._objects[_key(obj)]
         for dependent in list(self._objects.values()):
             references = dependent["metadata"].get("ownerReferences", [])
             if not any(ref.get("uid") == meta["uid"] for ref in references):
