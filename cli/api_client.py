@@ -105,6 +105,9 @@ class ApiClient:
     def environment_status(self, env: str) -> dict[str, Any]:
         return self._call("GET", f"/api/environments/{_segment(env)}")[0]
 
+    def environment_doctor(self, env: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/environments/{_segment(env)}/doctor")[0]
+
     # transport
 
     def _call(self, method: str, path: str, *, body: Any = None, query: dict[str, str] | None = None) -> tuple[Any, Any]:

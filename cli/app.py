@@ -8,15 +8,29 @@ from pathlib import Path
 import typer
 
 from modelops import __version__
-from modelops.spec import SpecError, json_schema, load_spec
+from modelops.spec import SpecError, json_schema
 
-from . import run_commands
+from . import local_commands, run_commands
 from .bundle_commands import bundle_app
 from .config_commands import config_app
 from .env_commands import env_app
-from .exits import EXIT_FAILED, EXIT_INVALID
+from .exits import EXIT_CODES, EXIT_FAILED, EXIT_INVALID
 
-app = typer.Typer(help="ModelOps: calibrate stochastic simulation models at scale.", no_args_is_help=True)
+# Plain help (no rich panels): rich's help shows a `<bool>` placeholder for flags, which take no value.
+app = typer.Typer(help="ModelOps: calibrate stochastic simulation models at scale.", no_args_is_help=True, rich_markup_mode=None)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """ModelOps: calibrate stochastic simulation models at scale. Exit codes: see `mops exit-codes`."""
 
 
 def _fail_invalid(error: SpecError | ValueError) -> None:
@@ -34,16 +48,6 @@ def version() -> None:
 def schema() -> None:
     """Print the run document's JSON Schema."""
     typer.echo(json.dumps(json_schema(), indent=2))
-
-
-@app.command()
-def validate(spec: Path = typer.Argument(..., help="Run document (YAML or JSON).")) -> None:
-    """Check a run document against the schema; print each error with its field path."""
-    try:
-        load_spec(spec)
-    except SpecError as error:
-        _fail_invalid(error)
-    typer.echo(f"{spec}: valid")
 
 
 @app.command()
@@ -139,9 +143,7 @@ def run(
         typer.echo(f"calibration failed: {summary['error']}", err=True)
         typer.echo(f"partial results: {summary['results']}", err=True)
     else:
-        typer.echo(f"best loss {summary['best_loss']:.6g} after {summary['n_trials']} trials ({summary['n_failed']} failed)")
-        for name, value in summary["best_params"].items():
-            typer.echo(f"  {name} = {value}")
+        local_commands.echo_best(summary, spec)
         typer.echo(f"results: {summary['results']}")
         if report:
             _report(summary["results"])
@@ -186,6 +188,15 @@ def report(
         raise typer.Exit(EXIT_INVALID) from None
 
 
+@app.command("exit-codes")
+def exit_codes() -> None:
+    """List every exit code `mops` commands use."""
+    for code, meaning in EXIT_CODES.items():
+        typer.echo(f"{code:>3}  {meaning}")
+
+
+app.command("validate")(local_commands.validate)
+app.command("runs")(local_commands.runs)
 app.command("status")(run_commands.status)
 app.command("list")(run_commands.list_runs)
 app.command("cancel")(run_commands.cancel)

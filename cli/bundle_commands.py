@@ -12,7 +12,7 @@ from modelops.bundles import BundleError, BundleStore, build_bundle
 
 from .exits import EXIT_API, EXIT_INVALID
 
-bundle_app = typer.Typer(help="Model bundles: a folder's code and data, named by their digest.", no_args_is_help=True)
+bundle_app = typer.Typer(help="Model bundles: a folder's code and data, named by their digest.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _build(folder: Path):

@@ -23,7 +23,7 @@ from .config import (
 )
 from .exits import EXIT_INVALID
 
-config_app = typer.Typer(help="Where the ModelOps API is and the key that opens it.", no_args_is_help=True)
+config_app = typer.Typer(help="Where the ModelOps API is and the key that opens it.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _interactive() -> bool:

@@ -1,4 +1,4 @@
-"""`mops env up|down|status`: the shared environment (cluster, registry, Dask workspace) runs use."""
+"""`mops env up|down|status|doctor`: the shared environment (cluster, registry, Dask workspace) runs use."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import typer
 
 from .api_session import api_errors, client_for, settings_or_exit
 from .config import ConfigError, check_setting
-from .exits import EXIT_INVALID
+from .exits import EXIT_FAILED, EXIT_INVALID
 
-env_app = typer.Typer(help="Shared environments: the cluster, registry and Dask workspace runs use.", no_args_is_help=True)
+env_app = typer.Typer(help="Shared environments: the cluster, registry and Dask workspace runs use.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _checked(name: str, value: str) -> str:
@@ -72,3 +72,27 @@ def status(
         typer.echo(json.dumps(answer, default=str))
     else:
         _echo_mapping(answer)
+
+
+@env_app.command()
+def doctor(
+    env: str = typer.Argument(..., help="Environment name."),
+    json_out: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
+) -> None:
+    """Check the environment's cluster: Kubernetes version and its support, upgrades, workload pool labels.
+
+    Exits 1 when it finds a problem, so a script can gate on it.
+    """
+    env = _checked("environment", env)
+    client = client_for(settings_or_exit())
+    with api_errors():
+        answer = client.environment_doctor(env)
+    if json_out:
+        typer.echo(json.dumps(answer, default=str))
+    else:
+        _echo_mapping({k: v for k, v in answer.items() if k != "problems"})
+        for problem in answer.get("problems") or []:
+            typer.echo(f"problem: {problem}")
+        typer.echo(f"environment {env}: " + ("healthy" if answer.get("healthy") else "NOT healthy"))
+    if not answer.get("healthy"):
+        raise typer.Exit(EXIT_FAILED)

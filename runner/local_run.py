@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from modelops.bundles import STORE_ENV
-from modelops.bundles.document import open_model
 from modelops.naming import check_run_id, new_run_id
 from modelops.provenance import provenance
-from modelops.spec import RunSpec, preflight
+from modelops.run_checks import check_run
+from modelops.spec import RunSpec
 from modelops.storage import open_results
 from modelops.storage.results_url import LocalTarget, parse_results_url
 
@@ -52,16 +52,14 @@ def run_local(
     re-import a script or notebook that lacks a `__main__` guard.
     """
     kind = storage_kind(storage)  # a bad URL is input error, found before any work
-    store_url = os.environ.get(STORE_ENV)
-    opened = open_model(spec, base_dir, store_url, build=build)
+    opened, observed = check_run(spec, base_dir, build=build)
     spec = opened.spec
-    observed = preflight(spec, opened.base_dir)
     run_id = check_run_id(run_id) if run_id else new_run_id(spec.name)
     results = results or str(out / run_id)
     if not overwrite:
         refuse_to_overwrite(results, run_id, resuming=kind != "memory")
     with local_client(spec.compute.workers, spec.compute.threads_per_worker, processes=processes) as client:
-        bundle_on_workers(client, opened.bundle, store_url)
+        bundle_on_workers(client, opened.bundle, os.environ.get(STORE_ENV))
         summary = calibrate(
             spec,
             observed,

@@ -83,7 +83,19 @@ class FakeApi:
             return self.runs_route(method, segments[1:], query, body)
         if segments[0] == "environments" and len(segments) == 2:
             return self.environments_route(method, segments[1], query, body)
+        if segments[0] == "environments" and segments[2:] == ["doctor"] and method == "GET":
+            return self.doctor(segments[1])
         return problem(404, "Not Found")
+
+    def doctor(self, env: str) -> tuple[int, dict, object]:
+        """As control_plane/api/doctor.py answers: a ready environment's diagnosis, else 404."""
+        if env not in self.environments:
+            return problem(404, "No ready environment", detail=f"environment {env!r} is not up")
+        problems = ["Kubernetes 1.33.2 is past AKS community support in this region: upgrade it"] if env == "old" else []
+        return 200, {}, {"environment": env, "target": "azure", "kubernetes_version": "1.33.2" if problems else "1.35.1",
+                         "support": "unsupported" if problems else "supported", "upgrades": ["1.34.3"],
+                         "pools": [{"name": "cpu", "labels": {"modelops.io/role": "cpu"}}],
+                         "healthy": not problems, "problems": problems}  # fmt: skip
 
     def runs_route(self, method: str, rest: list[str], query: dict, body) -> tuple[int, dict, object]:
         if method == "POST" and not rest:
@@ -423,6 +435,7 @@ def test_env_commands_send_the_documented_requests(configured):
 
     assert mops("env", "status", "nowhere").exit_code == 2
     assert mops("env", "up", "Bad_Name").exit_code == 2 and configured.calls()[-1] == ("GET", "/api/environments/nowhere")
+    assert mops("env", "doctor", "nowhere").exit_code == 2
 
 
 def test_run_pushes_the_bundle_to_the_store_the_api_reports_once(configured, tmp_path, monkeypatch):
@@ -443,3 +456,14 @@ def test_a_folder_that_cannot_be_bundled_exits_2_before_any_run_is_submitted(con
     result = mops("run", str(spec), "--no-follow")
     assert result.exit_code == 2 and "curve.csv is not in the bundle" in result.stderr
     assert configured.calls() == []
+
+
+def test_env_doctor_reports_the_cluster_and_fails_on_a_problem(configured):
+    for env in ("staging", "old"):
+        assert mops("env", "up", env, "--target", "azure").exit_code == 0
+    healthy = mops("env", "doctor", "staging")
+    assert healthy.exit_code == 0 and "kubernetes_version: 1.35.1" in healthy.stdout
+    assert "environment staging: healthy" in healthy.stdout
+    assert configured.calls()[-1] == ("GET", "/api/environments/staging/doctor")
+    sick = mops("env", "doctor", "old", "--json")
+    assert sick.exit_code == 1 and json.loads(sick.stdout)["problems"][0].startswith("Kubernetes 1.33.2 is past")

@@ -155,9 +155,19 @@ def test_console_shows_progress_bar_failures_and_best_loss():
     with Publisher(open_sink("console", stream=stream), flush_interval=0.05) as publisher:
         for event in a_run(12, budget=20):
             publisher.publish(event)
-    shown = stream.getvalue()
-    assert "calib-7 completed" in shown and "━" in shown
-    assert "12/20" in shown and "failed 1" in shown and "best 0.0833333" in shown
+    shown = stream.getvalue()  # not a terminal: plain lines, the last one the final state
+    assert "━" not in shown and "\r" not in shown and len(shown.splitlines()) >= 3
+    last = shown.splitlines()[-1]
+    assert "calib-7 completed" in last and "12/20" in last and "failed 1" in last and "best 0.0833333" in last
+
+
+def test_console_in_a_terminal_draws_a_bar():
+    stream = io.StringIO()
+    sink = ConsoleSink(stream=stream, force_terminal=True)
+    with Publisher(sink, flush_interval=0.05) as publisher:
+        for event in a_run(12, budget=20):
+            publisher.publish(event)
+    assert "━" in stream.getvalue() and "calib-7 completed" in stream.getvalue()
 
 
 @pytest.mark.parametrize("url, kind", [

@@ -100,10 +100,10 @@ class WebhookSink:
 
 
 class ConsoleSink:
-    """A live progress line on stderr: done/budget bar, failed count, best loss."""
+    """Progress on stderr: done/budget, failed count, best loss (a live bar in a terminal, else lines)."""
 
-    def __init__(self, *, stream: TextIO | None = None):
-        console = Console(file=stream) if stream is not None else Console(stderr=True)
+    def __init__(self, *, stream: TextIO | None = None, force_terminal: bool | None = None):
+        console = Console(file=stream, stderr=stream is None, force_terminal=force_terminal)
         self._progress = progress_bar(console)
         self._tasks: dict[str, Any] = {}
 
