@@ -39,7 +39,7 @@ def test_the_best_fit_is_saved_and_scores_the_best_loss(finished):
     build_report(finished.folder)
     fit = pl.read_parquet(finished.folder / "best_fit_curve.parquet")
     assert fit.columns == ["t", "replicate", "simulated", "observed"] and fit["replicate"].n_unique() == 3
-    assert target_loss("mse", fit) == pytest.approx(finished.best.target_losses["curve"])
+    assert target_loss({"loss": "mse"}, fit, finished.best.params) == pytest.approx(finished.best.target_losses["curve"])
     again = finished.simulate()["curve"]  # the same seeds: the same outputs
     assert again.equals(fit)
 
