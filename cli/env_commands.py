@@ -58,16 +58,20 @@ def down(
     typer.echo(f"environment {env}: teardown requested" + (", resource group included" if delete_rg else ""))
 
 
+def _read(env: str, what: str) -> dict[str, Any]:
+    """GET the environment's `what` ("status" or "doctor") through the API."""
+    client = client_for(settings_or_exit())
+    with api_errors():
+        return getattr(client, f"environment_{what}")(env)
+
+
 @env_app.command()
 def status(
     env: str = typer.Argument(..., help="Environment name."),
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Show the environment's phase and bindings (references only, never secrets)."""
-    env = _checked("environment", env)
-    client = client_for(settings_or_exit())
-    with api_errors():
-        answer = client.environment_status(env)
+    answer = _read(_checked("environment", env), "status")
     if json_out:
         typer.echo(json.dumps(answer, default=str))
     else:
@@ -84,9 +88,7 @@ def doctor(
     Exits 1 when it finds a problem, so a script can gate on it.
     """
     env = _checked("environment", env)
-    client = client_for(settings_or_exit())
-    with api_errors():
-        answer = client.environment_doctor(env)
+    answer = _read(env, "doctor")
     if json_out:
         typer.echo(json.dumps(answer, default=str))
     else:

@@ -56,7 +56,7 @@ class Run:
 
     @property
     def posterior(self) -> pl.DataFrame | None:
-        """posterior.parquet (weighted particles) when the algorithm produced one, else None."""
+        """The posterior's weighted particles (the last generation in posterior.parquet) when there is one, else None."""
         return self._run.posterior
 
     @property

@@ -61,8 +61,10 @@ def test_a_posterior_adds_marginals_and_draws(finished, tmp_path):
     for name in ("trials.parquet", "summary.json", "run.json", "observed_curve.parquet"):
         (folder / name).write_bytes((finished.folder / name).read_bytes())
     rng = np.random.default_rng(0)
-    pl.DataFrame({"params_x": rng.normal(3, 0.2, 200), "params_y": rng.uniform(0, 0.1, 200),
-                  "weight": rng.uniform(0, 1, 200)}).write_parquet(folder / "posterior.parquet")  # fmt: skip
+    generations = [pl.DataFrame({"generation": g, "params_x": rng.normal(3, spread, 200),
+                                 "params_y": rng.uniform(0, 0.1, 200), "weight": rng.uniform(0, 1, 200)})
+                   for g, spread in ((0, 2.0), (1, 0.2))]  # abc-smc keeps every generation; the last is the posterior
+    pl.concat(generations).write_parquet(folder / "posterior.parquet")  # fmt: skip
     page = build_report(folder).read_text()
     assert "Posterior marginals" in page and (folder / "report/posterior.png").is_file()
     draws = pl.read_parquet(folder / "posterior_fit_curve.parquet")

@@ -95,4 +95,4 @@ def _posterior_section(run: RunFolder, out: Path) -> str:
     plt.close(figure)
     (out / "posterior.png").write_bytes(png)
     rows = [(p, i["median"], i["low"], i["high"]) for p, i in intervals.items()]
-    return image(png, "Posterior marginals") + table(rows, ["parameter", "median", "2.5%", "97.5%"])
+    return image(png, "Posterior marginals") + table(rows, ["parameter", "median", "5%", "95%"])

@@ -19,6 +19,8 @@ import polars as pl  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..algorithms.abc_smc import weighted_quantiles  # noqa: E402
+
 CMAP = "viridis"  # low losses dark, so the eye finds them
 
 
@@ -151,10 +153,10 @@ def target_fit(name: str, fit: pl.DataFrame, keys: Sequence[str], draws: pl.Data
 
 
 def posterior_marginals(
-    posterior: pl.DataFrame, parameters: Sequence[str], columns: Mapping[str, str], level: float = 0.95
+    posterior: pl.DataFrame, parameters: Sequence[str], columns: Mapping[str, str], level: float = 0.9
 ) -> tuple[Figure, dict[str, dict[str, Any]]]:
-    """Weighted histograms with the central credible interval; returns the intervals too."""
-    weights = posterior["weight"].cast(pl.Float64).to_numpy() if "weight" in posterior.columns else None
+    """Weighted histograms with the central credible interval (90%, as summary.json's q05/q95); returns the intervals."""
+    weights = posterior["weight"].cast(pl.Float64).to_numpy() if "weight" in posterior.columns else np.ones(posterior.height)
     fig, axes = plt.subplots(1, len(parameters), figsize=(3.4 * len(parameters) + 0.5, 3.0), squeeze=False,
                              layout="constrained")  # fmt: skip
     intervals = {}
@@ -169,11 +171,3 @@ def posterior_marginals(
         ax.title.set_fontsize("small")
     fig.suptitle(f"Posterior marginals ({level:.0%} credible intervals)")
     return fig, intervals
-
-
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray | None, qs: Sequence[float]) -> list[float]:
-    order = np.argsort(values)
-    values = values[order]
-    w = np.ones_like(values) if weights is None else weights[order]
-    cumulative = (np.cumsum(w) - 0.5 * w) / w.sum()
-    return [float(np.interp(q, cumulative, values)) for q in qs]

@@ -52,13 +52,20 @@ def read_folder(folder: str | Path) -> RunFolder:
             raise FileNotFoundError(f"{folder} is not a results folder: it has no {name}")
     run = RunFolder(folder, pl.read_parquet(folder / "trials.parquet"), json.loads((folder / "summary.json").read_text()))
     if (folder / POSTERIOR).is_file():
-        run.posterior = pl.read_parquet(folder / POSTERIOR)
+        run.posterior = last_generation(pl.read_parquet(folder / POSTERIOR))
     if (folder / RUN_DOCUMENT).is_file():
         run.spec = parse_spec(json.loads((folder / RUN_DOCUMENT).read_text()))
     for prefix, into in (("observed_", run.observed), ("best_fit_", run.fits), ("posterior_fit_", run.draws)):
         for path in sorted(folder.glob(f"{prefix}*.parquet")):
             into[path.stem.removeprefix(prefix)] = pl.read_parquet(path)
     return run
+
+
+def last_generation(particles: pl.DataFrame) -> pl.DataFrame:
+    """abc-smc keeps every complete generation in posterior.parquet; the last one is the posterior."""
+    if "generation" not in particles.columns or particles.is_empty():
+        return particles
+    return particles.filter(pl.col("generation") == particles["generation"].max())
 
 
 def save_fit_inputs(location: ResultsLocation, spec: RunSpec, observed: Mapping[str, pl.DataFrame]) -> None:
