@@ -79,10 +79,14 @@ def test_the_posterior_matches_the_exact_one_with_shrinking_tolerances_and_weigh
     epsilons = [g.epsilon for g in algorithm.complete]
     assert epsilons[0] == np.inf and all(a > b for a, b in zip(epsilons[1:], epsilons[2:]))
     assert summary["generations"] >= 5 and 10 < summary["ess"] <= 150
-    posterior = algorithm.posterior()
-    last = posterior.filter(posterior["generation"] == posterior["generation"].max())
+    last = algorithm.posterior()
+    assert set(last["generation"]) == {len(algorithm.complete) - 1}
     assert last.height == 150 and last["weight"].sum() == pytest.approx(1.0)
     assert (last["distance"] <= last["epsilon"]).all()
+    schedule = summary["schedule"]
+    assert schedule[0]["epsilon"] is None  # generation 0 accepts every prior draw
+    assert [g["epsilon"] for g in schedule[1 : len(epsilons)]] == epsilons[1:]
+    assert all(g["accepted"] == 150 for g in schedule[: len(epsilons)])
 
 
 def test_90_percent_intervals_cover_the_truth_in_at_least_80_percent_of_20_datasets():
@@ -141,8 +145,8 @@ def test_abc_smc_runs_through_the_runner_and_writes_its_posterior(dask_client, t
     spec = load_spec(write_abc_run(tmp_path, observed, particles=40, generations=4))
     summary = calibrate(spec, preflight(spec, tmp_path), dask_client, run_id="abc", results_url=str(tmp_path / "out"))
     assert summary["status"] == "completed" and "confirm" not in summary
-    posterior = pl.read_parquet(tmp_path / "out" / "posterior.parquet")
-    last = posterior.filter(pl.col("generation") == 3)
+    last = pl.read_parquet(tmp_path / "out" / "posterior.parquet")
+    assert set(last["generation"]) == {3}
     assert last.height == 40 and last["weight"].sum() == pytest.approx(1.0)
     trials = pl.read_parquet(tmp_path / "out" / "trials.parquet")
     joined = last.join(trials.select("param_id", "loss"), on="param_id")
@@ -177,9 +181,9 @@ def test_abc_smc_killed_mid_run_resumes_from_its_rebuilt_population(tmp_path, mo
     summary = finish(start_runner(spec, "abc-crash", storage, tmp_path / "out", log, "--no-report"))
     assert summary["status"] == "completed" and summary["posterior"]["generations"] == 4
     posterior = pl.read_parquet(tmp_path / "out" / "posterior.parquet")
-    first_life = {r.param_id for r in before}
-    assert set(posterior.filter(pl.col("generation") == 0)["param_id"]) <= first_life  # rebuilt, not resampled
-    assert posterior.filter(pl.col("generation") == 3).height == 30
+    assert set(posterior["generation"]) == {3} and posterior.height == 30
+    used = sum(g["proposed"] for g in summary["posterior"]["schedule"])
+    assert used > summary["evaluated_here"]  # the first life's trials are part of the populations: rebuilt, not resampled
     trials = pl.read_parquet(tmp_path / "out" / "trials.parquet")
     assert trials["param_id"].n_unique() == trials.height == summary["n_trials"]
     seeds = collections.Counter(seed for _, seed in simulated())

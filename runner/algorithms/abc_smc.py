@@ -207,24 +207,25 @@ class AbcSmc:
         return [g for g in self.generations if len(g.particles) >= self.options.particles]
 
     def posterior(self) -> pl.DataFrame:
-        """Every complete generation's weighted particles (the last one is the posterior)."""
+        """The last complete generation's weighted particles: the posterior sample."""
+        if not self.complete:
+            return pl.DataFrame()
+        index = self.generations.index(self.complete[-1])
+        generation = self.complete[-1]
+        weights = generation.weights()
         rows = []
-        for index, generation in enumerate(self.generations):
-            if generation not in self.complete:
-                continue
-            weights = generation.weights()
-            for k, theta in enumerate(generation.particles):
-                params = self._params(theta)
-                rows.append({"generation": index, "particle": k, "param_id": generation.param_ids[k]}
-                            | {f"params_{n}": params[n] for n in self.names}
-                            | {"weight": float(weights[k]), "distance": generation.distances[k],
-                               "epsilon": generation.epsilon})  # fmt: skip
+        for k, theta in enumerate(generation.particles):
+            params = self._params(theta)
+            rows.append({"generation": index, "particle": k, "param_id": generation.param_ids[k]}
+                        | {f"params_{n}": params[n] for n in self.names}
+                        | {"weight": float(weights[k]), "distance": generation.distances[k],
+                           "epsilon": _finite(generation.epsilon)})  # fmt: skip
         return pl.DataFrame(rows)
 
     def summary(self) -> dict:
         """Per-parameter weighted mean, sd and 5/50/95% quantiles of the last complete generation."""
         if not self.complete:
-            return {"generations": 0, "stopped": self._stopped or "budget", "parameters": {}}
+            return {"generations": 0, "stopped": self._stopped or "budget", "parameters": {}, "schedule": []}
         last = self.complete[-1]
         weights = last.weights()
         values = np.array([list(self._params(t).values()) for t in last.particles])
@@ -234,14 +235,25 @@ class AbcSmc:
             sd = float(np.sqrt(np.sum(weights * (values[:, j] - mean) ** 2)))
             q05, q50, q95 = weighted_quantiles(values[:, j], weights, (0.05, 0.5, 0.95))
             parameters[name] = {"mean": mean, "sd": sd, "q05": q05, "q50": q50, "q95": q95}
+        schedule = [
+            {"epsilon": _finite(g.epsilon), "accepted": len(g.particles), "proposed": g.proposed,
+             "ess": g.ess() if g.particles else None}
+            for g in self.generations
+        ]  # fmt: skip
         return {
             "generations": len(self.complete),
             "particles": len(last.particles),
-            "epsilon": last.epsilon,
+            "epsilon": _finite(last.epsilon),
             "ess": last.ess(),
             "stopped": self._stopped or "budget",
             "parameters": parameters,
+            "schedule": schedule,
         }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: generation 0's tolerance is written as null."""
+    return value if math.isfinite(value) else None
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: Sequence[float]) -> list[float]:
