@@ -18,8 +18,8 @@ SCHEDULER_PORT, DASHBOARD_PORT = 8786, 8787
 POSTGRES, POSTGRES_SECRET, POSTGRES_INIT = "postgres", "postgres-credentials", "postgres-init"
 POSTGRES_PORT, POSTGRES_DATABASE, POSTGRES_USER = 5432, "optuna", "modelops"
 #: The PostgreSQL image per major version a run document may ask for, pinned so every run's study
-#: is served by the same server; `azure` environments import them into their own registry
-#: (`azure_ensure_registry`), so clusters pull them as they pull the runner image.
+#: is served by the same server; an `azure` environment's registry holds them beside the runner
+#: image (docs/deploy.md imports them), so clusters pull from no public registry.
 POSTGRES_IMAGES = {"15": "postgres:15.14", "16": "postgres:16.10"}
 POSTGRES_UID = 999  # the `postgres` user of the official image, which owns PGDATA
 PG_KEYS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")  # what libpq and the runner read
