@@ -15,6 +15,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -467,3 +468,23 @@ def test_env_doctor_reports_the_cluster_and_fails_on_a_problem(configured):
     assert configured.calls()[-1] == ("GET", "/api/environments/staging/doctor")
     sick = mops("env", "doctor", "old", "--json")
     assert sick.exit_code == 1 and json.loads(sick.stdout)["problems"][0].startswith("Kubernetes 1.33.2 is past")
+
+
+def test_report_of_a_run_id_downloads_its_results_then_draws_them(configured, tmp_path, monkeypatch):
+    finished = mops("run", str(write_doc(tmp_path)), "--poll", "0.1", "--quiet", "--json")
+    run_id = json.loads(finished.stdout.strip().splitlines()[-1])["run_id"]
+    pl.DataFrame({"number": [0, 1, 2], "param_id": ["a", "b", "c"], "params_x": [1.0, 3.0, 5.0],
+                  "params_y": [0.5, 0.1, 0.2], "status": ["completed", "completed", "failed"],
+                  "loss": [4.5, 0.1, None], "error_type": [None, None, "ValueError"],
+                  "error_message": [None, None, "x too big"]}).write_parquet(configured.results_folder / "trials.parquet")  # fmt: skip
+    summary = {"run_id": run_id, "name": "quadratic", "status": "completed", "best_params": {"x": 3.0, "y": 0.1},
+               "best_loss": 0.1, "n_trials": 3, "n_failed": 1, "budget": 3, "spec_sha256": "f" * 64}  # fmt: skip
+    (configured.results_folder / "summary.json").write_text(json.dumps(summary))
+    monkeypatch.chdir(tmp_path)
+    result = mops("report", run_id)
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "runs" / run_id / "report" / "report.html"
+    assert f"report: {Path('runs') / run_id / 'report' / 'report.html'}" in result.stdout and page.is_file()
+    html = page.read_text()
+    assert "f" * 64 in html and "<td>ValueError</td><td>1</td>" in html and "No fit drawn" in html
+    assert mops("report", str(tmp_path / "nowhere")).exit_code == 2
