@@ -85,12 +85,16 @@ def run(
     follow: bool = typer.Option(True, "--follow/--no-follow", help="Without --local: follow the run to its end, or just print its id."),
     report: bool = typer.Option(True, "--report/--no-report", help="With --local: write the HTML report beside the results."),
     overwrite: bool = typer.Option(False, "--overwrite", help="With --local: replace a results folder that holds another run."),
+    sim_cache: str = typer.Option(
+        None, "--sim-cache", help="With --local: keep simulation outputs here (a folder or blob URL) and reuse them "
+        "when a simulation of the same bundle, parameters and seed is asked again (default: $MODELOPS_SIM_CACHE, else off).",
+    ),
 ) -> None:
     """Calibrate the model a run document describes: on this machine (--local) or through the API."""
     if not local:
         local_only = {"--out": out != Path("runs"), "--results": results, "--storage": storage != "memory",
                       "--runner-id": runner_id, "--events": events, "--deterministic": deterministic, "--force": force,
-                      "--overwrite": overwrite}  # fmt: skip
+                      "--overwrite": overwrite, "--sim-cache": sim_cache}  # fmt: skip
         if given := [flag for flag, value in local_only.items() if value]:
             typer.echo(f"{', '.join(given)} only apply with --local", err=True)
             raise typer.Exit(EXIT_INVALID)
@@ -127,6 +131,7 @@ def run(
             deterministic=deterministic,
             force=force,
             overwrite=overwrite,
+            sim_cache=sim_cache,
         )
     except (SpecError, ValueError, LedgerError) as error:  # BundleError is a ValueError
         _fail_invalid(error)

@@ -45,7 +45,7 @@ def main() -> int:
     )
     try:
         with client_context as client, contextlib.redirect_stdout(sys.stderr):
-            bundle_on_workers(client, opened.bundle, config.bundle_store)
+            bundle_on_workers(client, opened.bundle, config.bundle_store, config.sim_cache)
             summary = calibrate(
                 spec,
                 observed,

@@ -16,6 +16,7 @@ An orchestrator starts the runner as a Kubernetes Job and configures it with:
 | `MODELOPS_RUNNER_ID` | this runner's id (default: host name, which is the pod name) |
 | `MODELOPS_DETERMINISTIC` | `1` for ask-batch / wait-all / tell-in-order mode |
 | `MODELOPS_BUNDLE_STORE` | where the document's bundle (`model.bundle: sha256:...`) is fetched from: a folder or blob URL |
+| `MODELOPS_SIM_CACHE` | a folder or blob URL where simulation outputs of a bundled model are kept and reused (off when unset) |
 | `MODELOPS_BUNDLE_CACHE` | where fetched bundles are unpacked (default `~/.cache/modelops/bundles`) |
 """
 
@@ -40,6 +41,7 @@ class RunnerConfig:
     runner_id: str = ""
     deterministic: bool = False
     bundle_store: str | None = None
+    sim_cache: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RunnerConfig:
@@ -56,6 +58,7 @@ class RunnerConfig:
             runner_id=env.get("MODELOPS_RUNNER_ID") or socket.gethostname(),
             deterministic=env.get("MODELOPS_DETERMINISTIC", "") in ("1", "true", "yes"),
             bundle_store=env.get("MODELOPS_BUNDLE_STORE") or None,
+            sim_cache=env.get("MODELOPS_SIM_CACHE") or None,
         )
 
 

@@ -15,6 +15,7 @@ from modelops.bundles import STORE_ENV
 from modelops.naming import check_run_id, new_run_id
 from modelops.provenance import provenance
 from modelops.run_checks import check_run
+from modelops.services.sim_cache import CACHE_ENV as SIM_CACHE_ENV
 from modelops.spec import RunSpec
 from modelops.storage import open_results
 from modelops.storage.results_url import LocalTarget, parse_results_url
@@ -41,6 +42,7 @@ def run_local(
     overwrite: bool = False,
     processes: bool = True,
     build: bool = True,
+    sim_cache: str | None = None,
 ) -> dict[str, Any]:
     """Bundle, check, calibrate on a local Dask cluster, keep what the report needs; return the run summary.
 
@@ -49,7 +51,8 @@ def run_local(
     an unbundled document is taken as `installed` (importable here, data
     relative to `base_dir`). `processes=False` runs the Dask workers as threads of this process: simulations
     run in their own warm child processes anyway, and no worker process has to
-    re-import a script or notebook that lacks a `__main__` guard.
+    re-import a script or notebook that lacks a `__main__` guard. `sim_cache` (a folder or blob
+    URL) keeps the bundle's simulation outputs and reuses them (`modelops.services.sim_cache`).
     """
     kind = storage_kind(storage)  # a bad URL is input error, found before any work
     opened, observed = check_run(spec, base_dir, build=build)
@@ -59,7 +62,7 @@ def run_local(
     if not overwrite:
         refuse_to_overwrite(results, run_id, resuming=kind != "memory")
     with local_client(spec.compute.workers, spec.compute.threads_per_worker, processes=processes) as client:
-        bundle_on_workers(client, opened.bundle, os.environ.get(STORE_ENV))
+        bundle_on_workers(client, opened.bundle, os.environ.get(STORE_ENV), sim_cache or os.environ.get(SIM_CACHE_ENV))
         summary = calibrate(
             spec,
             observed,

@@ -23,6 +23,7 @@ from modelops_contracts import ErrorInfo, SimReturn, SimTask, TableArtifact
 
 from .bundle_environment import environment_for
 from .pool import POOLS, Death, Environment, Simulation
+from .sim_cache import cache_for
 
 # What a failed simulation leaves for its trial's diagnostics: traceback, stdout and stderr tails.
 Diagnostics = dict[str, Any]
@@ -46,8 +47,18 @@ def simulate_groups(
 ) -> list[list[Replicate]]:
     """Run every group's tasks in one batch; a group with a crashed or timed-out task stops there.
 
-    By default they run in the environment of their bundle (one run's tasks share it).
+    By default they run in the environment of their bundle (one run's tasks share it); with a
+    simulation cache configured for the bundle, stored outputs are reused (`sim_cache`).
     """
+    cache = cache_for(groups)
+    if cache is not None:
+        return cache.through(groups, lambda misses: _simulate_groups(misses, timeout, environment))
+    return _simulate_groups(groups, timeout, environment)
+
+
+def _simulate_groups(
+    groups: Sequence[Sequence[SimTask]], timeout: float | None, environment: Environment | None
+) -> list[list[Replicate]]:
     environment = environment or environment_for(next((t.bundle_ref for group in groups for t in group), None))
     results: list[list[Replicate | None]] = [[None] * len(group) for group in groups]
     pending = [(g, i) for g, group in enumerate(groups) for i in range(len(group))]
