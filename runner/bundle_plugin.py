@@ -10,12 +10,14 @@ turns on the bundle's simulation cache where one is configured.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from distributed import Client
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from modelops.bundles import BundleError, LocalBundle, prepare, set_default_store
 from modelops.services.sim_cache import configure as configure_sim_cache
+from modelops.services.sim_cache import counts as sim_cache_counts_here
 
 
 class BundlePlugin(WorkerPlugin):
@@ -42,3 +44,18 @@ def bundle_on_workers(
         client.register_plugin(BundlePlugin(bundle.digest, store_url, sim_cache))
     except BundleError as error:
         raise BundleError(f"a Dask worker cannot use the bundle: {error}") from None
+
+
+def sim_cache_counts(client: Client, bundle: LocalBundle | None) -> dict[str, int]:
+    """The bundle's simulation cache hits and misses, summed over the worker processes there now
+    (thread workers share their process's count)."""
+    if bundle is None:
+        return {"hits": 0, "misses": 0}
+    per_process = {os.getpid(): {"hits": 0, "misses": 0}}
+    for pid, found in client.run(_counts_with_pid, bundle.digest).values():
+        per_process[pid] = found
+    return {key: sum(found[key] for found in per_process.values()) for key in ("hits", "misses")}
+
+
+def _counts_with_pid(digest: str) -> tuple[int, dict[str, int]]:
+    return os.getpid(), sim_cache_counts_here(digest)

@@ -20,7 +20,7 @@ from modelops.spec import RunSpec
 from modelops.storage import open_results
 from modelops.storage.results_url import LocalTarget, parse_results_url
 
-from .bundle_plugin import bundle_on_workers
+from .bundle_plugin import bundle_on_workers, sim_cache_counts
 from .calibrate import calibrate
 from .cluster import local_client
 from .report import save_fit_inputs
@@ -61,8 +61,9 @@ def run_local(
     results = results or str(out / run_id)
     if not overwrite:
         refuse_to_overwrite(results, run_id, resuming=kind != "memory")
+    sim_cache = sim_cache or os.environ.get(SIM_CACHE_ENV)
     with local_client(spec.compute.workers, spec.compute.threads_per_worker, processes=processes) as client:
-        bundle_on_workers(client, opened.bundle, os.environ.get(STORE_ENV), sim_cache or os.environ.get(SIM_CACHE_ENV))
+        bundle_on_workers(client, opened.bundle, os.environ.get(STORE_ENV), sim_cache)
         summary = calibrate(
             spec,
             observed,
@@ -76,6 +77,8 @@ def run_local(
             force=force,
             provenance=provenance(spec, opened.base_dir),
         )
+        if sim_cache:
+            summary["sim_cache"] = {"url": sim_cache} | sim_cache_counts(client, opened.bundle)
     save_fit_inputs(open_results(summary["results"]), spec, observed)
     return summary
 

@@ -66,8 +66,8 @@ def build_bundle(folder: str | Path, max_bytes: int | None = None) -> Bundle:
             f"largest files: {largest}. Leave files out with .modelopsignore, or read large data from a blob URL"
         )
     tar = canonical_tar(folder, paths)
-    digest = DIGEST_PREFIX + hashlib.sha256(tar).hexdigest()
-    archive = gzip.compress(tar, compresslevel=6, mtime=0)
+    digest = digest_of_tar(tar)
+    archive = gzip.compress(tar, compresslevel=1, mtime=0)  # the digest is of the tar: compression is free to pick
     return Bundle(digest, tuple(BundleFile(p, s) for p, s in sizes), archive)
 
 
@@ -87,9 +87,9 @@ def canonical_tar(folder: Path, paths: list[str]) -> bytes:
     return out.getvalue()
 
 
-def digest_of_archive(archive: bytes) -> str:
-    """The digest the content of a stored (gzip) archive has, whatever it is named."""
-    return DIGEST_PREFIX + hashlib.sha256(gzip.decompress(archive)).hexdigest()
+def digest_of_tar(tar: bytes) -> str:
+    """The digest of an (uncompressed) canonical tar, whatever it is named."""
+    return DIGEST_PREFIX + hashlib.sha256(tar).hexdigest()
 
 
 def check_digest(digest: str) -> str:

@@ -8,6 +8,7 @@ cache grows past its bound, the bundles used longest ago are removed.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import shutil
@@ -54,7 +55,7 @@ def put(bundle: Bundle, root: Path | None = None, max_bytes: int | None = None) 
     files = cached_path(bundle.digest, root)
     if _hit(files):
         return files
-    return _install(bundle.digest, bundle.archive, root, max_bytes)
+    return _install(bundle.digest, gzip.decompress(bundle.archive), root, max_bytes)
 
 
 def _hit(files: Path) -> bool:
@@ -65,12 +66,12 @@ def _hit(files: Path) -> bool:
     return True
 
 
-def _install(digest: str, archive: bytes, root: Path, max_bytes: int | None) -> Path:
+def _install(digest: str, tar: bytes, root: Path, max_bytes: int | None) -> Path:
     files = cached_path(digest, root)
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{files.parent.name}.{uuid.uuid4().hex}.tmp"
     try:
-        unpack(archive, staging / FILES)
+        unpack(tar, staging / FILES)
         (staging / USED).touch()
         try:
             os.rename(staging, files.parent)
@@ -83,11 +84,11 @@ def _install(digest: str, archive: bytes, root: Path, max_bytes: int | None) -> 
     return files
 
 
-def unpack(archive: bytes, into: Path) -> None:
-    """Unpack a verified archive; the `data` filter refuses links, devices and paths out of `into`."""
+def unpack(tar: bytes, into: Path) -> None:
+    """Unpack a verified tar; the `data` filter refuses links, devices and paths out of `into`."""
     into.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        tar.extractall(into, filter="data")
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
+        archive.extractall(into, filter="data")
 
 
 def evict(root: Path, keep: Path, max_bytes: int) -> list[str]:

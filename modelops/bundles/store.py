@@ -13,7 +13,7 @@ import zlib
 
 from modelops.storage import open_results
 
-from .archive import Bundle, check_digest, digest_of_archive
+from .archive import Bundle, check_digest, digest_of_tar
 from .select import BundleError
 
 STORE_ENV = "MODELOPS_BUNDLE_STORE"
@@ -41,20 +41,21 @@ class BundleStore:
         return True
 
     def get(self, digest: str) -> bytes:
-        """The verified archive of `digest`; `BundleError` when it is missing or does not match."""
+        """The verified (uncompressed) tar of `digest`; `BundleError` when it is missing or does not match."""
         try:
             archive = self._location.read_bytes(object_name(digest))
         except FileNotFoundError:
             raise BundleError(f"bundle {digest} is not in the bundle store {self.url} (push it first)") from None
         try:
-            actual = digest_of_archive(archive)
+            tar = gzip.decompress(archive)
+            actual = digest_of_tar(tar)
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
             actual = "unreadable content"
         if actual != digest:
             raise BundleError(
                 f"bundle {digest} in {self.url} does not match its digest (its content is {actual}): refused"
             )
-        return archive
+        return tar
 
 
 def object_name(digest: str) -> str:

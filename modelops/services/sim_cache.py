@@ -46,6 +46,12 @@ def cache_for(groups: Sequence[Sequence[SimTask]]) -> SimulationCache | None:
     return None if first is None else _configured.get(first.bundle_ref)
 
 
+def counts(bundle_ref: str) -> dict[str, int]:
+    """Hits and misses of `bundle_ref`'s cache in this process so far (zeros when off)."""
+    cache = _configured.get(bundle_ref)
+    return {"hits": cache.hits, "misses": cache.misses} if cache else {"hits": 0, "misses": 0}
+
+
 def cache_key(task: SimTask) -> str:
     """BLAKE2b-256 of the task id (bundle, entrypoint, param_id, seed) and the outputs asked for."""
     outputs = "*" if task.outputs is None else ",".join(task.outputs)
@@ -56,12 +62,16 @@ class SimulationCache:
     def __init__(self, url: str) -> None:
         self._location = open_results(url)
         self.url = str(self._location)
+        self.hits = self.misses = 0
 
     def through(
         self, groups: Sequence[Sequence[SimTask]], run: Callable[[list[list[SimTask]]], list[list[Replicate]]]
     ) -> list[list[Replicate]]:
         """Each group's replicates: stored ones reused, the rest run by `run` (as groups) and stored."""
         found = [[self.get(task) for task in group] for group in groups]
+        hits = sum(hit is not None for group in found for hit in group)
+        self.hits += hits
+        self.misses += sum(map(len, groups)) - hits
         missing = [[t for t, hit in zip(group, hits) if hit is None] for group, hits in zip(groups, found)]
         asked = [g for g, tasks in enumerate(missing) if tasks]
         ran = iter(run([missing[g] for g in asked]) if asked else [])
