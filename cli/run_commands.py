@@ -11,7 +11,7 @@ from rich.console import Console
 from .api_session import api_errors, client_for, settings_or_exit
 from .exits import EXIT_API, EXIT_FAILED
 from .results_download import download_results
-from .status_view import echo_best, echo_status, loss_text, runs_table
+from .status_view import echo_best, echo_provenance, echo_status, loss_text, runs_table
 
 
 def status(
@@ -63,6 +63,7 @@ def results(
     typer.echo(f"results: {location or '-'}")
     typer.echo(f"best loss {loss_text(answer)} ({answer.get('phase')})")
     echo_best(answer)
+    echo_provenance(answer.get("provenance") or {})
     if download is not None:
         fetch_results(run_id, download, answer)
 

@@ -82,3 +82,15 @@ def runs_table(runs: list[dict[str, Any]]) -> Table:
             loss_text(run),
         )
     return table
+
+
+def echo_provenance(provenance: dict[str, Any]) -> None:
+    """What the results trace to: bundle, document hash, target files' hashes, runner version."""
+    if not provenance:
+        return
+    typer.echo(f"bundle: {provenance.get('bundle') or '-'}")
+    typer.echo(f"document sha256: {provenance.get('spec_sha256') or '-'}")
+    for name, target in (provenance.get("targets") or {}).items():
+        typer.echo(f"target {name}: {target.get('data')} sha256 {target.get('sha256')}")
+    if provenance.get("runner_version"):
+        typer.echo(f"runner: {provenance['runner_version']}")

@@ -64,7 +64,10 @@ class FakeApi:
             end = run_status(run_id, "failed", error=error, runtime_status="Failed", results=str(self.results_folder))
         else:
             progress = {"done": 12, "failed": 1, "budget": 12}
-            end = run_status(run_id, "completed", progress=progress, best=best, results=str(self.results_folder))
+            provenance = {"bundle": "sha256:" + "ab" * 32, "spec_sha256": "5eed", "runner_version": "0.1.0",
+                          "targets": {"curve": {"data": "curve.csv", "sha256": "c0ffee"}}}  # fmt: skip
+            end = run_status(run_id, "completed", progress=progress, best=best, results=str(self.results_folder),
+                             provenance=provenance)  # fmt: skip
             end["runtime_status"] = "Completed"
         return [run_status(run_id, "accepted", step="validate"), running, end]
 
@@ -416,6 +419,8 @@ def test_results_prints_the_location_and_downloads_the_files(configured, tmp_pat
     result = mops("results", run_id, "--download", str(tmp_path / "got"))
     assert result.exit_code == 0, result.output
     assert f"results: {configured.results_folder}" in result.stdout and "  x = 3.0" in result.stdout
+    assert f"bundle: sha256:{'ab' * 32}\ndocument sha256: 5eed\ntarget curve: curve.csv sha256 c0ffee\nrunner: 0.1.0" \
+        in result.stdout
     assert configured.calls()[-1] == ("GET", f"/api/runs/{run_id}")
     for name in ("trials.parquet", "summary.json"):
         assert (tmp_path / "got" / name).read_bytes() == (configured.results_folder / name).read_bytes()
