@@ -79,6 +79,8 @@ def test_a_rerun_with_the_cache_simulates_nothing_and_gives_the_same_trials(tmp_
     assert simulated >= 12  # 6 trials of 2 replicates
     second = run("second", *cache)
     assert calls(log) == simulated  # every simulation came from the cache
+    assert (first["sim_cache"]["misses"], second["sim_cache"]) == (simulated, {"url": cache[1], "hits": simulated,
+                                                                               "misses": 0})  # fmt: skip
     plain = run("plain")
     assert calls(log) == 2 * simulated
     frames = [pl.read_parquet(Path(s["results"]) / "trials.parquet").sort("number") for s in (first, second, plain)]
