@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_run(folder: Path, trials: int, **changes) -> Path:
-    """A run document of `tests.models:logged_quadratic` with its target data, in `folder`."""
+    """A run document of `tests.models:logged_quadratic` with its target data, in `folder`/doc.
+
+    The document's folder is its model bundle, so it holds nothing else: the
+    study, logs and results the tests keep in `folder` must not change the
+    bundle between a run and its resume.
+    """
+    folder = folder / "doc"
     write_curve(folder)
     doc = quadratic_doc(model={"entrypoint": "tests.models:logged_quadratic"}, budget={"trials": trials}, **changes)
     path = folder / "run.yaml"

@@ -90,7 +90,7 @@ def test_without_confirmation_the_search_best_is_reported(dask_client, tmp_path)
 def test_a_runner_killed_during_confirmation_resumes_it_exactly_once(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELOPS_TEST_SLEEP", "0.1")  # a confirmation phase long enough to be killed in
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    spec = write_run(tmp_path / "doc", trials=12, confirm={"top": 4, "repeats": 3})  # its bundle: that folder only
+    spec = write_run(tmp_path, trials=12, confirm={"top": 4, "repeats": 3})
     log = tmp_path / "calls.log"
     first = start_runner(spec, "crash", storage, tmp_path / "out", log, "--no-report")
     wait_until(lambda: len(calls(log)) >= 12 * 2 + 6)  # the search done, confirmation under way
