@@ -6,8 +6,9 @@ nothing waits for its name is kept (one per name, the newest), and `continue_as_
 whatever the replay had not yet handed out. So every yield of a run goes through the mailbox,
 which keeps one wait for `progress` and one for `cancel` open beside the task it waits for,
 and `settle()` takes every event this execution's history holds before the run continues as
-new. Counting the events in the history is replay-safe: an execution that found one still
-pending waits for it, and the history only ever grows.
+new. Its count is replay-safe only when nothing but `continue_as_new` follows it: an
+execution that found an event pending waits for it (and a replay, whose history only grew,
+finds it pending too), and one that found none ended there, so it is never replayed.
 """
 
 from __future__ import annotations
