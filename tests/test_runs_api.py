@@ -97,6 +97,11 @@ def test_the_bundle_store_is_reported_and_a_bundle_it_lacks_is_refused_before_an
                                                                          spec__model={"entrypoint": "model:simulate",
                                                                                       "bundle": missing}))  # fmt: skip
     assert status == 400 and problem["errors"][0]["field"] == "bundle_store"
+    status, problem, _ = app.http("start_run", "POST", "/api/runs", body(bundle_store=str(tmp_path / "elsewhere"),
+                                                                         spec__model={"entrypoint": "model:simulate",
+                                                                                      "bundle": missing}))  # fmt: skip
+    assert status == 400 and "a folder other than the app's bundle store" in problem["errors"][0]["message"]
+    assert not (tmp_path / "elsewhere").exists() and app.driver.instances() == []
 
 
 def test_a_pushed_bundle_is_run_with_its_store_and_the_status_says_so(app, tmp_path):

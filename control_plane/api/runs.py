@@ -92,6 +92,9 @@ def _missing_bundle(request: RunRequest) -> func.HttpResponse | None:
     if digest is None or not digest.startswith("sha256:"):
         return None
     store = request.bundle_store or bundle_store_url()
+    if "://" not in store and store != bundle_store_url():  # no request names a folder on the app's machine
+        message = f"{store!r}: a folder other than the app's bundle store ({bundle_store_url()}); use a blob URL"
+        return problem(400, "Invalid run request", errors=[FieldError(("bundle_store",), message)])
     try:
         found = BundleStore(store).has(digest)
     except BundleError as exc:
