@@ -96,6 +96,7 @@ class Engine:
         self.threads = sum(client.nthreads().values()) or 1
         self._done: queue.SimpleQueue[Future | None] = queue.SimpleQueue()  # finished futures; None wakes
         self._attempts: dict[str, int] = {}  # task errors per trial (param_id)
+        self._open: set[str] = set()  # param_ids being evaluated here
         self._submissions = 0
         self._stop_at: float | None = None  # monotonic deadline of the grace period once stopping
         self._workerless_since: float | None = None
@@ -255,8 +256,10 @@ class Engine:
                 new.append(self._record(pset.param_id, dict(pset.params), lease.number))
             elif lease.outcome == "finished":
                 self.algorithm.tell([lease.record.to_result()])  # known result: nothing is simulated twice
-            elif lease.outcome == "leased":
-                self._watched[pset.param_id] = pset
+            elif lease.outcome == "leased" or (lease.outcome == "mine" and pset.param_id in self._open):
+                self._watched[pset.param_id] = pset  # told when whoever evaluates it finishes
+            elif lease.outcome == "mine":  # leased by a try whose commit the storage did not confirm
+                new.append(self._record(pset.param_id, dict(pset.params), lease.number))
             else:  # other runners took the rest of the budget meanwhile
                 self._untold(pset, "the budget was taken by other runners")
         return self._submit(new)
@@ -276,6 +279,7 @@ class Engine:
 
     def _record(self, param_id: str, params: dict[str, Any], number: int) -> TrialRecord:
         self._watched.pop(param_id, None)  # a reclaimed lease is ours to evaluate now
+        self._open.add(param_id)
         record = TrialRecord(number, param_id, params, self.seeds(param_id), time.time())
         self.evaluated.append(record)
         return record
@@ -330,6 +334,7 @@ class Engine:
         now = time.time()
         for record, outcome in finished:
             record.finish(outcome, now)
+            self._open.discard(record.param_id)
             seconds = outcome["sim_seconds"]
             previous = self._trial_seconds
             self._trial_seconds = seconds if previous is None else 0.8 * previous + 0.2 * seconds

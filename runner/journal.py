@@ -20,11 +20,17 @@ the database itself.
 Optuna reads the journal back after each of its own writes; when nothing was
 appended by others in between, the entries just written are handed back
 without asking the database again.
+
+Reads and writes ride out a storage outage (`runner.storage_retry`). An append
+retried after its connection broke may have committed already, so a retry
+first looks for its entries at the journal's end (appends are contiguous)
+and does not write them twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 from typing import Any
@@ -37,6 +43,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from .ledger import sqlalchemy_url
+from .storage_retry import retried
 
 metadata = MetaData()
 journal = Table(
@@ -95,7 +102,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._read_to = 0  # entries handed out by read_logs so far (Optuna reads each entry once, in order)
         self._own: tuple[int, list[dict[str, Any]]] | None = None  # (first number, entries) this backend appended
         self._snapshot_at = 0  # entries the last snapshot saved or loaded here held
-        self._create_schema()
+        retried(self._create_schema, "creating the Optuna journal")
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "journal_id": self.journal_id}
@@ -109,22 +116,42 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             if own is not None and own[0] == log_number_from:
                 logs = own[1]  # nobody appended between what was read and what this backend wrote
             else:
-                logs = self._select(log_number_from)
+                logs = retried(lambda: self._select(log_number_from), "reading the Optuna journal")
             self._read_to = log_number_from + len(logs)
             return logs
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         texts = [json.dumps(log, separators=(",", ":")) for log in logs]
+        tries = itertools.count()
         with self._lock:
-            with self._statements.begin() as conn:
-                if self._postgres:
-                    first = conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
-                else:
-                    first = _sqlite_end(conn, self.journal_id)
-                    rows = [{"journal": self.journal_id, "number": first + i, "log": t} for i, t in enumerate(texts)]
-                    conn.execute(journal.insert(), rows)
+            first = retried(lambda: self._append(texts, retry=next(tries) > 0), "appending to the Optuna journal")
             # Handed back as read from the database would (a JSON round trip), if they follow what was read.
             self._own = (first, [json.loads(t) for t in texts]) if first == self._read_to else None
+
+    def _append(self, texts: list[str], retry: bool) -> int:
+        """The number of the first entry written (or found written by a try whose commit was not confirmed)."""
+        with self._statements.begin() as conn:
+            if retry and (found := self._written(conn, texts)) is not None:
+                return found
+            if self._postgres:
+                return conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
+            first = _sqlite_end(conn, self.journal_id)
+            rows = [{"journal": self.journal_id, "number": first + i, "log": t} for i, t in enumerate(texts)]
+            conn.execute(journal.insert(), rows)
+            return first
+
+    def _written(self, conn: Any, texts: list[str]) -> int | None:
+        """Where `texts` already stand, one after another, in what was appended since this backend last read."""
+        rows = conn.execute(
+            select(journal.c.number, journal.c.log)
+            .where(journal.c.journal == self.journal_id, journal.c.number >= self._read_to)
+            .order_by(journal.c.number)
+        ).all()
+        logs = [row.log for row in rows]
+        for start in range(len(logs) - len(texts) + 1):
+            if logs[start : start + len(texts)] == texts:
+                return rows[start].number
+        return None
 
     def save_snapshot(self, snapshot: bytes) -> None:
         """Keep `snapshot` (the study replayed up to what this backend read), if the journal grew enough since."""
@@ -138,19 +165,25 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 set_={"entries": insert.excluded.entries, "snapshot": insert.excluded.snapshot},
                 where=snapshots.c.entries < insert.excluded.entries,  # another runner's newer one stays
             )
-            with self._statements.begin() as conn:
-                conn.execute(upsert)
+            retried(lambda: self._execute(upsert), "saving an Optuna journal snapshot")  # an upsert: idempotent
             self._snapshot_at = entries
 
+    def _execute(self, statement: Any) -> None:
+        with self._statements.begin() as conn:
+            conn.execute(statement)
+
     def load_snapshot(self) -> bytes | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(snapshots.c.entries, snapshots.c.snapshot).where(snapshots.c.journal == self.journal_id)
-            ).first()
+        row = retried(self._snapshot, "loading an Optuna journal snapshot")
         if row is None:
             return None
         self._snapshot_at = self._read_to = row.entries  # Optuna reads on from where the snapshot ends
         return row.snapshot
+
+    def _snapshot(self) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(snapshots.c.entries, snapshots.c.snapshot).where(snapshots.c.journal == self.journal_id)
+            ).first()
 
     def _select(self, log_number_from: int) -> list[dict[str, Any]]:
         with self._statements.connect() as conn:

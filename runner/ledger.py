@@ -14,19 +14,20 @@ study, so the runner keeps its own transactional record next to the study:
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
+import functools
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, and_, case, create_engine, or_, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from .liveness import Liveness, LivenessError
+from .liveness import liveness as runner_liveness
 from .run_document import SpecMismatch, compared_document, differences, document_digest, document_json
+from .storage_retry import retried
 from .trials import TrialRecord
 
 metadata = MetaData()
@@ -92,6 +93,16 @@ class Counts:
     best: TrialRecord | None
 
 
+def _retried(method: Any) -> Any:
+    """A ledger call that rides out a study storage outage (its writes are idempotent)."""
+
+    @functools.wraps(method)
+    def call(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        return retried(lambda: method(self, *args, **kwargs), f"{method.__name__.strip('_')} in the trial ledger")
+
+    return call
+
+
 class Ledger:
     def __init__(
         self,
@@ -101,18 +112,30 @@ class Ledger:
         budget: int,
         document: dict[str, Any] | None = None,
         force: bool = False,
-        liveness: _Liveness | None = None,
+        liveness: Liveness | None = None,
     ):
         """`document` (the run document as a dict) must match the one the run started with, unless `force`."""
         self.engine = engine
         self.run_id = run_id
         self.runner_id = runner_id
-        self._lock: _Liveness = liveness or _liveness(engine, run_id, runner_id)
         self._inherited = True  # leases held under this runner id before a restart are stale
-        metadata.create_all(engine)
+        retried(lambda: metadata.create_all(engine), "creating the trial ledger")
+        try:
+            self._lock: Liveness = liveness or retried(lambda: runner_liveness(engine, run_id, runner_id), "joining the run")
+        except LivenessError as exc:
+            raise LedgerError(str(exc)) from None
+        try:
+            retried(lambda: self._start(budget, document, force), "opening the trial ledger")
+        except BaseException:
+            if liveness is None:
+                self._lock.release()
+            raise
+
+    def _start(self, budget: int, document: dict[str, Any] | None, force: bool) -> None:
+        run_id = self.run_id
         compared = None if document is None else compared_document(document)
         digest = None if compared is None else document_digest(compared)
-        with engine.begin() as conn:
+        with self.engine.begin() as conn:
             row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
             if row is None:
                 conn.execute(
@@ -120,7 +143,6 @@ class Ledger:
                 )
                 return
             if digest is not None and row.spec_sha256 not in (None, digest) and not force:
-                self._lock.release()
                 raise SpecMismatch(run_id, differences(json.loads(row.document), compared))
             values: dict[str, Any] = {"budget": budget} if row.budget != budget else {}
             if digest is not None and row.spec_sha256 != digest:
@@ -135,6 +157,7 @@ class Ledger:
     ) -> Ledger:  # fmt: skip
         return cls(ledger_engine(url), run_id, runner_id, budget, document, force)
 
+    @_retried
     def mark_reported(self, param_ids: list[str]) -> None:
         """Every event sink has taken these trials' events."""
         if not param_ids:
@@ -146,6 +169,7 @@ class Ledger:
                 .values(reported=1)
             )
 
+    @_retried
     def unreported(self) -> list[TrialRecord]:
         """Finished trials whose events not every sink took (a crash came first), in lease order."""
         with self.engine.connect() as conn:
@@ -168,10 +192,13 @@ class Ledger:
         """
         return Ledger(self.engine, f"{self.run_id}/{name}", self.runner_id, budget, liveness=self._lock)
 
+    @_retried
     def lease(self, proposals: list[tuple[str, dict[str, Any]]]) -> list[Lease]:
         """Reserve each (param_id, params) for this runner if the budget has room and nobody has it.
 
-        One transaction for the whole list; outcomes come back in its order.
+        One transaction for the whole list; outcomes come back in its order. A
+        set this runner holds already comes back "mine": a retry whose first
+        try committed, or a proposal of a set it is evaluating.
         """
         if not proposals:
             return []
@@ -190,8 +217,10 @@ class Ledger:
             for param_id, params in proposals:
                 row = existing.get(param_id)
                 if row is not None:
-                    finished = row.status != "leased"
-                    leases.append(Lease("finished", row.number, _record(row)) if finished else Lease("leased", row.number))
+                    if row.status != "leased":
+                        leases.append(Lease("finished", row.number, _record(row)))
+                    else:
+                        leases.append(Lease("mine" if row.runner_id == self.runner_id else "leased", row.number))
                 elif number >= budget:
                     leases.append(Lease("full"))
                 else:
@@ -214,9 +243,14 @@ class Ledger:
                 self._update_run(conn, leased=runs.c.leased + len(rows))
             return leases
 
+    @_retried
     def complete(self, records: list[TrialRecord]) -> list[bool]:
-        """Store finished trials; False for one whose lease is no longer ours (it was reclaimed)."""
-        stored = []
+        """Store finished trials; False for one whose lease is no longer ours (it was reclaimed).
+
+        A row this runner already stored with the same result counts as stored:
+        a retry whose first try committed.
+        """
+        stored, newly = [], []
         with self.engine.begin() as conn:
             for record in records:
                 document = {
@@ -226,14 +260,14 @@ class Ledger:
                     "error": record.error,
                     "sim_seconds": record.sim_seconds,
                 }
+                mine = (
+                    (trials.c.run_id == self.run_id)
+                    & (trials.c.param_id == record.param_id)
+                    & (trials.c.runner_id == self.runner_id)
+                )
                 result = conn.execute(
                     trials.update()
-                    .where(
-                        trials.c.run_id == self.run_id,
-                        trials.c.param_id == record.param_id,
-                        trials.c.runner_id == self.runner_id,
-                        trials.c.status == "leased",
-                    )
+                    .where(mine & (trials.c.status == "leased"))
                     .values(
                         status=record.status,
                         loss=record.loss,
@@ -241,8 +275,13 @@ class Ledger:
                         record=json.dumps(document),
                     )
                 )
-                stored.append(result.rowcount == 1)
-            self._count_finished(conn, [record for record, kept in zip(records, stored) if kept])
+                if result.rowcount == 1:
+                    newly.append(record)
+                    stored.append(True)
+                    continue
+                same = (trials.c.status == record.status) & (trials.c.finished_at == record.finished_at)
+                stored.append(conn.execute(select(trials.c.number).where(mine & same)).first() is not None)
+            self._count_finished(conn, newly)  # what a committed first try stored is counted already
         return stored
 
     def _count_finished(self, conn: Connection, records: list[TrialRecord]) -> None:
@@ -270,37 +309,53 @@ class Ledger:
         """Take over the leases of runners that are gone; they must be evaluated again."""
         reclaimed: list[TrialRecord] = []
         if self._inherited:
+            reclaimed += retried(self._inherited_leases, "reading this runner's leases")
             self._inherited = False
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(trials).where(
-                        trials.c.run_id == self.run_id, trials.c.runner_id == self.runner_id, trials.c.status == "leased"
-                    )
-                ).all()
-            reclaimed += [_record(row) for row in rows]
-        with self.engine.begin() as conn:
-            owners = conn.execute(
-                select(trials.c.runner_id)
-                .where(trials.c.run_id == self.run_id, trials.c.status == "leased", trials.c.runner_id != self.runner_id)
-                .distinct()
-            ).scalars()
-            dead = [owner for owner in owners if self._lock.is_gone(owner)]
-        for owner in dead:
-            with self.engine.begin() as conn:
-                rows = conn.execute(
-                    select(trials).where(
-                        trials.c.run_id == self.run_id, trials.c.runner_id == owner, trials.c.status == "leased"
-                    )
-                ).all()
-                conn.execute(
-                    trials.update()
-                    .where(trials.c.run_id == self.run_id, trials.c.runner_id == owner, trials.c.status == "leased")
-                    .values(runner_id=self.runner_id, leased_at=time.time())
-                )
+        owners = retried(self._other_owners, "reading leases")
+        for owner in [owner for owner in owners if self._lock.is_gone(owner)]:
+            stamp = time.time()  # the same in every try, so a retry finds what a committed first try took
+            reclaimed += retried(lambda: self._take_over(owner, stamp), "reclaiming leases")
             self._lock.forget(owner)
-            reclaimed += [_record(row) for row in rows]
         return reclaimed
 
+    def _inherited_leases(self) -> list[TrialRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(trials).where(
+                    trials.c.run_id == self.run_id, trials.c.runner_id == self.runner_id, trials.c.status == "leased"
+                )
+            ).all()
+        return [_record(row) for row in rows]
+
+    def _other_owners(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(trials.c.runner_id)
+                    .where(
+                        trials.c.run_id == self.run_id, trials.c.status == "leased", trials.c.runner_id != self.runner_id
+                    )
+                    .distinct()
+                ).scalars()
+            )
+
+    def _take_over(self, owner: str, stamp: float) -> list[TrialRecord]:
+        """One UPDATE ... RETURNING, so two runners reclaiming the same owner never both get a lease."""
+        leased = (trials.c.run_id == self.run_id) & (trials.c.status == "leased")
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                trials.update()
+                .where(leased & (trials.c.runner_id == owner))
+                .values(runner_id=self.runner_id, leased_at=stamp)
+                .returning(*trials.c)
+            ).all()
+            if not rows:  # a retry whose first try committed
+                rows = conn.execute(
+                    select(trials).where(leased & (trials.c.runner_id == self.runner_id) & (trials.c.leased_at == stamp))
+                ).all()
+        return [_record(row) for row in rows]
+
+    @_retried
     def counts(self) -> Counts:
         """One row's read: the run's counts and its best trial, kept by `lease` and `complete`."""
         best = trials.alias("best")
@@ -314,6 +369,7 @@ class Ledger:
             row = conn.execute(query).one()
         return Counts(row.budget, row.leased, row.done, row.failed, None if row.param_id is None else _record(row))
 
+    @_retried
     def finished(self, param_ids: list[str]) -> list[TrialRecord]:
         """Those of `param_ids` that have finished (leased elsewhere, watched for their result)."""
         if not param_ids:
@@ -326,6 +382,7 @@ class Ledger:
             ).all()
         return [_record(row) for row in rows]
 
+    @_retried
     def records(self) -> list[TrialRecord]:
         """Every finished trial of the run, in lease order."""
         with self.engine.connect() as conn:
@@ -378,68 +435,3 @@ def sqlalchemy_url(url: str) -> URL:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
-
-
-class _Liveness:
-    """Tells whether another runner of this run is gone. The base case has no others."""
-
-    def is_gone(self, runner_id: str) -> bool:
-        return True
-
-    def forget(self, runner_id: str) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-
-class _AdvisoryLocks(_Liveness):
-    """PostgreSQL: each runner holds a session advisory lock; a dead runner's lock is free."""
-
-    def __init__(self, engine: Engine, run_id: str, runner_id: str):
-        self.run_id = run_id
-        self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        if not self.conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (self._key(runner_id),)).scalar():
-            self.conn.close()
-            raise LedgerError(f"runner id {runner_id!r} is already running run {run_id!r}; give each runner its own id")
-
-    def _key(self, runner_id: str) -> int:
-        digest = hashlib.blake2b(f"modelops:runner|{self.run_id}|{runner_id}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
-
-    def is_gone(self, runner_id: str) -> bool:
-        return bool(self.conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (self._key(runner_id),)).scalar())
-
-    def forget(self, runner_id: str) -> None:
-        self.conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (self._key(runner_id),))
-
-    def release(self) -> None:
-        self.conn.close()  # ends the session, which frees every lock it held
-
-
-class _FileLock(_Liveness):
-    """SQLite serves one runner: an exclusive OS lock beside the database file says which."""
-
-    def __init__(self, database: str):
-        self.path = Path(database).with_suffix(Path(database).suffix + ".lock")
-        self.handle = open(self.path, "w")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.close()
-            raise LedgerError(
-                f"another runner is using the SQLite study {database}; SQLite serves one runner, "
-                "use PostgreSQL to share a study between runners"
-            ) from None
-
-    def release(self) -> None:
-        self.handle.close()
-
-
-def _liveness(engine: Engine, run_id: str, runner_id: str) -> _Liveness:
-    if engine.dialect.name == "postgresql":
-        return _AdvisoryLocks(engine, run_id, runner_id)
-    database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:":
-        return _FileLock(database)
-    return _Liveness()

@@ -119,6 +119,20 @@ class PostgresService:
     port: int
     user: str
     dbname: str
+    pg_ctl: tuple[str, ...] = dataclasses.field(default=(), compare=False, repr=False)
+    workdir: pathlib.Path | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def stop(self) -> None:
+        """Stop the server at once, as a crash or fail-over would (fault tests; own server only)."""
+        _run([*self.pg_ctl, "-m", "immediate", "-w", "-t", "30", "stop"], cwd=self.workdir)
+
+    def start(self) -> None:
+        _run([*self.pg_ctl, "-l", str(self.workdir / "postgres.log"), "-o", f"-p {self.port}",
+              "-w", "-t", str(int(START_TIMEOUT_S)), "start"], cwd=self.workdir)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def url_for(self, dbname: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{dbname}"
@@ -165,8 +179,12 @@ def _run(cmd: list[str], cwd: pathlib.Path) -> None:
 
 
 @contextlib.contextmanager
-def run_postgres() -> Iterator[PostgresService]:
-    """Run a throwaway PostgreSQL cluster (trust auth, loopback only) until exit."""
+def run_postgres(durable: bool = False) -> Iterator[PostgresService]:
+    """Run a throwaway PostgreSQL cluster (trust auth, loopback only) until exit.
+
+    Fast by default (no fsync, asynchronous commits); `durable` keeps every
+    acknowledged commit across a crash, as a real server does, for fault tests.
+    """
     bindir = _postgres_bindir()
     if bindir is None:
         service_unavailable("PostgreSQL server binaries not found (run `make services-deps`)")
@@ -181,12 +199,13 @@ def run_postgres() -> Iterator[PostgresService]:
         _run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
               "-E", "UTF8", "--locale=C", "--no-sync"], cwd=workdir)
         with open(data / "postgresql.conf", "a") as conf:
-            conf.write(f"listen_addresses = '{LOOPBACK}'\nunix_socket_directories = '{workdir}'\n"
-                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+            conf.write(f"listen_addresses = '{LOOPBACK}'\nunix_socket_directories = '{workdir}'\n")
+            if not durable:
+                conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
         port = free_ports(1)[0]
-        _run([*pg_ctl, "-l", str(workdir / "postgres.log"), "-o", f"-p {port}",
-              "-w", "-t", str(int(START_TIMEOUT_S)), "start"], cwd=workdir)
-        yield PostgresService(host=LOOPBACK, port=port, user="postgres", dbname="postgres")
+        service = PostgresService(LOOPBACK, port, "postgres", "postgres", tuple(pg_ctl), workdir)
+        service.start()
+        yield service
     finally:
         try:
             _stop_postgres(pg_ctl, data, workdir)
