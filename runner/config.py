@@ -18,6 +18,12 @@ An orchestrator starts the runner as a Kubernetes Job and configures it with:
 | `MODELOPS_BUNDLE_STORE` | where the document's bundle (`model.bundle: sha256:...`) is fetched from: a folder or blob URL |
 | `MODELOPS_SIM_CACHE` | a folder or blob URL where simulation outputs of a bundled model are kept and reused (off when unset) |
 | `MODELOPS_BUNDLE_CACHE` | where fetched bundles are unpacked (default `~/.cache/modelops/bundles`) |
+| `MODELOPS_STORAGE_OUTAGE_SECONDS` | how long a study storage outage is ridden out before the run stops (default 120) |
+| `MODELOPS_LEASE_TIMEOUT_SECONDS` | a runner without a heartbeat this long loses its leases to live ones (default 30) |
+| `MODELOPS_FALLBACK_DIR` | local folder for results the store did not take at the end (default `modelops-fallback`) |
+
+SIGTERM (a pod's eviction) stops the run gracefully: in-flight trials get 10 s,
+results and an `interrupted` summary are written, and the exit code is 143.
 """
 
 from __future__ import annotations
