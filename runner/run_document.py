@@ -1,7 +1,10 @@
 """A resumed run must be the run it was: its document is compared with the one it started with.
 
-Only how much to run and on what (`budget`, `compute`) may change on resume;
-any other difference is refused, naming the fields, unless the user forces it.
+Only how much to run and on what (`budget`, `compute`) may change on resume,
+and `model.bundle`: `mops run` bundles the document's folder, which a run's own
+files (a SQLite study, logs, results) change between starts; the summary's
+provenance records the bundle each runner used. Any other difference is
+refused, naming the fields, unless the user forces it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ RESUMABLE_CHANGES = ("budget", "compute")
 
 
 def compared_document(document: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in document.items() if key not in RESUMABLE_CHANGES}
+    compared = {key: value for key, value in document.items() if key not in RESUMABLE_CHANGES}
+    if isinstance(compared.get("model"), dict):
+        compared["model"] = {key: value for key, value in compared["model"].items() if key != "bundle"}
+    return compared
 
 
 def differences(old: Any, new: Any, path: str = "") -> list[str]:

@@ -137,7 +137,11 @@ class OptunaAlgorithm:
         return running
 
     def _tell_trial(self, trial: optuna.trial.Trial | int, result: TrialResult) -> None:
-        if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
-            self.study.tell(trial, result.loss, skip_if_finished=True)  # another runner may have told it first
-        else:
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        """Another runner may tell the same trial (it took over the lease): the first told wins, as in the ledger."""
+        try:
+            if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
+                self.study.tell(trial, result.loss, skip_if_finished=True)
+            else:
+                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # told by the other between this one's check and its write
