@@ -113,11 +113,16 @@ class Engine:
 
     @property
     def in_flight(self) -> int:
-        """Trials kept running: the document's setting, else two tasks per worker thread."""
+        """Trials kept running: the document's setting, else per worker thread one task and a trial more.
+
+        Enough that no worker waits for the next proposal, and no more: every trial in flight is one the
+        sampler proposes without its result (TPE's constant liar counts them, but they teach it nothing).
+        Packing cheap trials into tasks does not double what is in flight.
+        """
         if self.spec.compute.in_flight:
             return self.spec.compute.in_flight
         per_task = 1 if self.deterministic else self._trials_per_task()
-        return max(1, 2 * self.threads * per_task)
+        return max(1, self.threads * (per_task + 1))
 
     def run(self) -> Counts:
         finished = self.ledger.records()
