@@ -120,6 +120,17 @@ def test_trials_in_flight_never_exceed_the_setting(dask_client, tmp_path):
     assert engine.in_flight == 3 and max(running) <= 2 and counts.done == len(engine.evaluated) == 12
 
 
+def test_packing_cheap_trials_does_not_multiply_the_trials_in_flight(dask_client, tmp_path):
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc(budget={"trials": 40}))
+    ledger = Ledger.open("memory", "packed", "runner-0", spec.budget.trials)
+    engine = Engine(dask_client, spec, preflight(spec, tmp_path), build_algorithm(spec, seed=1, study_name="p"), ledger)
+    assert engine.in_flight == 2 * engine.threads  # cost unknown: one trial per task, and one more
+    engine._trial_seconds = 0.001  # measured cheap: 8 trials to a task
+    assert engine._trials_per_task() == 8 and engine.in_flight == engine.threads * 9  # not two tasks' worth (16)
+    ledger.close()
+
+
 def test_class_entrypoints_run_their_scenario(dask_client, tmp_path):
     doc = quadratic_doc(model={"entrypoint": "tests.models.Seasonal/summer"}, budget={"trials": 40})
     doc["parameters"] = {"x": {"low": 0.0, "high": 10.0}}
