@@ -37,7 +37,7 @@ def main() -> None:
     targets = {n: t.model_dump() | {"output": spec.target_output(n)} for n, t in spec.targets.items()}
     psets = [UniqueParameterSet.from_dict({"x": i / trials, "y": 0.5, "ms": 0.0}) for i in range(trials)]
     work = [
-        [SimTask(spec.model.bundle, spec.model.entrypoint, p, s, outputs=("out",)) for s in replicate_seeds(p.param_id, 2)]
+        [SimTask(spec.model.bundle_ref, spec.model.entrypoint, p, s, outputs=("out",)) for s in replicate_seeds(p.param_id, 2)]
         for p in psets
     ]
 
@@ -54,8 +54,8 @@ def main() -> None:
     simulated = simulate_groups(work)
 
     def scoring() -> None:
-        for replicates in simulated:
-            outcome(observed, targets, replicates)
+        for tasks, replicates in zip(work, simulated):
+            outcome(observed, targets, replicates, tasks[0].params.params)
 
     best = {}
     for name, fn in (("model", model_only), ("worker", worker), ("scoring", scoring)):
