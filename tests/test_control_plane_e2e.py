@@ -94,7 +94,9 @@ def test_a_run_posted_to_the_api_calibrates_locally_and_completes(tmp_path, monk
     assert run["progress"] == {"done": 40, "failed": 0, "budget": 40}
     assert set(run["best"]["params"]) == {"rate"} and run["best"]["loss"] >= 0
     results = Path(run["results"])
-    assert pl.read_parquet(results / "trials.parquet").height == 40
+    trials = pl.read_parquet(results / "trials.parquet")
+    assert trials.filter(pl.col("phase") == "search").height == 40  # each of the budget's trials once
+    assert trials.filter(pl.col("phase") == "confirm").height == 10 * 4  # the top 10 re-scored 4 times
     summary = json.loads((results / "summary.json").read_text())
     assert summary["best_loss"] == run["best"]["loss"]
     assert run["provenance"] == summary["provenance"] | {"bundle_store": str(tmp_path / "bundles")}
