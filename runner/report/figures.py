@@ -38,6 +38,9 @@ def _loss_norm(loss: np.ndarray) -> Normalize:
 
 
 def _completed(trials: pl.DataFrame) -> pl.DataFrame:
+    """The search's completed trials (re-scorings of the best candidates, phase "confirm", are not proposals)."""
+    if "phase" in trials.columns:
+        trials = trials.filter(pl.col("phase") == "search")
     return trials.filter((pl.col("status") == "completed") & pl.col("loss").is_not_null()).sort("number")
 
 
