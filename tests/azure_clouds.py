@@ -20,6 +20,7 @@ from control_plane.k8s.client import AKS_SERVER_APP_ID, api_client_for
 from tests.fakes.arm import SUBSCRIPTION_ID, FakeArm, FakeCredential, token_for
 from tests.fakes.arm_authz import AppRights
 from tests.fakes.kube_api import FakeKubeApi
+from tests.fakes.kube_api_rbac import operator_data_actions
 
 FAST = {"polling_interval": 0, "retry_backoff_factor": 0}
 CONTROL_PLANE = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-control-plane/providers"
@@ -34,7 +35,8 @@ def bicep_rights() -> AppRights:
 
 @contextmanager
 def azure_clouds(monkeypatch: pytest.MonkeyPatch, rights: AppRights | None = None) -> Iterator[tuple[FakeArm, FakeKubeApi]]:
-    with FakeKubeApi(token=token_for(f"{AKS_SERVER_APP_ID}/.default")) as kube:  # Entra tokens only
+    # Entra tokens only, authorized by the app's AKS role in the Bicep (Azure RBAC for Kubernetes).
+    with FakeKubeApi(token=token_for(f"{AKS_SERVER_APP_ID}/.default"), data_actions=operator_data_actions()) as kube:
         arm = FakeArm(lro_polls=2, rights=rights or bicep_rights())
         arm.kube.server = kube.url
         arm.seed(RESULTS_CONTAINER, "Microsoft.Storage/storageAccounts/blobServices/containers")

@@ -9,6 +9,10 @@ import yaml
 from tests.azure_clouds import azure_clouds
 from tests.fakes.arm import SUBSCRIPTION_ID
 from tests.bundle_models import pushed_growth_doc
+from tests.fakes.kube_api_rbac import operator_data_actions
+
+#: Read only to say why a workload is not ready, when a wait times out.
+POD_READ = "Microsoft.ContainerService/managedClusters/pods/read"
 from tests.function_app_harness import AppHarness
 from tests.test_cli import ROOT
 
@@ -78,6 +82,8 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
                         "Microsoft.ContainerService/managedClusters/modelops-dev-aks") is None  # fmt: skip
     assert app.driver.replay_all_recorded() > 0
     assert arm.refused == []  # every request within the rights the Bicep grants the app
+    used, refused = kube.data_actions_used
+    assert refused == [] and used == operator_data_actions() - {POD_READ}, sorted(operator_data_actions() - used)
     posts = {r.path.rsplit("/", 1)[1] for r in arm.requests if r.method == "POST"}
     assert "listClusterAdminCredential" not in posts  # no cluster-admin certificate, ever
     hub = app.driver.task_hub_text()

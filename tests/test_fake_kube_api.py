@@ -337,3 +337,13 @@ def test_strict_validation_rejects_an_unknown_field():
     kubernetes_validate.validate(manifest, "1.30", strict=False)  # what strict mode is for
     with pytest.raises(kubernetes_validate.ValidationError, match="'replica' was unexpected"):
         kubernetes_validate.validate(manifest, "1.30", strict=True)
+
+
+def test_with_azure_rbac_a_call_outside_the_roles_data_actions_is_forbidden():
+    allowed = frozenset({"Microsoft.ContainerService/managedClusters/namespaces/write"})
+    with FakeKubeApi(data_actions=allowed) as rbac:
+        api = CoreV1Api(kubernetes.config.new_client_from_config_dict(rbac.kubeconfig()))
+        api.create_namespace({"metadata": {"name": "allowed"}})
+        code, reason, status = refusal(api.read_namespace, "allowed")
+        assert (code, reason) == (403, "Forbidden") and "namespaces/read" in status["message"]
+        assert rbac.data_actions_used == (set(allowed), ["Microsoft.ContainerService/managedClusters/namespaces/read"])

@@ -59,9 +59,9 @@ resource appBuildsEnvironments 'Microsoft.Authorization/roleAssignments@2022-04-
 
 // What the app does inside every environment's cluster, through the Kubernetes API with an Entra
 // token (the clusters have Azure RBAC for Kubernetes and no local accounts): the Dask workspace,
-// each run's namespace, PostgreSQL and runner Job, and the service accounts its workload identity
-// is federated to. Exactly the kinds control_plane/k8s touches, no RBAC objects, no exec, no
-// nodes. Subscription scope, like the rights to build the clusters, because each cluster is
+// each run's namespace, PostgreSQL and runner Job; reading pods only to say why a workload is
+// not ready. Exactly the verbs control_plane/k8s uses (server-side apply is a write; workspaces
+// go with their namespace), no RBAC objects, no exec, no nodes. Subscription scope, like the rights to build the clusters, because each cluster is
 // created later, by the app itself, in a resource group of its own.
 resource workspaceOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'modelops-workspace-operator')
@@ -82,23 +82,18 @@ resource workspaceOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
           'Microsoft.ContainerService/managedClusters/namespaces/delete'
           'Microsoft.ContainerService/managedClusters/apps/deployments/read'
           'Microsoft.ContainerService/managedClusters/apps/deployments/write'
-          'Microsoft.ContainerService/managedClusters/apps/deployments/delete'
           'Microsoft.ContainerService/managedClusters/apps/statefulsets/read'
           'Microsoft.ContainerService/managedClusters/apps/statefulsets/write'
           'Microsoft.ContainerService/managedClusters/apps/statefulsets/delete'
           'Microsoft.ContainerService/managedClusters/batch/jobs/read'
           'Microsoft.ContainerService/managedClusters/batch/jobs/write'
           'Microsoft.ContainerService/managedClusters/batch/jobs/delete'
-          'Microsoft.ContainerService/managedClusters/services/read'
           'Microsoft.ContainerService/managedClusters/services/write'
           'Microsoft.ContainerService/managedClusters/services/delete'
           'Microsoft.ContainerService/managedClusters/secrets/read'
           'Microsoft.ContainerService/managedClusters/secrets/write'
-          'Microsoft.ContainerService/managedClusters/configmaps/read'
           'Microsoft.ContainerService/managedClusters/configmaps/write'
           'Microsoft.ContainerService/managedClusters/configmaps/delete'
-          'Microsoft.ContainerService/managedClusters/serviceaccounts/read'
-          'Microsoft.ContainerService/managedClusters/serviceaccounts/write'
           'Microsoft.ContainerService/managedClusters/pods/read'
         ]
         notDataActions: []

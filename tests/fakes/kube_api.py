@@ -32,14 +32,16 @@ class FakeKubeApi:
     `kubernetes_version` picks the OpenAPI schema objects are validated against (strict):
     1.30 by default, so fields only newer clusters know are refused; pass a cluster's own.
     A deleted namespace stays Terminating for `terminating_reads` reads of it (0: gone at once).
+    `data_actions`: Azure RBAC for Kubernetes (kube_api_rbac); each request outside them is a 403.
     """
 
-    def __init__(self, kubernetes_version: str = "1.30", token: str | None = None, terminating_reads: int = 2):
+    def __init__(self, kubernetes_version: str = "1.30", token: str | None = None, terminating_reads: int = 2,
+                 data_actions: frozenset[str] | None = None):
         self.token = token or secrets.token_urlsafe(16)
         kubernetes_validate.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {}},
                                      kubernetes_version, strict=True)  # an unshipped version fails here
         self._store = Store(kubernetes_version, terminating_reads)
-        self._server = KubeHTTPServer(self._store, self.token)
+        self._server = KubeHTTPServer(self._store, self.token, data_actions)
         self._thread: threading.Thread | None = None
 
     @property
@@ -95,6 +97,12 @@ class FakeKubeApi:
         `Status` of `status`: checked after the token, before routing, so nothing is stored."""
         with self._server.lock:
             self._server.faults.append(Fault(method.upper(), re.compile(path_regex), status, times))
+
+    @property
+    def data_actions_used(self) -> tuple[set[str], list[str]]:
+        """The Azure RBAC data actions requests were allowed by, and those refused."""
+        with self._server.lock:
+            return set(self._server.used_actions), list(self._server.refused_actions)
 
     @property
     def requests(self) -> list[LoggedRequest]:

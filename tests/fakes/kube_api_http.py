@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from .kube_api_errors import KubeError, bad_request, cause, invalid
+from .kube_api_rbac import authorize, data_action
 from .kube_api_resources import Route, route
 from .kube_api_store import Store
 
@@ -54,9 +55,12 @@ class KubeHTTPServer(ThreadingHTTPServer):
     """Loopback server on a free port, holding what the handler threads share."""
     daemon_threads = True
 
-    def __init__(self, store: Store, token: str):
+    def __init__(self, store: Store, token: str, data_actions: frozenset[str] | None = None):
         super().__init__(("127.0.0.1", 0), Handler)
         self.store, self.token = store, token
+        self.data_actions = data_actions  # None: no Azure RBAC, every authenticated call allowed
+        self.used_actions: set[str] = set()
+        self.refused_actions: list[str] = []
         self.lock = threading.Lock()
         self.faults: list[Fault] = []
         self.log: list[LoggedRequest] = []
@@ -104,7 +108,17 @@ class Handler(BaseHTTPRequestHandler):
         if status := self.server.take_fault(self.command, path):
             raise KubeError(status, f"injected by FakeKubeApi.fail_next for {self.command} {path}")
         manager = query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0]
-        return dispatch(self.server.store, self.command, route(path), query, content_type, text, manager)
+        target = route(path)
+        if self.server.data_actions is not None:
+            try:
+                action = authorize(self.server.data_actions, self.command, target)
+            except KubeError:
+                with self.server.lock:
+                    self.server.refused_actions.append(data_action(self.command, target))
+                raise
+            with self.server.lock:
+                self.server.used_actions.add(action)
+        return dispatch(self.server.store, self.command, target, query, content_type, text, manager)
 
 
 def dispatch(store: Store, method: str, target: Route, query: dict, content_type: str,
