@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+
+# The Function App's folder (where function_app.py is): relative settings resolve from here,
+# and the local target's processes start here.
+APP_ROOT = Path(__file__).resolve().parents[1]
 
 SETTINGS: dict[str, tuple[str, str]] = {
     # name: (default, what it is for)

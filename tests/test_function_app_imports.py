@@ -27,3 +27,9 @@ def test_function_app_loads_without_the_runner_stack():
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout.strip()) >= 20  # every function registered
+
+
+def test_relative_settings_resolve_from_the_function_apps_folder():
+    from control_plane.settings import APP_ROOT
+
+    assert APP_ROOT == ROOT and (APP_ROOT / "function_app.py").is_file()

@@ -64,7 +64,8 @@ def test_python_m_runner_calibrates_from_the_environment(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["run_id"] == "toy-env" and summary["runner_id"] == "runner-0" and summary["n_trials"] == 20
-    assert pl.read_parquet(tmp_path / "results" / "trials.parquet").height == 20
+    trials = pl.read_parquet(tmp_path / "results" / "trials.parquet")
+    assert trials.filter(pl.col("phase") == "search").height == 20  # and the confirmation's re-scorings beside
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert [e["type"] for e in events] == ["modelops.run.started"] + ["modelops.trial.completed"] * 20 + [
         "modelops.run.completed"

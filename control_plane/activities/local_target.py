@@ -11,13 +11,10 @@ from pathlib import Path
 
 import azure.durable_functions as df
 
-from control_plane.settings import setting
+from control_plane.settings import APP_ROOT, setting
 from control_plane.local_target import LocalTarget
 
 bp = df.Blueprint()
-
-# The folder of function_app.py: run documents' entrypoints import from here.
-APP_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _target() -> LocalTarget:

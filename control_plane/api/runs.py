@@ -11,7 +11,6 @@ import binascii
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import azure.durable_functions as df
@@ -20,7 +19,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from control_plane.run_request import RunRequest
-from control_plane.settings import setting
+from control_plane.settings import APP_ROOT, setting
 from modelops.naming import RUN_ID_MAX, check_run_id
 from modelops.bundles import BundleError, BundleStore
 from modelops.spec import FieldError, SpecError, spec_digest
@@ -34,7 +33,6 @@ from .targets import target_settings
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
-APP_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_WORKDIR = "/app"  # runner/Dockerfile's WORKDIR: where cluster runners find the bundled examples
 LIVE = instances.LIVE
 LIMIT_MAX = 100
