@@ -14,14 +14,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from modelops.entrypoints import load_simulation
-from modelops.ipc import from_ipc, to_ipc
+from modelops.ipc import from_ipc
 from modelops.scoring import align
 from modelops.seeds import replicate_seeds
+from modelops.services.executor import simulate
 from modelops.spec import RunSpec
-from modelops_contracts import make_param_id
+from modelops_contracts import SimTask, UniqueParameterSet, make_param_id
 
 POSTERIOR_DRAWS = 20
+
+
+class SimulationFailed(RuntimeError):
+    """A re-simulation failed as its trial could have (the executor's error type and message)."""
 
 
 def seeds_for(params: Mapping[str, Any], replicates: int) -> tuple[int, ...]:
@@ -33,8 +37,13 @@ def simulate_fit(
     spec: RunSpec, observed: Mapping[str, pl.DataFrame], params: Mapping[str, Any], seeds: Sequence[int]
 ) -> dict[str, pl.DataFrame]:
     """Per target, one row per (key, replicate): the keys, `replicate`, `simulated`, `observed`."""
-    simulate = load_simulation(spec.model.entrypoint)
-    outputs = [from_ipc(to_ipc(simulate(dict(params), int(seed)))) for seed in seeds]
+    pset = UniqueParameterSet.from_dict(dict(params))
+    tasks = [SimTask(spec.model.bundle_ref, spec.model.entrypoint, pset, int(seed)) for seed in seeds]
+    outputs = []
+    for result, _ in simulate(tasks):  # in a simulation child, as in the run: no crash or output reaches here
+        if result.error is not None:
+            raise SimulationFailed(f"{result.error.error_type}: {result.error.message}")
+        outputs.append(from_ipc({name: artifact.inline for name, artifact in result.outputs.items()}))
     fits = {}
     for name, target in spec.targets.items():
         output = spec.target_output(name)
