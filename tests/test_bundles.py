@@ -60,6 +60,14 @@ def test_modelopsignore_and_the_defaults_decide_what_goes_in(tmp_path):
     ]  # fmt: skip
 
 
+def test_a_sqlite_study_beside_the_document_leaves_the_digest_alone(tmp_path):
+    folder = model_folder(tmp_path / "m")
+    digest = build_bundle(folder).digest
+    for name in ("study.db", "study.db-wal", "study.db-shm", "study.db.lock"):
+        (folder / name).write_bytes(b"journal")  # what `--storage sqlite:///study.db` leaves there
+    assert build_bundle(folder).digest == digest  # so resuming that study is not refused as another model
+
+
 def test_a_link_out_of_the_folder_is_refused(tmp_path):
     folder = model_folder(tmp_path / "m")
     (tmp_path / "secret.txt").write_text("x")

@@ -1,8 +1,10 @@
 """Which files of a model folder go into its bundle: all, minus `.modelopsignore` (gitignore syntax).
 
 A few patterns are left out by default — version control, Python caches,
-virtual environments, and `runs/` (where `mops run` writes results, which would
-otherwise change the next bundle's digest). A `!pattern` line in
+virtual environments, `runs/` (where `mops run` writes results) and SQLite
+studies with their journal and lock files (`sqlite:///study.db` beside the
+document), which would otherwise change the next bundle's digest and so refuse
+the resume they exist for. A `!pattern` line in
 `.modelopsignore` brings any of them back.
 """
 
@@ -17,6 +19,7 @@ IGNORE_FILE = ".modelopsignore"
 DEFAULT_IGNORES = (
     ".git/", ".hg/", ".svn/", "__pycache__/", "*.py[cod]", ".venv/", "venv/", ".ipynb_checkpoints/",
     ".pytest_cache/", ".mypy_cache/", ".DS_Store", "runs/", "*.egg-info/",
+    "*.db", "*.db-journal", "*.db-wal", "*.db-shm", "*.db.lock", "*.sqlite", "*.sqlite3",
 )  # fmt: skip
 
 
