@@ -24,6 +24,9 @@ param runnerImage string = ''
 @description('MODELOPS_IMAGE_PULL_SECRET: for existing clusters with a private registry, the name of a registry Secret in the workspace namespace (modelops-<env>); it is copied into each run\'s namespace. Empty for AKS, which pulls with the kubelet identity.')
 param imagePullSecret string = ''
 
+@description('MODELOPS_EXISTING_CLIENT_ID: for existing clusters with workload identity, the client id of a user-assigned identity federated to the service accounts modelops-workspace (namespace modelops-<env>) and runner (each run-<run id>). Empty: pods run without an Azure identity.')
+param existingClientId string = ''
+
 @description('MODELOPS_LOCATION: region of the environments (resource groups, registries, clusters) the app creates.')
 param environmentLocation string = location
 
@@ -194,6 +197,7 @@ var appSettings = {
   // appears in a setting, a template or a deployment's history.
   MODELOPS_EXISTING_KUBECONFIG: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${kubeconfigSecretName}/)'
   MODELOPS_IMAGE_PULL_SECRET: imagePullSecret
+  MODELOPS_EXISTING_CLIENT_ID: existingClientId
 }
 
 module functionApp 'modules/function-app.bicep' = {

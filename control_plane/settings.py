@@ -32,6 +32,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MODELOPS_RESULTS_CONTAINER_ID": ("", "azure target: resource id of the results blob container (runners may write)"),
     "MODELOPS_EVENTGRID_TOPIC_ID": ("", "azure target: resource id of the progress topic (runners may publish)"),
     "MODELOPS_EXISTING_KUBECONFIG": ("", "existing target: the cluster's kubeconfig (in Azure, a Key Vault reference)"),
+    "MODELOPS_EXISTING_CLIENT_ID": ("", "existing target: client id of a workload identity federated to the "
+                                    "workspace's and runs' service accounts; empty: pods run without one"),
     "MODELOPS_IMAGE_PULL_SECRET": ("", "existing target: a registry Secret in the workspace namespace, copied to runs"),
 }
 

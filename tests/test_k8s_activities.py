@@ -406,3 +406,23 @@ def test_a_registry_pull_secret_is_copied_into_the_run_namespace(kube: FakeKubeA
     assert call("k8s_ensure_run_namespace", payload) == result  # a second run changes nothing
     missing = failure("k8s_ensure_run_namespace", payload | {"image_pull_secret": "nope"})
     assert "image pull Secret 'nope' not found in namespace modelops-dev" in missing
+
+
+def test_an_existing_cluster_with_a_client_id_runs_workspace_and_runner_as_that_workload_identity(
+        kube: FakeKubeApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    client_id = "0b6c3f2e-6f1d-4c3a-9a55-1d2e3f4a5b6c"
+    monkeypatch.setenv("MODELOPS_EXISTING_CLIENT_ID", client_id)
+    with controllers(kube):
+        call("k8s_ensure_workspace", {"cluster": CLUSTER, "environment": "dev", "workers": 1, "timeout_s": 60})
+    start_run(kube, runners=1)
+    for ns, account, workloads in ((WS, "modelops-workspace", (("Deployment", "dask-scheduler"),
+                                                               ("Deployment", "dask-workers"))),
+                                   (RUN_NS, "runner", (("Job", "runner"),))):
+        found = kube.get("ServiceAccount", ns, account)
+        assert found["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+        for kind, name in workloads:
+            template = kube.get(kind, ns, name)["spec"]["template"]
+            assert template["spec"]["serviceAccountName"] == account
+            assert template["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+            env = {e["name"]: e.get("value") for e in template["spec"]["containers"][0]["env"]}
+            assert env["AZURE_CLIENT_ID"] == client_id

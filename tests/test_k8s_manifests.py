@@ -69,7 +69,12 @@ BUILDERS = {
     "run document": lambda: m.runner_configmap(RUN_NS, RUN_ID, "name: calib\n"),
     "runner job": lambda: runner_job(postgres_secret=m.POSTGRES_SECRET, runners=3, bundle_store=BUNDLES, **PLACEMENT),
     "runner job, no postgres": runner_job,
+    "service account": lambda: m.service_account(WS, m.WORKSPACE_ACCOUNT, CLIENT_ID, m.labels(environment="dev")),
+    "scheduler, workload identity": lambda: scheduler(client_id=CLIENT_ID),
+    "workers, workload identity": lambda: workers(client_id=CLIENT_ID, **PLACEMENT),
+    "runner job, workload identity": lambda: runner_job(client_id=CLIENT_ID, postgres_secret=m.POSTGRES_SECRET),
 }
+CLIENT_ID = "0b6c3f2e-6f1d-4c3a-9a55-1d2e3f4a5b6c"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -291,3 +296,22 @@ def resolve(manifest: dict, secret_manifest: dict | None, pod_name: str) -> dict
             values[entry["name"]] = pod_name
     return values
 
+
+
+def test_workload_identity_pods_run_as_their_annotated_account_with_the_label_and_client_id() -> None:
+    account = BUILDERS["service account"]()
+    assert account["metadata"]["annotations"] == {"azure.workload.identity/client-id": CLIENT_ID}
+    for workload, name in ((scheduler(client_id=CLIENT_ID), m.WORKSPACE_ACCOUNT),
+                           (workers(client_id=CLIENT_ID), m.WORKSPACE_ACCOUNT),
+                           (runner_job(client_id=CLIENT_ID), m.RUNNER_ACCOUNT)):
+        template = workload["spec"]["template"]
+        assert template["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+        assert "azure.workload.identity/use" not in workload["metadata"]["labels"]  # the webhook reads pods only
+        assert template["spec"]["serviceAccountName"] == name
+        for container in template["spec"]["containers"]:
+            assert {"name": "AZURE_CLIENT_ID", "value": CLIENT_ID} in container["env"]
+    for workload in (scheduler(), workers(), runner_job()):  # no identity: the default account, no label
+        template = workload["spec"]["template"]
+        assert "serviceAccountName" not in template["spec"]
+        assert "azure.workload.identity/use" not in template["metadata"]["labels"]
+        assert "AZURE_CLIENT_ID" not in json.dumps(workload)

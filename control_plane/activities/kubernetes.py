@@ -39,10 +39,12 @@ def k8s_ensure_workspace(payload: dict) -> dict:
     if workers < 1:
         raise ValueError(f"workers: {workers}; a workspace needs at least one worker")
     ns = m.workspace_namespace(env)
-    placement = _placement(payload)
+    placement = _placement(payload) | {"client_id": _client_id(payload)}
     image = _image(payload)
     with _api(payload) as api:
         ensure_namespace(api, m.namespace(ns, m.labels(environment=env)), _timeout(payload))
+        if placement["client_id"]:
+            apply(api, m.service_account(ns, m.WORKSPACE_ACCOUNT, placement["client_id"], m.labels(environment=env)))
         apply(api, m.dask_scheduler_deployment(ns, image, environment=env, **placement))
         apply(api, m.dask_scheduler_service(ns, environment=env))
         apply(api, m.dask_workers_deployment(ns, image, environment=env, replicas=workers,
@@ -107,8 +109,10 @@ def k8s_start_runner(payload: dict) -> dict:
                        bundle_store=payload.get("bundle_store"),
                        postgres_secret=postgres and postgres["secret_name"], runners=runners,
                        cpu=str(payload.get("runner_cpu") or "1"), memory=str(payload.get("runner_memory") or "2Gi"),
-                       **_placement(payload))
+                       client_id=_client_id(payload), **_placement(payload))
     with _api(payload) as api:
+        if _client_id(payload):
+            apply(api, m.service_account(ns, m.RUNNER_ACCOUNT, _client_id(payload), m.labels(run_id=run_id)))
         spec = absolute_data_paths(payload["spec"], payload["spec_dir"])  # the ConfigMap holds only the document
         apply(api, m.runner_configmap(ns, run_id, yaml.safe_dump(spec, sort_keys=False)))
         apply(api, job)
@@ -173,6 +177,13 @@ def _postgres_image(payload: dict) -> str:
         raise ValueError(f"PostgreSQL {version}: ModelOps serves versions {sorted(m.POSTGRES_IMAGES)}")
     registry = payload["cluster"].get("registry_login_server")
     return f"{registry}/{m.POSTGRES_IMAGES[version]}" if registry else m.POSTGRES_IMAGES[version]
+
+
+def _client_id(payload: dict) -> str | None:
+    """The workload identity pods act as: on an `existing` cluster, the one its app setting names, if any."""
+    if payload["cluster"].get("target") == "existing":
+        return setting("MODELOPS_EXISTING_CLIENT_ID") or None
+    return None
 
 
 def _placement(payload: dict) -> dict[str, Any]:

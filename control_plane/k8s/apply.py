@@ -26,6 +26,7 @@ _KINDS = {
     "Service": (CoreV1Api, "namespaced_service"),
     "Secret": (CoreV1Api, "namespaced_secret"),
     "ConfigMap": (CoreV1Api, "namespaced_config_map"),
+    "ServiceAccount": (CoreV1Api, "namespaced_service_account"),
     "PersistentVolumeClaim": (CoreV1Api, "namespaced_persistent_volume_claim"),
     "Deployment": (AppsV1Api, "namespaced_deployment"),
     "StatefulSet": (AppsV1Api, "namespaced_stateful_set"),

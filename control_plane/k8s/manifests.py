@@ -26,6 +26,9 @@ PG_KEYS = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD")  # what lib
 RUN_DOCUMENT, RUN_DOCUMENT_DIR, RUN_DOCUMENT_KEY = "run-document", "/etc/modelops/run", "run.yaml"
 RUNNER_JOB = "runner"
 RUNNER_FAILED_EXIT_CODES = (1, 2)  # calibration failed / bad input: retrying cannot help
+#: The service accounts pods act as, through Azure workload identity when the environment has an identity.
+WORKSPACE_ACCOUNT, RUNNER_ACCOUNT = "modelops-workspace", "runner"
+CLIENT_ID_ANNOTATION, USE_LABEL = "azure.workload.identity/client-id", "azure.workload.identity/use"
 
 _UNPRIVILEGED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -62,9 +65,17 @@ def namespace(name: str, labels: Mapping[str, str]) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
 
 
+def service_account(ns: str, name: str, client_id: str, object_labels: Mapping[str, str]) -> dict:
+    """The account pods of `name` run as; the workload identity webhook swaps its token for one of
+    the identity `client_id` names (a reference: the identity's client id is no secret)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": False,
+            "metadata": {"name": name, "namespace": ns, "labels": dict(object_labels),
+                         "annotations": {CLIENT_ID_ANNOTATION: client_id}}}
+
+
 def dask_scheduler_deployment(ns: str, image: str, *, environment: str, cpu: str = "1", memory: str = "2Gi",
                               node_selector: Mapping[str, str] | None = None, tolerations: Sequence[dict] = (),
-                              image_pull_secrets: Sequence[str] = ()) -> dict:
+                              image_pull_secrets: Sequence[str] = (), client_id: str | None = None) -> dict:
     """One scheduler, replaced rather than rolled: two at once would split the workers."""
     container = {
         "name": "scheduler", "image": image,
@@ -81,7 +92,7 @@ def dask_scheduler_deployment(ns: str, image: str, *, environment: str, cpu: str
     spec = _modelops_pod([container], node_selector, tolerations, image_pull_secrets)
     deployment = _workload("Deployment", ns, SCHEDULER, 1, spec, labels(SCHEDULER, environment=environment))
     deployment["spec"]["strategy"] = {"type": "Recreate"}
-    return deployment
+    return _as_identity(deployment, WORKSPACE_ACCOUNT, client_id)
 
 
 def dask_scheduler_service(ns: str, *, environment: str) -> dict:
@@ -91,7 +102,7 @@ def dask_scheduler_service(ns: str, *, environment: str) -> dict:
 
 def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: int, cpu: str, memory: str,
                             node_selector: Mapping[str, str] | None = None, tolerations: Sequence[dict] = (),
-                            image_pull_secrets: Sequence[str] = ()) -> dict:
+                            image_pull_secrets: Sequence[str] = (), client_id: str | None = None) -> dict:
     """Workers with a thread per whole CPU, Dask's memory limit at the container's, spilling to /tmp."""
     container = {
         "name": "worker", "image": image,
@@ -102,7 +113,8 @@ def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: 
     }
     spec = _modelops_pod([container], node_selector, tolerations, image_pull_secrets)
     spec["volumes"] = [{"name": "tmp", "emptyDir": {}}]
-    return _workload("Deployment", ns, WORKERS, replicas, spec, labels(WORKERS, environment=environment))
+    deployment = _workload("Deployment", ns, WORKERS, replicas, spec, labels(WORKERS, environment=environment))
+    return _as_identity(deployment, WORKSPACE_ACCOUNT, client_id)
 
 
 def postgres_secret(ns: str, password: str, admin_password: str) -> dict:
@@ -186,7 +198,7 @@ def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, resu
                postgres_secret: str | None = None, runners: int = 1,
                cpu: str = "1", memory: str = "2Gi", node_selector: Mapping[str, str] | None = None,
                tolerations: Sequence[dict] = (), image_pull_secrets: Sequence[str] = (),
-               backoff_limit: int = 2, ttl_seconds: int = 86_400) -> dict:
+               client_id: str | None = None, backoff_limit: int = 2, ttl_seconds: int = 86_400) -> dict:
     """`python -m runner` as an Indexed Job of `runners` pods sharing one run.
 
     Each pod's runner id is its pod name, unique per attempt, so a replacement never meets the
@@ -214,12 +226,28 @@ def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, resu
                                               "values": list(RUNNER_FAILED_EXIT_CODES)}},
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
     ]}
-    return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": RUNNER_JOB, "namespace": ns, "labels": labels(RUNNER_JOB, run_id=run_id)},
-            "spec": {"completions": runners, "parallelism": runners, "completionMode": "Indexed",
-                     "backoffLimit": backoff_limit, "ttlSecondsAfterFinished": ttl_seconds,
-                     "podFailurePolicy": failure_policy,
-                     "template": {"metadata": {"labels": labels(RUNNER_JOB, run_id=run_id)}, "spec": spec}}}
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": RUNNER_JOB, "namespace": ns, "labels": labels(RUNNER_JOB, run_id=run_id)},
+           "spec": {"completions": runners, "parallelism": runners, "completionMode": "Indexed",
+                    "backoffLimit": backoff_limit, "ttlSecondsAfterFinished": ttl_seconds,
+                    "podFailurePolicy": failure_policy,
+                    "template": {"metadata": {"labels": labels(RUNNER_JOB, run_id=run_id)}, "spec": spec}}}
+    return _as_identity(job, RUNNER_ACCOUNT, client_id)
+
+
+def _as_identity(workload: dict, account: str, client_id: str | None) -> dict:
+    """Pods of `workload` as `account`, through workload identity when there is a `client_id`.
+
+    The `use` label tells the webhook to inject the federated token; AZURE_CLIENT_ID is set here
+    as well, so the identity's SDK picks the same identity even where the webhook's own env is absent."""
+    if not client_id:
+        return workload
+    template = workload["spec"]["template"]
+    template["metadata"]["labels"] = {**template["metadata"]["labels"], USE_LABEL: "true"}
+    template["spec"]["serviceAccountName"] = account
+    for container in template["spec"]["containers"]:
+        container["env"] = [*container.get("env", []), {"name": "AZURE_CLIENT_ID", "value": client_id}]
+    return workload
 
 
 def _workload(kind: str, ns: str, name: str, replicas: int, pod_spec: dict, object_labels: dict) -> dict:

@@ -36,6 +36,7 @@ RESOURCES = (
     ResourceType("", "v1", "services", "Service", True, "dns1035"),
     ResourceType("", "v1", "secrets", "Secret", True, "subdomain", initial_status=None),
     ResourceType("", "v1", "configmaps", "ConfigMap", True, "subdomain", initial_status=None),
+    ResourceType("", "v1", "serviceaccounts", "ServiceAccount", True, "subdomain", initial_status=None),
     ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, "subdomain"),
     ResourceType("", "v1", "pods", "Pod", True, "subdomain"),
     ResourceType("apps", "v1", "deployments", "Deployment", True, "subdomain", True),
