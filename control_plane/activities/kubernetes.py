@@ -99,6 +99,7 @@ def k8s_start_runner(payload: dict) -> dict:
 
     Progress events go to the app's `MODELOPS_EVENTS_URL`; the runner is started, not awaited."""
     ns, run_id, runners = payload["namespace"], payload["run_id"], int(payload.get("runners") or 1)
+    client_id = _client_id(payload)
     postgres = payload.get("postgres")
     if runners > 1 and not postgres:
         raise ValueError(f"runners: {runners} runners share their study through PostgreSQL, and this run has none")
@@ -109,10 +110,10 @@ def k8s_start_runner(payload: dict) -> dict:
                        bundle_store=payload.get("bundle_store"),
                        postgres_secret=postgres and postgres["secret_name"], runners=runners,
                        cpu=str(payload.get("runner_cpu") or "1"), memory=str(payload.get("runner_memory") or "2Gi"),
-                       client_id=_client_id(payload), **_placement(payload))
+                       client_id=client_id, **_placement(payload))
     with _api(payload) as api:
-        if _client_id(payload):
-            apply(api, m.service_account(ns, m.RUNNER_ACCOUNT, _client_id(payload), m.labels(run_id=run_id)))
+        if client_id:
+            apply(api, m.service_account(ns, m.RUNNER_ACCOUNT, client_id, m.labels(run_id=run_id)))
         spec = absolute_data_paths(payload["spec"], payload["spec_dir"])  # the ConfigMap holds only the document
         apply(api, m.runner_configmap(ns, run_id, yaml.safe_dump(spec, sort_keys=False)))
         apply(api, job)

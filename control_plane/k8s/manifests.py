@@ -66,8 +66,8 @@ def namespace(name: str, labels: Mapping[str, str]) -> dict:
 
 
 def service_account(ns: str, name: str, client_id: str, object_labels: Mapping[str, str]) -> dict:
-    """The account pods of `name` run as; the workload identity webhook swaps its token for one of
-    the identity `client_id` names (a reference: the identity's client id is no secret)."""
+    """The account pods run as under workload identity: the webhook projects a token for this account,
+    which Entra exchanges for one of the identity `client_id` names (a reference, never a secret)."""
     return {"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": False,
             "metadata": {"name": name, "namespace": ns, "labels": dict(object_labels),
                          "annotations": {CLIENT_ID_ANNOTATION: client_id}}}
@@ -238,8 +238,8 @@ def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, resu
 def _as_identity(workload: dict, account: str, client_id: str | None) -> dict:
     """Pods of `workload` as `account`, through workload identity when there is a `client_id`.
 
-    The `use` label tells the webhook to inject the federated token; AZURE_CLIENT_ID is set here
-    as well, so the identity's SDK picks the same identity even where the webhook's own env is absent."""
+    The `use` label (on pods only) makes the webhook mount the projected token; AZURE_CLIENT_ID is
+    written here too, so the Azure SDK in the pod picks that identity whatever the webhook injects."""
     if not client_id:
         return workload
     template = workload["spec"]["template"]
@@ -284,7 +284,8 @@ def _postgres_pod_security() -> dict:
 
 def _pod_spec(containers: list[dict], node_selector: Mapping[str, str] | None, tolerations: Sequence[dict],
               image_pull_secrets: Sequence[str]) -> dict:
-    """No pod here talks to the Kubernetes API, so none gets a service account token."""
+    """No pod here talks to the Kubernetes API, so none gets a service account token (the workload
+    identity webhook projects its own, for Entra's token exchange only)."""
     spec: dict = {"automountServiceAccountToken": False, "containers": containers}
     if node_selector:
         spec["nodeSelector"] = dict(node_selector)
