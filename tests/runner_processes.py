@@ -33,11 +33,15 @@ def write_run(folder: Path, trials: int, **changes) -> Path:
 
 
 def start_runner(spec: Path, run_id: str, storage: str, results: Path, calls: Path, *extra: str) -> subprocess.Popen:
-    """`mops run` in its own process group (so a kill takes its Dask workers too, like a pod's)."""
+    """`mops run` in its own process group (so a kill takes its Dask workers too, like a pod's).
+
+    Without the report: it re-simulates the best fit with its trial's seeds, which the
+    tests' call logs would count as evaluating a parameter set twice.
+    """
     env = os.environ | {"MODELOPS_TEST_CALLS": str(calls), "PYTHONPATH": str(ROOT)}
     command = [
         str(Path(sys.executable).with_name("mops")), "run", str(spec), "--local", "--json", "--quiet",
-        "--workers", "1", "--run-id", run_id, "--storage", storage, "--results", str(results), *extra,
+        "--workers", "1", "--run-id", run_id, "--storage", storage, "--results", str(results), "--no-report", *extra,
     ]  # fmt: skip
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
