@@ -127,7 +127,7 @@ class OptunaAlgorithm:
         for param_id, numbers in self._running().items():
             if param_id not in self._pending:
                 for number in numbers:
-                    self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+                    self._tell_once(number, state=TrialState.FAIL)
 
     def _running(self) -> dict[str, list[int]]:
         """The study's running trials by parameter set: those of sets asked elsewhere are adopted when told."""
@@ -137,11 +137,15 @@ class OptunaAlgorithm:
         return running
 
     def _tell_trial(self, trial: optuna.trial.Trial | int, result: TrialResult) -> None:
-        """Another runner may tell the same trial (it took over the lease): the first told wins, as in the ledger."""
+        if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
+            self._tell_once(trial, result.loss)
+        else:
+            self._tell_once(trial, state=TrialState.FAIL)
+
+    def _tell_once(self, trial: optuna.trial.Trial | int, *args, **kwargs) -> None:
+        """Another runner may tell the same trial (it took over the lease, or closes abandoned ones too):
+        the first told wins, as in the ledger."""
         try:
-            if result.status is TrialStatus.COMPLETED and math.isfinite(result.loss):
-                self.study.tell(trial, result.loss, skip_if_finished=True)
-            else:
-                self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            self.study.tell(trial, *args, skip_if_finished=True, **kwargs)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # told by the other between this one's check and its write
