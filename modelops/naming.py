@@ -38,6 +38,8 @@ _RESOURCE_GROUP = re.compile(r"[\w\-.()]{1,90}")  # \w: Azure allows Unicode let
 _REGISTRY = re.compile(r"[a-zA-Z0-9]{5,50}")
 _CLUSTER = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?")
 _DNS_PREFIX = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?")
+_IDENTITY = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,127}")
+_CREDENTIAL = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,119}")  # the pattern of the msi REST spec
 # A fixed namespace: the same scope, principal and role give the same assignment name on every retry.
 _ROLE_ASSIGNMENTS = uuid.uuid5(uuid.NAMESPACE_URL, "https://modelops/role-assignments")
 
@@ -75,6 +77,23 @@ def check_dns_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_identity_name(name: str) -> str:
+    if not _IDENTITY.fullmatch(name):
+        raise ValueError(
+            f"invalid managed identity name {name!r}: 3-128 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return name
+
+
+def check_credential_name(name: str) -> str:
+    if not _CREDENTIAL.fullmatch(name):
+        raise ValueError(
+            f"invalid federated credential name {name!r}: 3-120 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
 def resource_group_name(env: str, username: str) -> str:
     """``modelops-<env>-rg-<username>``: one group per environment and person."""
     return check_resource_group_name(f"modelops-{env}-rg-{username}")
@@ -89,6 +108,16 @@ def registry_name(env: str, username: str) -> str:
 def cluster_name(env: str) -> str:
     """``modelops-<env>-aks``: unique within its resource group, which already names the person."""
     return check_cluster_name(f"modelops-{env}-aks")
+
+
+def identity_name(env: str) -> str:
+    """``modelops-<env>-id``: the environment's workload identity, in the environment's resource group."""
+    return check_identity_name(f"modelops-{env}-id")
+
+
+def credential_name(namespace: str, service_account: str) -> str:
+    """One federated credential per Kubernetes service account, named for it, so a repeat PUTs the same one."""
+    return check_credential_name(f"{namespace}-{service_account}")
 
 
 def registry_id(subscription_id: str, resource_group: str, name: str) -> str:

@@ -18,6 +18,8 @@ def test_names_follow_the_contract():
     assert naming.resource_group_name("dev", "alice") == "modelops-dev-rg-alice"
     assert naming.registry_name("dev", "alice") == "modelopsdevalice"
     assert naming.cluster_name("dev") == "modelops-dev-aks"
+    assert naming.identity_name("dev") == "modelops-dev-id"
+    assert naming.credential_name("run-r1", "runner") == "run-r1-runner"
     assert naming.registry_id(SUB, "modelops-dev-rg-alice", "modelopsdevalice") == (
         f"/subscriptions/{SUB}/resourceGroups/modelops-dev-rg-alice"
         "/providers/Microsoft.ContainerRegistry/registries/modelopsdevalice"
@@ -39,6 +41,10 @@ def test_names_follow_the_contract():
         (lambda: naming.check_cluster_name("a" * 64), "1-63"),
         (lambda: naming.check_dns_prefix("my_cluster"), "invalid AKS DNS prefix"),
         (lambda: naming.check_dns_prefix("a" * 55), "1-54"),
+        (lambda: naming.check_identity_name("id"), "3-128"),
+        (lambda: naming.check_identity_name("_id" + "a" * 10), "starting with a letter or digit"),
+        (lambda: naming.credential_name("ns", "a.b"), "invalid federated credential name"),
+        (lambda: naming.check_credential_name("a" * 121), "3-120"),
     ],
 )
 def test_names_breaking_azure_rules_are_refused_with_the_rule(make, rule):
@@ -165,3 +171,26 @@ def test_the_newest_ga_minor_wins_and_previews_never_do():
         versions.resolve("1.35", AGED, "westeurope")
     with pytest.raises(versions.VersionNotOffered, match="offers no generally available"):
         versions.resolve("", AGED[:1], "westeurope")
+
+
+def test_the_workload_identity_is_a_tagged_identity_in_the_region():
+    assert requests.workload_identity("westeurope").serialize() == {"location": "westeurope",
+                                                                    "tags": {"managed-by": "modelops"}}
+
+
+def test_a_federated_credential_trusts_one_service_account_for_the_token_exchange():
+    issuer = "https://westeurope.oic.prod-aks.azure.com/tenant/issuer/"
+    body = requests.federated_credential(issuer, "run-r1", "runner").serialize()
+    assert body == {"properties": {"issuer": issuer, "subject": "system:serviceaccount:run-r1:runner",
+                                   "audiences": ["api://AzureADTokenExchange"]}}
+
+
+@pytest.mark.parametrize(("issuer", "namespace", "account", "rule"), [
+    ("http://issuer/", "ns", "sa", "https URL"),
+    ("https://issuer/", "Run_1", "sa", "DNS label"),
+    ("https://issuer/", "ns", "SA", "DNS subdomain"),
+    ("https://issuer/", "ns", "sa:x", "DNS subdomain"),
+])  # fmt: skip
+def test_a_federated_credential_refuses_what_would_never_match_a_token(issuer, namespace, account, rule):
+    with pytest.raises(ValueError, match=rule):
+        requests.federated_credential(issuer, namespace, account)

@@ -1,4 +1,4 @@
-"""The four ARM management clients ModelOps uses, built for one subscription.
+"""The five ARM management clients ModelOps uses, built for one subscription.
 
 In Azure the credential is the Function App's managed identity: `DefaultAzureCredential`
 reads `AZURE_CLIENT_ID` itself to pick the user-assigned one. Tests pass their own
@@ -16,6 +16,7 @@ from azure.identity import DefaultAzureCredential
 from azure.mgmt.authorization import AuthorizationManagementClient
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.containerservice import ContainerServiceClient
+from azure.mgmt.msi import ManagedServiceIdentityClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 
@@ -27,12 +28,13 @@ class AzureClients:
     containers: ContainerServiceClient
     registries: ContainerRegistryManagementClient
     authorization: AuthorizationManagementClient
+    identities: ManagedServiceIdentityClient
 
     def __enter__(self) -> AzureClients:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for client in (self.resources, self.containers, self.registries, self.authorization):
+        for client in (self.resources, self.containers, self.registries, self.authorization, self.identities):
             client.close()
 
 
@@ -50,4 +52,5 @@ def azure_clients(subscription_id: str, credential: TokenCredential | None = Non
         containers=ContainerServiceClient(credential, subscription_id, **options),
         registries=ContainerRegistryManagementClient(credential, subscription_id, **options),
         authorization=AuthorizationManagementClient(credential, subscription_id, **options),
+        identities=ManagedServiceIdentityClient(credential, subscription_id, **options),
     )

@@ -1,4 +1,5 @@
-"""What ModelOps asks ARM for: resource group, registry, AKS cluster and role assignment bodies.
+"""What ModelOps asks ARM for: resource group, registry, AKS cluster, workload identity, its
+federated credentials and role assignment bodies.
 
 Pure (no HTTP), so the shape of the infrastructure is tested on its own and the calls in
 `operations` stay about idempotency and errors.
@@ -21,6 +22,7 @@ from azure.mgmt.containerservice.models import (
     ManagedClusterSecurityProfile,
     ManagedClusterSecurityProfileWorkloadIdentity,
 )
+from azure.mgmt.msi.models import FederatedIdentityCredential, Identity
 from azure.mgmt.resource.resources.models import ResourceGroup
 
 #: On everything ModelOps creates; a resource group without it is never deleted by ModelOps.
@@ -29,6 +31,10 @@ REGISTRY_SKU = "Basic"
 #: The label the workload pool's nodes carry; Dask and runner pods select it.
 WORKLOAD_LABELS = {"modelops.io/role": "cpu"}
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
+#: The audience Entra's token exchange accepts; the AKS workload identity webhook projects tokens for it.
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 
 #: Built-in roles ModelOps grants, by the name Azure shows, to their fixed role definition GUIDs.
 BUILTIN_ROLES = {
@@ -109,6 +115,28 @@ def managed_cluster(
         security_profile=ManagedClusterSecurityProfile(
             workload_identity=ManagedClusterSecurityProfileWorkloadIdentity(enabled=True)),
     )
+
+
+def workload_identity(location: str) -> Identity:
+    """The environment's user-assigned identity: what its pods act as, never the kubelet's."""
+    return Identity(location=location, tags=dict(MANAGED_BY))
+
+
+def service_account_subject(namespace: str, service_account: str) -> str:
+    """The `sub` claim of the tokens Kubernetes issues to a service account, which Entra matches exactly."""
+    if not _DNS_LABEL.fullmatch(namespace):
+        raise ValueError(f"namespace {namespace!r} is not a DNS label")
+    if not _DNS_SUBDOMAIN.fullmatch(service_account):
+        raise ValueError(f"service account {service_account!r} is not a DNS subdomain name")
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def federated_credential(issuer: str, namespace: str, service_account: str) -> FederatedIdentityCredential:
+    """Trust, for the identity, the tokens the cluster's OIDC `issuer` gives one service account."""
+    if not issuer.startswith("https://"):
+        raise ValueError(f"the OIDC issuer must be an https URL, got {issuer!r}")
+    return FederatedIdentityCredential(issuer=issuer, subject=service_account_subject(namespace, service_account),
+                                       audiences=[TOKEN_EXCHANGE_AUDIENCE])
 
 
 #: Roles that reach data: granted on one container, never on the account around it (which holds

@@ -27,7 +27,7 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
-from tests.fakes import arm_acr, arm_aks, arm_aks_versions, arm_groups, arm_roles
+from tests.fakes import arm_acr, arm_aks, arm_aks_versions, arm_groups, arm_identity, arm_roles
 from tests.fakes.arm_authz import AppRights, action_of
 from tests.fakes.arm_credentials import KubeAccess
 from tests.fakes.arm_requests import Call, Route
@@ -97,7 +97,7 @@ class _InProcessAdapter(HTTPAdapter):
 
 
 class FakeArm(RequestsTransport):
-    """ARM for resource groups, AKS, ACR and role assignments, in memory, strict.
+    """ARM for resource groups, AKS, ACR, managed identities and role assignments, in memory, strict.
 
     `lro_polls`: how many looks (status URL polls or GETs) a long-running operation answers
     InProgress before it ends. `retry_after`: the Retry-After sent with LRO answers (ARMPolling
@@ -137,6 +137,7 @@ class FakeArm(RequestsTransport):
             *arm_aks.routes(self.kube),
             *arm_acr.ROUTES,
             *arm_roles.ROUTES,
+            *arm_identity.ROUTES,
         ]
         self._lock = threading.Lock()
 
@@ -263,8 +264,8 @@ class FakeArm(RequestsTransport):
             404,
             "NoRegisteredProviderFound",
             f"No registered resource provider found for '{path}'. The fake ARM serves resource groups, "
-            "Microsoft.ContainerService/managedClusters, Microsoft.ContainerRegistry/registries "
-            "and Microsoft.Authorization/roleAssignments.",
+            "Microsoft.ContainerService/managedClusters, Microsoft.ContainerRegistry/registries, "
+            "Microsoft.ManagedIdentity/userAssignedIdentities and Microsoft.Authorization/roleAssignments.",
         )
 
 
