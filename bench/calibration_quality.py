@@ -53,7 +53,8 @@ HIT = 0.10
 def case(name: str) -> dict:
     if name == "seir":
         targets = models.expected_targets(models.seir, models.SEIR_TRUTH)
-        data = {"onsets": targets["onsets"], "prevalence": targets["prevalence"].filter(pl.col("day") % 7 == 0)}
+        weekly = {k: targets[k].filter(pl.col("day") % 7 == 0) for k in ("prevalence", "infected")}
+        data = {"onsets": targets["onsets"]} | weekly
         return {"entrypoint": "bench.epidemic_models:seir", "truth": models.SEIR_TRUTH,
                 "space": models.SEIR_SPACE, "data": data}  # fmt: skip
     if name == "ridge":
