@@ -16,8 +16,7 @@ from typing import Any
 from control_plane.api.events import forward_progress
 from control_plane.intake import parse_delivery
 from modelops.events import ProgressEvents
-from tests.durable import ReplayDriver
-from tests.test_run_orchestration import fake, make_app, run_input
+from tests.local_plane import plane_driver, run_input
 
 RUN_ID = "scale-1"
 
@@ -37,14 +36,7 @@ def trial_stream(trials: int, run_id: str = RUN_ID) -> list[dict[str, Any]]:
 
 def replay(deliveries: list[list[dict[str, Any]]], per_replay: int = 1, budget: int | None = None) -> dict[str, Any]:
     """Feed `deliveries` to a fresh run; what it cost and what the run ended as."""
-    fake.reset(
-        local_start_workspace={"scheduler_address": "tcp://127.0.0.1:8786", "dashboard_url": None, "workers": 2},
-        local_start_runner={"runner_id": "local-0", "pid": 4242},
-        local_runner_status={"state": "running", "exit_code": None, "summary": None},
-        local_stop_run={"stopped": ["runner"]},
-        purge_results={"deleted": 0},
-    )
-    driver = ReplayDriver(make_app())
+    driver = plane_driver(local_stop_run={"stopped": ["runner"]}, purge_results={"deleted": 0})
     events = sum(len(d) for d in deliveries)
     driver.start_new("run", RUN_ID, run_input(run_id=RUN_ID, budget=budget or events, heartbeat=3600, hours=23))
     driver.drain(fire_timers=False)

@@ -7,27 +7,14 @@ import pytest
 
 from control_plane.api.sweeper import bp as sweeper_bp
 from control_plane.orchestrators.cleanup import bp as cleanup_bp, cleanup_request
-from control_plane.orchestrators.environment import bp as environment_bp
-from control_plane.orchestrators.run import bp as run_bp
-from tests.durable import ReplayDriver
-from tests.test_run_orchestration import calls, fake, run_input, script
+from tests.local_plane import calls, fake, plane_driver, run_input, script
 
 S = df.OrchestrationRuntimeStatus
 
 
 @pytest.fixture
 def driver():
-    fake.reset(
-        local_start_workspace={"scheduler_address": "tcp://127.0.0.1:8786", "dashboard_url": None, "workers": 2},
-        local_start_runner={"runner_id": "local-0", "pid": 4242},
-        local_runner_status={"state": "running", "exit_code": None, "summary": None},
-        local_stop_run={"stopped": ["runner", "workers", "scheduler"]},
-        purge_results={"deleted": 0},
-    )
-    app = df.DFApp()
-    for blueprint in (run_bp, environment_bp, cleanup_bp, sweeper_bp, fake.bp):
-        app.register_functions(blueprint)
-    return ReplayDriver(app)
+    return plane_driver(cleanup_bp, sweeper_bp, purge_results={"deleted": 0})
 
 
 def sweep(driver):

@@ -12,8 +12,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.durable import InstanceGone, ReplayDriver
-from tests.test_run_orchestration import fake, make_app, run_input, status, updates
+from tests.durable import InstanceGone
+from tests.local_plane import fake, plane_driver, run_input, status, updates
 
 TRIALS = 8
 STREAM = updates(trials=TRIALS, budget=TRIALS, complete=True)
@@ -30,14 +30,9 @@ step = st.one_of(
 
 class Scenario:
     def __init__(self):
-        fake.reset(
-            local_start_workspace={"scheduler_address": "tcp://127.0.0.1:8786", "dashboard_url": None, "workers": 2},
-            local_start_runner={"runner_id": "local-0", "pid": 4242},
-            local_runner_status=self._runner_status,
-            local_stop_run={"stopped": ["runner"]},
-            purge_results={"deleted": 1},
+        self.driver = plane_driver(
+            local_runner_status=self._runner_status, local_stop_run={"stopped": ["runner"]}, purge_results={"deleted": 1}
         )
-        self.driver = ReplayDriver(make_app())
         self.sent: list[dict] = []  # progress updates delivered (the instance was live)
         self.cancelled = self.completed = False
         self.during_check: list[int] = []

@@ -6,20 +6,12 @@ continued as new, and the SDK dropped the rest of the replay's events)."""
 import azure.durable_functions as df
 import pytest
 
-from tests.durable import ReplayDriver
-from tests.test_run_orchestration import calls, fake, make_app, run_input, script, status, updates
+from tests.local_plane import calls, fake, plane_driver, run_input, script, status, updates
 
 
 @pytest.fixture
 def driver():
-    fake.reset(
-        local_start_workspace={"scheduler_address": "tcp://127.0.0.1:8786", "dashboard_url": None, "workers": 2},
-        local_start_runner={"runner_id": "local-0", "pid": 4242},
-        local_runner_status={"state": "running", "exit_code": None, "summary": None},
-        local_stop_run={"stopped": ["runner", "workers", "scheduler"]},
-        purge_results={"deleted": 2},
-    )
-    return ReplayDriver(make_app())
+    return plane_driver()
 
 
 def started(driver):
