@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from .entrypoints import load_object
@@ -31,26 +32,34 @@ def align(
 ) -> pl.DataFrame:
     """One row per (target key, replicate): keys, replicate, simulated, observed (and `size`, if named).
 
-    Rows come in replicate blocks, each in the target data's order.
+    Rows come in replicate blocks, each in the target data's order. All replicates are
+    stacked and joined to the data at once: per-replicate polars calls cost more than
+    the arithmetic for the small tables most models return.
     """
-    extra = [] if size is None else [pl.col(size).alias("size")]
-    target = observed.select([*keys, pl.col(value).alias("observed"), *extra])
-    parts = []
     for index, frame in enumerate(replicates):
         missing = [c for c in [*keys, value] if c not in frame.columns]
         if missing:
             raise ScoringError(f"output {output!r} lacks column(s) {missing}; it has {frame.columns}")
-        simulated = frame.select(
-            *[pl.col(c).cast(target.schema[c]) for c in keys], pl.col(value).cast(pl.Float64).alias("simulated")
+    extra = [] if size is None else [pl.col(size).alias("size")]
+    target = observed.select([*keys, pl.col(value).alias("observed"), *extra])
+    count = len(replicates)
+    heights = [frame.height for frame in replicates]
+    stacked = pl.concat([frame.select(*keys, value) for frame in replicates], how="vertical_relaxed")
+    simulated = stacked.select(
+        *[pl.col(c).cast(target.schema[c]) for c in keys],
+        pl.Series("replicate", np.repeat(np.arange(count, dtype=np.int64), heights)),
+        pl.col(value).cast(pl.Float64).alias("simulated"),
+    )
+    blocks = pl.DataFrame({"replicate": np.arange(count, dtype=np.int64)}).join(target, how="cross")
+    joined = blocks.join(simulated, on=[*keys, "replicate"], how="left", maintain_order="left")
+    if joined["simulated"].null_count():
+        absent = joined.filter(pl.col("simulated").is_null())
+        index = absent["replicate"][0]
+        count_absent = absent.filter(pl.col("replicate") == index).height
+        raise ScoringError(
+            f"output {output!r} (replicate {index}) has no {value!r} for {count_absent} of {target.height} target rows"
         )
-        joined = target.join(simulated, on=keys, how="left", maintain_order="left")
-        absent = joined["simulated"].null_count()
-        if absent:
-            raise ScoringError(
-                f"output {output!r} (replicate {index}) has no {value!r} for {absent} of {target.height} target rows"
-            )
-        parts.append(joined.with_columns(pl.lit(index, dtype=pl.Int64).alias("replicate")))
-    return pl.concat(parts).select([*keys, "replicate", "simulated", "observed", *(["size"] if size else [])])
+    return joined.select([*keys, "replicate", "simulated", "observed", *(["size"] if size else [])])
 
 
 def target_loss(target: Mapping, aligned: pl.DataFrame, params: Mapping[str, float]) -> float:

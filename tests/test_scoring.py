@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -80,3 +81,39 @@ def test_a_missing_output_or_non_finite_loss_is_a_scoring_error():
         score({"a": spec()}, observed, [{"b": pl.DataFrame({"t": [0], "v": [0.0]})}])
     with pytest.raises(ScoringError, match="is nan"):
         score({"a": spec(loss="tests.test_scoring:nan_loss")}, observed, [{"a": pl.DataFrame({"t": [0], "v": [0.0]})}])
+
+
+def per_replicate_align(replicates, observed, keys, value, size=None):
+    """The reference: each replicate joined to the data on its own, then stacked."""
+    extra = [] if size is None else [pl.col(size).alias("size")]
+    target = observed.select([*keys, pl.col(value).alias("observed"), *extra])
+    parts = []
+    for index, frame in enumerate(replicates):
+        simulated = frame.select(
+            *[pl.col(c).cast(target.schema[c]) for c in keys], pl.col(value).cast(pl.Float64).alias("simulated")
+        )
+        joined = target.join(simulated, on=keys, how="left", maintain_order="left")
+        parts.append(joined.with_columns(pl.lit(index, dtype=pl.Int64).alias("replicate")))
+    return pl.concat(parts).select([*keys, "replicate", "simulated", "observed", *(["size"] if size else [])])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_stacked_alignment_equals_the_per_replicate_one_and_so_do_the_losses(seed):
+    rng = np.random.default_rng(seed)
+    rows, count = int(rng.integers(1, 40)), int(rng.integers(1, 9))
+    observed = pl.DataFrame({
+        "t": rng.permutation(1000)[:rows], "g": rng.integers(0, 3, rows, dtype=np.int32),
+        "v": rng.poisson(5.0, rows), "n": rng.integers(10, 20, rows),
+    })  # fmt: skip
+    replicates = []
+    for _ in range(count):  # the data's keys and some the data lacks, shuffled, a wider key type, extra columns
+        unknown = pl.DataFrame({"t": rng.integers(1000, 2000, 5), "g": [0] * 5}, schema_overrides={"g": pl.Int32})
+        keys = pl.concat([observed.select("t", "g"), unknown]).sample(fraction=1.0, shuffle=True, seed=seed)
+        frame = keys.with_columns(pl.col("g").cast(pl.Int64), v=rng.random(keys.height) * 10, other=pl.lit("x"))
+        replicates.append(frame)
+    for size in (None, "n"):
+        stacked = align(replicates, observed, ["t", "g"], "v", "out", size)
+        reference = per_replicate_align(replicates, observed, ["t", "g"], "v", size)
+        assert stacked.schema == reference.schema and stacked.equals(reference)
+    for loss in (mse, rmse, mae, poisson):
+        assert loss(stacked) == loss(reference)  # bit for bit
