@@ -2,6 +2,9 @@
 
 Every benchmark prints a table and then, as its last line, one JSON object of
 ratios or costs measured in that same run, so a busy machine slows both sides.
+The document turns the confirmation phase off (`confirm: {top: 0}`): its
+`top * repeats` extra evaluations are a documented extra budget the baselines
+do not spend, so a loop-throughput comparison must not count them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ WORKERS = 2
 
 
 def document(ms: float, trials: int, **extra) -> dict:
-    """`bench.models:spin` burning `ms` per replicate, 2 replicates, TPE, an MSE target."""
+    """`bench.models:spin` burning `ms` per replicate, 2 replicates, TPE, an MSE target, no confirmation phase."""
     return {
         "name": "bench",
         "model": {"entrypoint": "bench.models:spin"},
@@ -33,6 +36,7 @@ def document(ms: float, trials: int, **extra) -> dict:
         "budget": {"trials": trials},
         "replicates": 2,
         "seed": 1,
+        "confirm": {"top": 0},
     } | extra
 
 
@@ -58,11 +62,26 @@ def spec_and_data(raw: dict, folder: Path) -> tuple[RunSpec, dict[str, pl.DataFr
     return spec, preflight(spec, folder)
 
 
-def timed_run(client, spec, observed, folder: Path, run_id: str, storage: str = "memory", **kwargs) -> float:
-    """Wall seconds of one `calibrate` call, which must evaluate the whole budget without failures."""
+def timed_run(
+    client, spec, observed, folder: Path, run_id: str, storage: str = "memory", phases: dict | None = None
+) -> float:
+    """Wall seconds of one `calibrate` call, which must evaluate the whole budget without failures.
+
+    `phases`, if given, receives what happened inside that time: "reported", the
+    `perf_counter` time each trial was reported; "startup", from the call to the first
+    trial reported less that trial's own simulation time; "teardown", from the last
+    trial reported to the return (final results, summary).
+    """
+    stamps: list[tuple[float, float]] = []
     started = time.perf_counter()
     summary = calibrate(
-        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), storage_url=storage, **kwargs
-    )
+        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), storage_url=storage,
+        on_trial=lambda record, _: stamps.append((time.perf_counter(), record.sim_seconds)),
+    )  # fmt: skip
+    ended = time.perf_counter()
     assert summary["n_trials"] == spec.budget.trials and summary["n_failed"] == 0, summary
-    return time.perf_counter() - started
+    if phases is not None:
+        phases["reported"] = [at for at, _ in stamps]
+        phases["startup"] = stamps[0][0] - started - stamps[0][1]
+        phases["teardown"] = ended - stamps[-1][0]
+    return ended - started

@@ -3,13 +3,16 @@
     .venv/bin/python -m bench.runner_overhead
 
 Both sides run the same document (Optuna TPE, 2 replicates per trial, a loss
-against target data) on this machine in the same run. The runner uses a local
+against target data, no confirmation phase and no report: the same work) on
+this machine in the same run. The runner uses a local
 Dask cluster of 2 single-thread worker processes, whose simulations run in
 warm child processes (isolation on, as always); the baseline calls the model in
 its own process. Prints a table, then a last line of JSON: {"costly_ratio",
 "cheap_ratio", "pg_trial_overhead_ms", "isolation_ms_per_sim",
-"isolation_ms_per_sim_packed"}, where a ratio is runner throughput / sequential
-throughput, the PostgreSQL overhead is the extra wall time per trial of a
+"isolation_ms_per_sim_packed", "cheap_startup_s", "costly_startup_s"}, where a
+ratio is runner throughput / sequential throughput (whole wall times, fixed costs
+included: the trial counts are large enough to amortise them as a real run does,
+and the start-up and teardown seconds are printed beside them), the PostgreSQL overhead is the extra wall time per trial of a
 PostgreSQL study over an in-memory one, and the isolation cost is the extra
 time per simulation of running a batch of 2 (one cheap trial) or 16 (a packed
 task) near-free simulations in a warm child rather than in process.
@@ -19,23 +22,20 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import time
 from pathlib import Path
-
-import polars as pl
-from distributed import Client, LocalCluster
 
 from modelops.services.execute import run_simulation
 from modelops.services.executor import simulate, warm
 from modelops.spec import parse_spec, preflight
 from modelops_contracts import SimTask, UniqueParameterSet
 
-from .common import WORKERS, document, timed_run
+from .common import document, timed_run, workspace
 from .plain_loop import plain_optuna
 from .storage_overhead import postgres
 
-CASES = {"cheap": (1.0, 150), "costly": (50.0, 60)}  # simulation ms, trials
+CASES = {"cheap": (1.0, 1000), "costly": (50.0, 200)}  # simulation ms, trials
+PG_TRIALS = 150
 
 
 def sequential(spec, observed) -> float:
@@ -78,28 +78,28 @@ def isolation_ms_per_sim(batch: int, rounds: int = 200) -> float:
 
 
 def main() -> None:
-    folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
-    pl.DataFrame({"t": [0, 1], "value": [0.5, 0.5]}).write_csv(folder / "target.csv")
     results: dict[str, float | None] = {}
-    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            client.run(warm, "bench.models:spin")  # start each worker's simulation child off the clock
-            for case, (ms, trials) in CASES.items():
-                spec = parse_spec(document(ms, trials))
-                observed = preflight(spec, folder)
-                base = sequential(spec, observed)
-                ours = timed_run(client, spec, observed, folder, f"{case}-memory")
-                results[f"{case}_ratio"] = round(base / ours, 3)
-                print(f"{case:6} ({ms:g} ms x 2 replicates, {trials} trials): "
-                      f"sequential {trials / base:7.1f} trials/s, runner {trials / ours:7.1f} trials/s")  # fmt: skip
-            spec = parse_spec(document(*CASES["cheap"]))
-            overhead = pg_overhead_ms(client, spec, preflight(spec, folder), folder)
-            results["pg_trial_overhead_ms"] = None if overhead is None else round(overhead, 2)
-            print("PostgreSQL study:", "not available here" if overhead is None else f"+{overhead:.2f} ms per trial")
+    with workspace() as (client, folder):
+        for case, (ms, trials) in CASES.items():
+            spec = parse_spec(document(ms, trials))
+            observed = preflight(spec, folder)
+            base = sequential(spec, observed)
+            phases: dict = {}
+            ours = timed_run(client, spec, observed, folder, f"{case}-memory", phases=phases)
+            results[f"{case}_ratio"] = round(base / ours, 3)
+            results[f"{case}_startup_s"] = round(phases["startup"], 3)
+            print(f"{case:6} ({ms:g} ms x 2 replicates, {trials} trials): "
+                  f"sequential {trials / base:7.1f} trials/s, runner {trials / ours:7.1f} trials/s "
+                  f"(of its {ours:.2f} s: start-up {phases['startup']:.2f} s, teardown {phases['teardown']:.2f} s)")  # fmt: skip
+        spec = parse_spec(document(CASES["cheap"][0], PG_TRIALS))
+        overhead = pg_overhead_ms(client, spec, preflight(spec, folder), folder)
+        results["pg_trial_overhead_ms"] = None if overhead is None else round(overhead, 2)
+        print("PostgreSQL study:", "not available here" if overhead is None else f"+{overhead:.2f} ms per trial")
     for key, batch in (("isolation_ms_per_sim", 2), ("isolation_ms_per_sim_packed", 16)):
         results[key] = round(isolation_ms_per_sim(batch), 3)
         print(f"isolation, batches of {batch:2}: +{results[key]:.3f} ms per simulation")
-    keys = ("costly_ratio", "cheap_ratio", "pg_trial_overhead_ms", "isolation_ms_per_sim", "isolation_ms_per_sim_packed")
+    keys = ("costly_ratio", "cheap_ratio", "pg_trial_overhead_ms", "isolation_ms_per_sim", "isolation_ms_per_sim_packed",
+            "cheap_startup_s", "costly_startup_s")  # fmt: skip
     print(json.dumps({k: results[k] for k in keys}))
 
 

@@ -10,7 +10,6 @@ trial was reported. Last line: {"trials", "first_tps", "last_tps", "last_first_r
 from __future__ import annotations
 
 import json
-import time
 
 from .common import document, quick_flag, spec_and_data, timed_run, workspace
 
@@ -28,11 +27,11 @@ def throughput(stamps: list[float], window: int) -> tuple[float, float]:
 def main() -> None:
     quick = quick_flag(__doc__)
     trials, window = (QUICK_TRIALS, QUICK_WINDOW) if quick else (TRIALS, WINDOW)
-    stamps: list[float] = []
+    phases: dict = {}
     with workspace() as (client, folder):
         spec, observed = spec_and_data(document(1.0, trials), folder)
-        seconds = timed_run(client, spec, observed, folder, "scaling", on_trial=lambda *_: stamps.append(time.perf_counter()))
-    first, last = throughput(stamps, window)
+        seconds = timed_run(client, spec, observed, folder, "scaling", phases=phases)
+    first, last = throughput(phases["reported"], window)
     print(f"{trials} trials in {seconds:.1f} s: first {window} at {first:.1f} trials/s, last {window} at {last:.1f} trials/s")
     print(json.dumps({"trials": trials, "first_tps": round(first, 1), "last_tps": round(last, 1),
                       "last_first_ratio": round(last / first, 3)}))  # fmt: skip
