@@ -32,16 +32,78 @@ def align(
 ) -> pl.DataFrame:
     """One row per (target key, replicate): keys, replicate, simulated, observed (and `size`, if named).
 
-    Rows come in replicate blocks, each in the target data's order. All replicates are
-    stacked and joined to the data at once: per-replicate polars calls cost more than
-    the arithmetic for the small tables most models return.
+    Rows come in replicate blocks, each in the target data's order. Numeric keys found
+    once each in every replicate are matched with numpy; anything else (other key types,
+    duplicates, missing rows, casts) is joined by polars, all replicates at once: for the
+    small tables most models return, each polars call costs more than the arithmetic.
     """
-    for index, frame in enumerate(replicates):
+    for frame in replicates:
         missing = [c for c in [*keys, value] if c not in frame.columns]
         if missing:
             raise ScoringError(f"output {output!r} lacks column(s) {missing}; it has {frame.columns}")
-    extra = [] if size is None else [pl.col(size).alias("size")]
-    target = observed.select([*keys, pl.col(value).alias("observed"), *extra])
+    extra = [] if size is None else [observed[size].alias("size")]
+    target = pl.DataFrame([*(observed[c] for c in keys), observed[value].alias("observed"), *extra])
+    simulated = _matched(replicates, target, keys, value)
+    if simulated is None:
+        return _joined(replicates, target, keys, value, output)
+    count = len(replicates)
+
+    def tiled(name: str) -> pl.Series:
+        return pl.Series(name, np.tile(target[name].to_numpy(), count), dtype=target.schema[name])
+
+    return pl.DataFrame([
+        *(tiled(c) for c in keys),
+        pl.Series("replicate", np.repeat(np.arange(count, dtype=np.int64), target.height)),
+        pl.Series("simulated", simulated.ravel()),
+        tiled("observed"),
+        *([tiled("size")] if size else []),
+    ])  # fmt: skip
+
+
+def _matched(
+    replicates: Sequence[pl.DataFrame], target: pl.DataFrame, keys: list[str], value: str
+) -> np.ndarray | None:
+    """Simulated values as a (replicates, target rows) array, or None where only a join can say.
+
+    Taken by position when a replicate's keys are the data's row for row, else (one key)
+    by binary search; only numeric columns without nulls, keys of the data's own type.
+    """
+    if not all(_plain(target[c]) for c in target.columns) or not replicates:
+        return None
+    wanted = [target[c].to_numpy() for c in keys]
+    unique = len(keys) > 1 or target.height < 2 or bool(np.all(np.diff(np.sort(wanted[0])) != 0))
+    rows = []
+    for frame in replicates:
+        columns = [frame[c] for c in keys]
+        values = frame[value]
+        if not _plain(values) or any(s.dtype != target.schema[c] or s.null_count() for s, c in zip(columns, keys)):
+            return None
+        found = values.to_numpy().astype(np.float64, copy=False)
+        have = [s.to_numpy() for s in columns]
+        if frame.height == target.height and all(np.array_equal(h, w) for h, w in zip(have, wanted)):
+            rows.append(found)
+            continue
+        if len(keys) > 1 or not unique:
+            return None
+        order = np.argsort(have[0], kind="stable")
+        ranked = have[0][order]
+        if ranked.size == 0 or np.any(ranked[1:] == ranked[:-1]):
+            return None  # duplicate keys: the join's rows say what happens
+        where = np.minimum(np.searchsorted(ranked, wanted[0]), ranked.size - 1)
+        if not np.array_equal(ranked[where], wanted[0]):
+            return None  # rows missing: the join's error says which
+        rows.append(found[order[where]])
+    return np.stack(rows)
+
+
+def _plain(series: pl.Series) -> bool:
+    return series.dtype.is_numeric() and not series.null_count()
+
+
+def _joined(
+    replicates: Sequence[pl.DataFrame], target: pl.DataFrame, keys: list[str], value: str, output: str
+) -> pl.DataFrame:
+    """`align` by one polars join of the data with every replicate's rows."""
     count = len(replicates)
     heights = [frame.height for frame in replicates]
     stacked = pl.concat([frame.select(*keys, value) for frame in replicates], how="vertical_relaxed")
@@ -59,7 +121,8 @@ def align(
         raise ScoringError(
             f"output {output!r} (replicate {index}) has no {value!r} for {count_absent} of {target.height} target rows"
         )
-    return joined.select([*keys, "replicate", "simulated", "observed", *(["size"] if size else [])])
+    extra = ["size"] if "size" in target.columns else []
+    return joined.select([*keys, "replicate", "simulated", "observed", *extra])
 
 
 def target_loss(target: Mapping, aligned: pl.DataFrame, params: Mapping[str, float]) -> float:

@@ -97,23 +97,34 @@ def per_replicate_align(replicates, observed, keys, value, size=None):
     return pl.concat(parts).select([*keys, "replicate", "simulated", "observed", *(["size"] if size else [])])
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_stacked_alignment_equals_the_per_replicate_one_and_so_do_the_losses(seed):
+def random_replicates(rng, observed, count, layout):
+    """Simulated tables: the data's keys row for row, or shuffled among keys the data lacks (of another type)."""
+    replicates = []
+    for _ in range(count):
+        keys = observed.select("t", "g")
+        if layout != "rows":
+            unknown = pl.DataFrame({"t": rng.integers(1000, 2000, 5), "g": [0] * 5}, schema_overrides={"g": pl.Int32})
+            keys = pl.concat([keys, unknown]).sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1 << 30)))
+        if layout == "other types":
+            keys = keys.with_columns(pl.col("g").cast(pl.Int64))
+        replicates.append(keys.with_columns(v=rng.random(keys.height) * 10, other=pl.lit("x")))
+    return replicates
+
+
+@pytest.mark.parametrize("layout", ["rows", "shuffled", "other types"])
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_alignment_equals_the_per_replicate_join_and_so_do_the_losses(seed, layout):
     rng = np.random.default_rng(seed)
     rows, count = int(rng.integers(1, 40)), int(rng.integers(1, 9))
     observed = pl.DataFrame({
         "t": rng.permutation(1000)[:rows], "g": rng.integers(0, 3, rows, dtype=np.int32),
         "v": rng.poisson(5.0, rows), "n": rng.integers(10, 20, rows),
     })  # fmt: skip
-    replicates = []
-    for _ in range(count):  # the data's keys and some the data lacks, shuffled, a wider key type, extra columns
-        unknown = pl.DataFrame({"t": rng.integers(1000, 2000, 5), "g": [0] * 5}, schema_overrides={"g": pl.Int32})
-        keys = pl.concat([observed.select("t", "g"), unknown]).sample(fraction=1.0, shuffle=True, seed=seed)
-        frame = keys.with_columns(pl.col("g").cast(pl.Int64), v=rng.random(keys.height) * 10, other=pl.lit("x"))
-        replicates.append(frame)
+    replicates = random_replicates(rng, observed, count, layout)
+    keys = ["t"] if layout == "shuffled" else ["t", "g"]  # one key: found by binary search
     for size in (None, "n"):
-        stacked = align(replicates, observed, ["t", "g"], "v", "out", size)
-        reference = per_replicate_align(replicates, observed, ["t", "g"], "v", size)
-        assert stacked.schema == reference.schema and stacked.equals(reference)
+        fast = align(replicates, observed, keys, "v", "out", size)
+        reference = per_replicate_align(replicates, observed, keys, "v", size)
+        assert fast.schema == reference.schema and fast.equals(reference)
     for loss in (mse, rmse, mae, poisson):
-        assert loss(stacked) == loss(reference)  # bit for bit
+        assert loss(fast) == loss(reference)  # bit for bit
