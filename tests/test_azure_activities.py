@@ -24,7 +24,7 @@ NEW_CLUSTER = {**CLUSTER, "location": "westeurope", "kubernetes_version": ""}  #
 NEW_GROUP = {**GROUP, "location": "westeurope", "tags": {"environment": "dev"}}
 CLUSTER_ID = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerService/managedClusters/{AKS}"
 PRINCIPAL = "0f9e8d7c-6b5a-4321-8fed-cba987654321"
-ABSENT = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": []}
+ABSENT = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": [], "kubelet_object_id": None}
 ACTIVITIES = FunctionIndex.of(azure_activities.bp).activities
 
 
@@ -88,6 +88,11 @@ def test_the_blueprint_has_the_activities_of_the_contract():
         "azure_revoke_roles",
         "azure_delete_registry",
         "azure_begin_delete_resource_group",
+        "azure_ensure_identity",
+        "azure_identity_state",
+        "azure_delete_identity",
+        "azure_federate",
+        "azure_unfederate",
     }
 
 
@@ -169,6 +174,7 @@ def test_cluster_creation_is_started_once_and_polled_to_succeeded(arm):
             {"name": "system", "mode": "System", "labels": {}, "count": 1},
             {"name": "cpu", "mode": "User", "labels": {"modelops.io/role": "cpu"}, "count": 1},
         ],
+        "kubelet_object_id": arm.resource(CLUSTER_ID)["properties"]["identityProfile"]["kubeletidentity"]["objectId"],
     }
     assert call("azure_begin_cluster", payload) == {"provisioning_state": "Succeeded", "kubernetes_version": "1.34.3"}
     assert len([path for path in writes(arm) if "managedClusters" in path]) == 1
@@ -220,27 +226,29 @@ def begin_succeeded_cluster() -> None:
     states_until_settled()
 
 
-def test_roles_are_granted_to_the_kubelet_identity_under_fixed_names(arm):
+def test_roles_are_granted_to_the_principals_named_under_fixed_names(arm):
     begin_succeeded_cluster()
     registry = registry_id(SUBSCRIPTION_ID, RG, ACR)
     group = f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/res/blobServices/default/containers/r"
     arm.seed(group, "Microsoft.Storage/storageAccounts/blobServices/containers")
-    grants = [{"scope": registry, "role": "AcrPull"}, {"scope": group, "role": "Storage Blob Data Contributor"}]
     kubelet = arm.resource(CLUSTER_ID)["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
+    grants = [{"scope": registry, "role": "AcrPull", "principal_id": kubelet},
+              {"scope": group, "role": "Storage Blob Data Contributor", "principal_id": PRINCIPAL}]
     expected = [
         role_assignment_name(registry, kubelet, role_definition_id(SUBSCRIPTION_ID, "AcrPull")),
-        role_assignment_name(group, kubelet, role_definition_id(SUBSCRIPTION_ID, "Storage Blob Data Contributor")),
+        role_assignment_name(group, PRINCIPAL, role_definition_id(SUBSCRIPTION_ID, "Storage Blob Data Contributor")),
     ]
     arm.requests.clear()
 
-    first = call("azure_grant_roles", {**CLUSTER, "grants": grants})
-    again = call("azure_grant_roles", {**CLUSTER, "grants": grants})
+    first = call("azure_grant_roles", {**GROUP, "grants": grants})
+    again = call("azure_grant_roles", {**GROUP, "grants": grants})
 
     assert first == again == {"assignments": expected}
     assert [path.rsplit("/", 1)[1] for path in writes(arm)] == expected * 2  # the same assignment, PUT again
     stored = [r for r in arm.state.resources.values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
     assert sorted(r["name"] for r in stored) == sorted(expected)
-    assert {r["properties"]["principalId"] for r in stored} == {kubelet}
+    assert {(r["properties"]["principalId"], r["properties"]["principalType"]) for r in stored} == {
+        (kubelet, "ServicePrincipal"), (PRINCIPAL, "ServicePrincipal")}
 
 
 def test_teardown_revokes_what_was_granted_whatever_its_name_and_nothing_else(arm):
@@ -252,15 +260,14 @@ def test_teardown_revokes_what_was_granted_whatever_its_name_and_nothing_else(ar
     pull = role_definition_id(SUBSCRIPTION_ID, "AcrPull")
     assignments.create(registry, earlier, {"properties": {"roleDefinitionId": pull, "principalId": kubelet}})
     assignments.create(registry, someone_else, {"properties": {"roleDefinitionId": pull, "principalId": PRINCIPAL}})
-    grants = [{"scope": registry, "role": "AcrPull"}]
+    grants = [{"scope": registry, "role": "AcrPull", "principal_id": kubelet}]
 
-    assert call("azure_revoke_roles", {**CLUSTER, "grants": grants}) == {"revoked": [earlier]}
-    assert call("azure_revoke_roles", {**CLUSTER, "grants": grants}) == {"revoked": []}
+    assert call("azure_revoke_roles", {**GROUP, "grants": grants}) == {"revoked": [earlier]}
+    assert call("azure_revoke_roles", {**GROUP, "grants": grants}) == {"revoked": []}
     left = [r["name"] for r in arm.state.resources.values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
     assert left == [someone_else]
-    call("azure_begin_delete_cluster", CLUSTER)
-    states_until_settled()
-    assert call("azure_revoke_roles", {**CLUSTER, "grants": grants}) == {"revoked": []}  # no cluster, no principal
+    call("azure_delete_registry", REGISTRY)
+    assert call("azure_revoke_roles", {**GROUP, "grants": grants}) == {"revoked": []}  # the scope is gone
 
 
 def test_a_grant_made_earlier_under_another_name_counts(arm):
@@ -271,9 +278,8 @@ def test_a_grant_made_earlier_under_another_name_counts(arm):
     properties = {"roleDefinitionId": role_definition_id(SUBSCRIPTION_ID, "AcrPull"), "principalId": kubelet}
     client(AuthorizationManagementClient, arm).role_assignments.create(registry, earlier, {"properties": properties})
 
-    assert call("azure_grant_roles", {**CLUSTER, "grants": [{"scope": registry, "role": "AcrPull"}]}) == {
-        "assignments": [earlier]
-    }
+    grant = {"scope": registry, "role": "AcrPull", "principal_id": kubelet}
+    assert call("azure_grant_roles", {**GROUP, "grants": [grant]}) == {"assignments": [earlier]}
 
 
 @pytest.mark.parametrize("scope", [
@@ -283,17 +289,18 @@ def test_a_grant_made_earlier_under_another_name_counts(arm):
     f"{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/appstore/blobServices/default",
 ])
 def test_data_roles_are_refused_on_anything_wider_than_a_container(arm, scope):
-    reason = failure("azure_grant_roles", {**CLUSTER, "grants": [{"scope": scope, "role": "Storage Blob Data Contributor"}]})
+    grant = {"scope": scope, "role": "Storage Blob Data Contributor", "principal_id": PRINCIPAL}
+    reason = failure("azure_grant_roles", {**GROUP, "grants": [grant]})
     assert "granted on one blob container only" in reason and arm.requests == []
 
 
-def test_grants_need_a_cluster_and_known_roles(arm):
+def test_grants_need_known_roles_and_a_scope_that_exists(arm):
     registry = registry_id(SUBSCRIPTION_ID, RG, ACR)
-    reason = failure("azure_grant_roles", {**CLUSTER, "grants": [{"scope": registry, "role": "Owner"}]})
+    reason = failure("azure_grant_roles", {**GROUP, "grants": [{"scope": registry, "role": "Owner", "principal_id": PRINCIPAL}]})
     assert "unknown role 'Owner'" in reason and arm.requests == []
     ensure_group()
-    reason = failure("azure_grant_roles", {**CLUSTER, "grants": [{"scope": registry, "role": "AcrPull"}]})
-    assert f"reading AKS cluster '{AKS}' in resource group '{RG}' failed: ResourceNotFound" in reason
+    reason = failure("azure_grant_roles", {**GROUP, "grants": [{"scope": registry, "role": "AcrPull", "principal_id": PRINCIPAL}]})
+    assert f"granting AcrPull on '{registry}' to principal {PRINCIPAL} failed: ResourceNotFound" in reason
 
 
 def test_throttling_and_server_errors_are_retried_by_the_sdk(arm):
@@ -332,7 +339,9 @@ def test_a_failing_registry_operation_names_the_registry(arm):
         ("azure_begin_cluster", {**NEW_CLUSTER, "workload_pool": {"min_count": 3, "max_count": 2}}, "min_count <="),
         ("azure_ensure_resource_group", {**NEW_GROUP, "tags": {}}, "must include 'environment'"),
         ("azure_cluster_state", {**CLUSTER, "resource_group": "rg."}, "not ending in '.'"),
-        ("azure_grant_roles", {**CLUSTER, "cluster_name": "a" * 64, "grants": []}, "1-63"),
+        ("azure_ensure_identity", {**GROUP, "identity_name": "id", "location": "westeurope"}, "3-128"),
+        ("azure_federate", {**CLUSTER, "identity_name": "modelops-dev-id", "namespace": "ns", "service_account": "a.b"},
+         "invalid federated credential name"),
         ("azure_begin_delete_cluster", {**CLUSTER, "cluster_name": "aks!"}, "invalid AKS cluster name"),
         ("azure_delete_registry", {**REGISTRY, "registry_name": "acr"}, "5-50"),
         ("azure_begin_delete_resource_group", {**GROUP, "resource_group": "x" * 91}, "1-90"),

@@ -6,9 +6,10 @@ import json
 import pytest
 import yaml
 
-from tests.azure_clouds import azure_clouds
+from tests.azure_clouds import RESULTS_CONTAINER, TOPIC, azure_clouds
 from tests.fakes.arm import SUBSCRIPTION_ID
 from tests.bundle_models import pushed_growth_doc
+from tests.fakes.arm_roles import BUILTIN_ROLES
 from tests.fakes.kube_api_rbac import operator_data_actions
 
 #: Read only to say why a workload is not ready, when a wait times out.
@@ -16,6 +17,10 @@ POD_READ = "Microsoft.ContainerService/managedClusters/pods/read"
 from tests.function_app_harness import AppHarness
 from tests.test_cli import ROOT
 
+GROUP_ID = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-dev-rg-ada/providers"
+CLUSTER_ID = f"{GROUP_ID}/Microsoft.ContainerService/managedClusters/modelops-dev-aks"
+IDENTITY_ID = f"{GROUP_ID}/Microsoft.ManagedIdentity/userAssignedIdentities/modelops-dev-id"
+REGISTRY_ID = f"{GROUP_ID}/Microsoft.ContainerRegistry/registries/modelopsdevada"
 SECRETS = ("password", "PGPASSWORD", "token", "client-key-data", "AccountKey=", "fake-kube-token")
 
 
@@ -41,6 +46,16 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
     assert env["binding"]["cluster"]["resource_group"] == "modelops-dev-rg-ada"
     assert env["binding"]["workspace"]["scheduler_address"] == "tcp://dask-scheduler.modelops-dev:8786"
     assert kube.get("Deployment", "modelops-dev", "dask-workers") is not None
+    identity = arm.resource(IDENTITY_ID)["properties"]
+    client_id, principal = identity["clientId"], identity["principalId"]
+    kubelet = arm.resource(CLUSTER_ID)["properties"]["identityProfile"]["kubeletidentity"]["objectId"]
+    bound = env["binding"]["identity"]
+    assert (bound["identity_id"], bound["client_id"], bound["principal_id"]) == (IDENTITY_ID, client_id, principal)
+    assert federated(arm) == {"modelops-dev-modelops-workspace": "system:serviceaccount:modelops-dev:modelops-workspace"}
+    assert grants(arm) == {(REGISTRY_ID, "AcrPull", kubelet), (RESULTS_CONTAINER, "Storage Blob Data Contributor", principal),
+                           (TOPIC, "EventGrid Data Sender", principal)}  # the kubelet only pulls; data to the workload's
+    for kind, name in (("Deployment", "dask-workers"), ("Deployment", "dask-scheduler")):
+        assert_acts_as(kube, kube.get(kind, "modelops-dev", name), "modelops-workspace", client_id)
 
     code, doctor, _ = app.http("environment_doctor", "GET", "/api/environments/dev/doctor", route={"env": "dev"})
     assert code == 200 and doctor["pools"] and isinstance(doctor["healthy"], bool)
@@ -64,6 +79,8 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
     assert document["targets"]["growth"]["data"] == "data/cases.csv"  # resolved in the bundle, not a path here
     assert str(tmp_path) not in json.dumps(job) + json.dumps(document)
     assert run["provenance"] == {"bundle": digest, "bundle_store": store, "spec_sha256": run["provenance"]["spec_sha256"]}
+    assert_acts_as(kube, job, "runner", client_id)
+    assert federated(arm)["run-sir-az-runner"] == "system:serviceaccount:run-sir-az:runner"  # this run's own
 
     assert app.http("cancel_run", "DELETE", "/api/runs/sir-az", route={"run_id": "sir-az"})[0] == 202
     app.driver.drain(fire_timers=False)
@@ -72,14 +89,15 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
     assert kube.get("Job", "run-sir-az", "runner") is None
     assert kube.get("StatefulSet", "run-sir-az", "postgres") is None
     assert kube.get("Secret", "run-sir-az", "postgres-credentials") is not None  # the study is kept (no purge)
+    assert list(federated(arm)) == ["modelops-dev-modelops-workspace"]  # the run's trust ended with it
 
     assert app.http("change_environment", "DELETE", "/api/environments/dev", route={"env": "dev"})[0] == 202
     app.driver.drain()
     code, env, _ = app.http("get_environment", "GET", "/api/environments/dev", route={"env": "dev"})
     assert env["phase"] == "removed", env
     assert kube.get("Namespace", None, "modelops-dev")["metadata"]["deletionTimestamp"]  # going
-    assert arm.resource(f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/modelops-dev-rg-ada/providers/"
-                        "Microsoft.ContainerService/managedClusters/modelops-dev-aks") is None  # fmt: skip
+    assert arm.resource(CLUSTER_ID) is None and arm.resource(IDENTITY_ID) is None and federated(arm) == {}
+    assert grants(arm) == set()  # revoked from both principals
     assert app.driver.replay_all_recorded() > 0
     assert arm.refused == []  # every request within the rights the Bicep grants the app
     used, refused = kube.data_actions_used
@@ -89,6 +107,35 @@ def test_environment_up_run_cancel_and_down_on_azure(clouds, azurite, tmp_path, 
     hub = app.driver.task_hub_text()
     assert not [secret for secret in SECRETS if secret in hub]
     assert "apiVersion: v1" not in hub and "kubeconfig" not in json.dumps(env).lower()
+
+
+def federated(arm) -> dict[str, str]:
+    """The federated credentials the fake ARM holds: name -> subject, all for the cluster's issuer."""
+    issuer = (arm.resource(CLUSTER_ID) or {}).get("properties", {}).get("oidcIssuerProfile", {}).get("issuerURL")
+    found = [r for r in arm.state.resources.values() if r["type"].endswith("/federatedIdentityCredentials")]
+    assert all(r["properties"]["issuer"] == issuer and r["properties"]["audiences"] == ["api://AzureADTokenExchange"]
+               for r in found), found  # fmt: skip
+    return {r["name"]: r["properties"]["subject"] for r in found}
+
+
+def grants(arm) -> set[tuple[str, str, str]]:
+    """(scope, role name, principal) of every role assignment, all to service principals."""
+    names = {guid: name for name, guid in BUILTIN_ROLES.items()}
+    found = [r["properties"] for r in arm.state.resources.values() if r["type"] == "Microsoft.Authorization/roleAssignments"]
+    assert {p["principalType"] for p in found} <= {"ServicePrincipal"}
+    return {(p["scope"], names[p["roleDefinitionId"].rsplit("/", 1)[1]], p["principalId"]) for p in found}
+
+
+def assert_acts_as(kube, workload: dict, account: str, client_id: str) -> None:
+    """Pods of `workload` run as `account`, which names the identity, labelled for the webhook, with its client id."""
+    namespace = workload["metadata"]["namespace"]
+    annotations = kube.get("ServiceAccount", namespace, account)["metadata"]["annotations"]
+    assert annotations == {"azure.workload.identity/client-id": client_id}
+    pod = workload["spec"]["template"]
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert pod["spec"]["serviceAccountName"] == account
+    for container in pod["spec"]["containers"]:
+        assert {"name": "AZURE_CLIENT_ID", "value": client_id} in container["env"]
 
 
 def run_and_cancel(app: AppHarness, kube, target: str, run_id: str) -> None:

@@ -13,12 +13,16 @@ fake = ScriptedActivities((
     "azure_ensure_resource_group", "azure_ensure_registry", "azure_begin_cluster", "azure_cluster_state",
     "azure_grant_roles", "azure_revoke_roles", "azure_begin_delete_cluster", "azure_delete_registry",
     "azure_begin_delete_resource_group", "k8s_ensure_workspace", "k8s_delete_workspace",
+    "azure_ensure_identity", "azure_identity_state", "azure_federate", "azure_unfederate", "azure_delete_identity",
 ))  # fmt: skip
 calls, script = fake.calls, fake.script
 
 AZURE = {"subscription_id": "00000000-0000-0000-0000-000000000000", "location": "westeurope", "username": "ada",
          "kubernetes_version": "1.30", "results_container_id": "/subscriptions/0/resourceGroups/b/providers/"
          "Microsoft.Storage/storageAccounts/results/blobServices/default/containers/results", "eventgrid_topic_id": ""}  # fmt: skip
+KUBELET, WORKLOAD = "kubelet-object-id", "workload-principal-id"
+IDENTITY = {"identity_id": "/subscriptions/0/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i",
+            "client_id": "workload-client-id", "principal_id": WORKLOAD}
 WORKSPACE = {"scheduler_address": "tcp://dask-scheduler.modelops-dev:8786",
              "dashboard_url": "http://dask-scheduler.modelops-dev:8787", "namespace": "modelops-dev", "workers": 2}  # fmt: skip
 
@@ -31,7 +35,12 @@ def driver():
         azure_ensure_registry={"login_server": "modelopsdevada.azurecr.io"},
         azure_begin_cluster={"provisioning_state": "Creating"},
         azure_cluster_state=lambda payload: {"provisioning_state": next(states), "kubernetes_version": "1.30.4",
-                                             "pools": []},  # fmt: skip
+                                             "pools": [], "kubelet_object_id": KUBELET},  # fmt: skip
+        azure_ensure_identity=IDENTITY,
+        azure_identity_state=IDENTITY,
+        azure_federate={"credential": "c"},
+        azure_unfederate={"deleted": True},
+        azure_delete_identity={"deleted": True},
         azure_grant_roles={"assignments": ["a"]},
         azure_revoke_roles={"revoked": ["a"]},
         azure_begin_delete_cluster={"deleted": True},
@@ -60,12 +69,18 @@ def test_azure_up_creates_group_registry_cluster_roles_and_workspace_polling_wit
     names = [name for name, _ in calls]
     assert names == ["azure_ensure_resource_group", "azure_ensure_registry", "azure_begin_cluster",
                      "azure_cluster_state", "azure_cluster_state", "azure_cluster_state",
-                     "azure_grant_roles", "k8s_ensure_workspace"]  # fmt: skip
+                     "azure_ensure_identity", "azure_federate", "azure_grant_roles", "k8s_ensure_workspace"]  # fmt: skip
     group = calls[0][1]
     assert group["resource_group"] == "modelops-dev-rg-ada" and group["tags"] == {"environment": "dev"}
-    grants = calls[6][1]["grants"]
-    assert [g["role"] for g in grants] == ["AcrPull", "Storage Blob Data Contributor"]  # no topic configured
+    assert calls[6][1]["identity_name"] == "modelops-dev-id"
+    federated = calls[7][1]
+    assert (federated["namespace"], federated["service_account"]) == ("modelops-dev", "modelops-workspace")
+    grants = calls[8][1]["grants"]
+    assert [(g["role"], g["principal_id"]) for g in grants] == [
+        ("AcrPull", KUBELET), ("Storage Blob Data Contributor", WORKLOAD)]  # no topic configured; data to the workload's
     cluster = result["binding"]["cluster"]
+    assert cluster["client_id"] == "workload-client-id" and calls[9][1]["cluster"]["client_id"] == "workload-client-id"
+    assert result["binding"]["identity"]["principal_id"] == WORKLOAD
     assert cluster["target"] == "azure" and cluster["registry_login_server"] == "modelopsdevada.azurecr.io"
     assert cluster["kubernetes_version"] == "1.30.4" and "kubeconfig" not in str(result)
     assert result["binding"]["workspace"] == WORKSPACE
@@ -100,21 +115,26 @@ def test_down_removes_workspace_cluster_and_registry_and_the_group_only_when_ask
     calls.clear()
     states = iter(["Succeeded", "Deleting", "Absent"])
     script["azure_cluster_state"] = lambda payload: {"provisioning_state": next(states), "kubernetes_version": None,
-                                                     "pools": []}  # fmt: skip
+                                                     "pools": [], "kubelet_object_id": KUBELET}  # fmt: skip
     request = {"environment": "dev", "target": "azure", "action": "down", "delete_rg": False, "azure": AZURE}
     driver.start_new("environment", "environment-dev", request)
     driver.drain()
     assert driver.get_status("environment-dev").output["phase"] == "removed"
-    assert [name for name, _ in calls] == ["azure_cluster_state", "k8s_delete_workspace", "azure_revoke_roles",
+    assert [name for name, _ in calls] == ["azure_cluster_state", "azure_identity_state", "k8s_delete_workspace",
+                                           "azure_revoke_roles", "azure_unfederate", "azure_delete_identity",
                                            "azure_begin_delete_cluster", "azure_cluster_state", "azure_cluster_state",
                                            "azure_delete_registry"]  # fmt: skip
     revoked = dict(calls)["azure_revoke_roles"]["grants"]
-    assert [g["role"] for g in revoked] == ["AcrPull", "Storage Blob Data Contributor"]  # what up granted
+    assert [(g["role"], g["principal_id"]) for g in revoked] == [
+        ("AcrPull", KUBELET), ("Storage Blob Data Contributor", WORKLOAD)]  # what up granted
     calls.clear()
-    script["azure_cluster_state"] = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": []}
+    script["azure_cluster_state"] = {"provisioning_state": "Absent", "kubernetes_version": None, "pools": [],
+                                     "kubelet_object_id": None}
+    script["azure_identity_state"] = dict.fromkeys(IDENTITY)
     driver.start_new("environment", "environment-dev", request | {"delete_rg": True})
     driver.drain()
-    assert [name for name, _ in calls][-1] == "azure_begin_delete_resource_group"
+    assert [name for name, _ in calls] == ["azure_cluster_state", "azure_identity_state", "azure_delete_registry",
+                                           "azure_begin_delete_resource_group"]  # nothing left to revoke or delete
 
 
 def test_bad_names_fail_before_any_activity(driver):
@@ -129,3 +149,12 @@ def test_the_cluster_wait_gives_up_after_its_deadline(driver):
     script["azure_cluster_state"] = {"provisioning_state": "Creating", "kubernetes_version": None, "pools": []}
     up(driver)
     assert driver.clock.now - driver.get_status("environment-dev").created_time >= timedelta(minutes=90)
+
+
+def test_a_cluster_ready_before_is_read_once_for_its_kubelet_identity(driver):
+    script["azure_begin_cluster"] = {"provisioning_state": "Succeeded", "kubernetes_version": "1.30.4"}
+    script["azure_cluster_state"] = {"provisioning_state": "Succeeded", "kubernetes_version": "1.30.4", "pools": [],
+                                     "kubelet_object_id": KUBELET}  # fmt: skip
+    assert up(driver)["phase"] == "ready"
+    assert [name for name, _ in calls].count("azure_cluster_state") == 1
+    assert dict(calls)["azure_grant_roles"]["grants"][0]["principal_id"] == KUBELET

@@ -63,5 +63,17 @@ def test_a_cluster_run_is_stopped_in_its_namespace_on_the_environment_cluster():
     environment = {"phase": "ready", "binding": {"cluster": cluster}}
     run = {"run_id": "r1", "target": "existing"}
     assert cleanup_request(run, environment, "run-r1") == {
-        "run_id": "r1", "stop": ["k8s_delete_run", {"cluster": cluster, "namespace": "run-r1"}]}
+        "run_id": "r1", "stop": ["k8s_delete_run", {"cluster": cluster, "namespace": "run-r1"}], "release": None}
     assert cleanup_request(run, None, "run-r1") is None  # no environment yet: nothing was created
+
+
+def test_an_azure_run_also_releases_its_runners_federated_credential():
+    where = {"subscription_id": "s", "resource_group": "modelops-dev-rg-ada"}
+    cluster = where | {"target": "azure", "cluster_name": "modelops-dev-aks", "client_id": "c"}
+    identity = where | {"identity_name": "modelops-dev-id", "identity_id": "i", "client_id": "c", "principal_id": "p"}
+    environment = {"phase": "ready", "binding": {"cluster": cluster, "identity": identity}}
+    request = cleanup_request({"run_id": "r1", "target": "azure"}, environment, "run-r1")
+    assert request["release"] == ["azure_unfederate", where | {
+        "identity_name": "modelops-dev-id", "namespace": "run-r1", "service_account": "runner"}]
+    recorded = {"run_id": "r1", "target": "azure", "plane": {"stop": ["k8s_delete_run", {}], "release": ["x", {}]}}
+    assert cleanup_request(recorded, environment, "run-r1")["release"] == ["x", {}]  # what the run recorded

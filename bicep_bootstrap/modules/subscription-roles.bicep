@@ -10,7 +10,8 @@ var acrPull = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
 var grantOnlyCondition = replace(loadTextContent('grant-only.condition'), '\n', ' ')
 
 // A custom role instead of Contributor: exactly the control-plane operations
-// control_plane/azure makes (resource groups, registries, AKS clusters, the registries' operation
+// control_plane/azure makes (resource groups, registries, AKS clusters, each environment's workload
+// identity and the federated credentials that let its pods act as it, the registries' operation
 // status (ACR's creation is awaited; AKS and group operations are started and their resource
 // read again by the orchestrator, never polled by status URL), the region's Kubernetes versions, the cluster user kubeconfig, which
 // for these Entra ID clusters holds the server and its CA and no credential) and nothing else:
@@ -20,7 +21,7 @@ resource environmentBuilder 'Microsoft.Authorization/roleDefinitions@2022-04-01'
   name: guid(subscription().id, 'modelops-environment-builder')
   properties: {
     roleName: 'ModelOps environment builder (${subscription().subscriptionId})'
-    description: 'Create, read and delete ModelOps environments: resource groups, container registries and AKS clusters.'
+    description: 'Create, read and delete ModelOps environments: resource groups, container registries, AKS clusters and workload identities.'
     type: 'CustomRole'
     assignableScopes: [
       subscription().id
@@ -41,6 +42,11 @@ resource environmentBuilder 'Microsoft.Authorization/roleDefinitions@2022-04-01'
           'Microsoft.ContainerService/managedClusters/delete'
           'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action'
           'Microsoft.ContainerService/locations/kubernetesVersions/read'
+          'Microsoft.ManagedIdentity/userAssignedIdentities/read'
+          'Microsoft.ManagedIdentity/userAssignedIdentities/write'
+          'Microsoft.ManagedIdentity/userAssignedIdentities/delete'
+          'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write'
+          'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete'
         ]
         notActions: []
       }
@@ -59,7 +65,8 @@ resource appBuildsEnvironments 'Microsoft.Authorization/roleAssignments@2022-04-
 
 // What the app does inside every environment's cluster, through the Kubernetes API with an Entra
 // token (the clusters have Azure RBAC for Kubernetes and no local accounts): the Dask workspace,
-// each run's namespace, PostgreSQL and runner Job; reading pods only to say why a workload is
+// each run's namespace, PostgreSQL and runner Job, the service accounts their pods act as under
+// workload identity; reading pods only to say why a workload is
 // not ready. Exactly the verbs control_plane/k8s uses (server-side apply is a write; workspaces
 // go with their namespace), no RBAC objects, no exec, no nodes. Subscription scope, like the rights to build the clusters, because each cluster is
 // created later, by the app itself, in a resource group of its own.
@@ -94,6 +101,7 @@ resource workspaceOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' 
           'Microsoft.ContainerService/managedClusters/secrets/write'
           'Microsoft.ContainerService/managedClusters/configmaps/write'
           'Microsoft.ContainerService/managedClusters/configmaps/delete'
+          'Microsoft.ContainerService/managedClusters/serviceaccounts/write'
           'Microsoft.ContainerService/managedClusters/pods/read'
         ]
         notDataActions: []
@@ -137,7 +145,8 @@ resource roleGranter 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-// `mops env up` grants each cluster's kubelet identity AcrPull on the environment's registry,
+// `mops env up` grants each cluster's kubelet identity AcrPull on the environment's registry (and
+// nothing else: data rights go to the environment's workload identity, resource-roles.bicep),
 // which lives in a resource group created at that moment: so the scope is the subscription,
 // and the ABAC condition narrows the role granter to AcrPull, for service principals only.
 resource appGrantsImagePull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

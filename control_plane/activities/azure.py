@@ -1,4 +1,5 @@
-"""Activities of the `azure` target: resource group, registry, AKS and role grants through ARM.
+"""Activities of the `azure` target: resource group, registry, AKS, the workload identity and its
+federated credentials, and role grants through ARM.
 
 Thin over `control_plane.azure.operations`, plain dicts in and out (docs/provisioning.md), nothing
 secret returned. Each builds its clients with `clients_factory`, which tests replace to aim
@@ -24,19 +25,13 @@ clients_factory: Callable[[str], AzureClients] = azure_clients
 @bp.activity_trigger(input_name="payload")
 def azure_ensure_resource_group(payload: dict) -> dict:
     """`{subscription_id, resource_group, location, tags: {environment, ...}}` -> `{resource_group, location}`."""
-    with clients_factory(payload["subscription_id"]) as clients:
-        return operations.ensure_resource_group(
-            clients, payload["resource_group"], payload["location"], payload["tags"]
-        )
+    return _call(operations.ensure_resource_group, payload, "resource_group", "location", "tags")
 
 
 @bp.activity_trigger(input_name="payload")
 def azure_ensure_registry(payload: dict) -> dict:
     """`{subscription_id, resource_group, registry_name, location}` -> `{login_server}`."""
-    with clients_factory(payload["subscription_id"]) as clients:
-        return operations.ensure_registry(
-            clients, payload["resource_group"], payload["registry_name"], payload["location"]
-        )
+    return _call(operations.ensure_registry, payload, "resource_group", "registry_name", "location")
 
 
 @bp.activity_trigger(input_name="payload")
@@ -60,49 +55,75 @@ def azure_begin_cluster(payload: dict) -> dict:
 @bp.activity_trigger(input_name="payload")
 def azure_cluster_state(payload: dict) -> dict:
     """`{subscription_id, resource_group, cluster_name}`
-    -> `{provisioning_state | "Absent", kubernetes_version, pools: [{name, mode, labels, count}]}`."""
-    with clients_factory(payload["subscription_id"]) as clients:
-        return operations.cluster_state(clients, payload["resource_group"], payload["cluster_name"])
+    -> `{provisioning_state | "Absent", kubernetes_version, pools: [{name, mode, labels, count}], kubelet_object_id}`."""
+    return _call(operations.cluster_state, payload, "resource_group", "cluster_name")
 
 
 @bp.activity_trigger(input_name="payload")
 def azure_grant_roles(payload: dict) -> dict:
-    """`{subscription_id, resource_group, cluster_name, grants: [{scope, role}]}` -> `{assignments: [name]}`,
-    granted to the cluster's kubelet identity; `role` is a built-in role's name, e.g. AcrPull."""
-    subscription_id = payload["subscription_id"]
-    with clients_factory(subscription_id) as clients:
-        return operations.grant_roles(
-            clients, subscription_id, payload["resource_group"], payload["cluster_name"], payload["grants"]
-        )
+    """`{subscription_id, grants: [{scope, role, principal_id}]}` -> `{assignments: [name]}`;
+    `role` is a built-in role's name, e.g. AcrPull, `principal_id` a managed identity's object id."""
+    return _call(operations.grant_roles, payload, "subscription_id", "grants")
 
 
 @bp.activity_trigger(input_name="payload")
 def azure_revoke_roles(payload: dict) -> dict:
-    """`{subscription_id, resource_group, cluster_name, grants: [{scope, role}]}` -> `{revoked: [name]}`:
-    what `azure_grant_roles` granted, removed (before the cluster is deleted)."""
-    subscription_id = payload["subscription_id"]
-    with clients_factory(subscription_id) as clients:
-        return operations.revoke_roles(
-            clients, subscription_id, payload["resource_group"], payload["cluster_name"], payload["grants"]
-        )
+    """`{subscription_id, grants: [{scope, role, principal_id}]}` -> `{revoked: [name]}`: what
+    `azure_grant_roles` granted, removed."""
+    return _call(operations.revoke_roles, payload, "subscription_id", "grants")
+
+
+@bp.activity_trigger(input_name="payload")
+def azure_ensure_identity(payload: dict) -> dict:
+    """`{subscription_id, resource_group, identity_name, location}` -> `{identity_id, client_id, principal_id}`."""
+    return _call(operations.ensure_identity, payload, "resource_group", "identity_name", "location")
+
+
+@bp.activity_trigger(input_name="payload")
+def azure_identity_state(payload: dict) -> dict:
+    """`{subscription_id, resource_group, identity_name}` -> `{identity_id, client_id, principal_id}`, None when absent."""
+    return _call(operations.identity_state, payload, "resource_group", "identity_name")
+
+
+@bp.activity_trigger(input_name="payload")
+def azure_delete_identity(payload: dict) -> dict:
+    """`{subscription_id, resource_group, identity_name}` -> `{deleted}`; its federated credentials go with it."""
+    return _call(operations.delete_identity, payload, "resource_group", "identity_name")
+
+
+@bp.activity_trigger(input_name="payload")
+def azure_federate(payload: dict) -> dict:
+    """`{subscription_id, resource_group, identity_name, cluster_name, namespace, service_account}`
+    -> `{credential, issuer, subject}`: that service account's pods may act as the identity."""
+    return _call(operations.federate, payload, "resource_group", "identity_name", "cluster_name", "namespace",
+                 "service_account")
+
+
+@bp.activity_trigger(input_name="payload")
+def azure_unfederate(payload: dict) -> dict:
+    """`{subscription_id, resource_group, identity_name, namespace, service_account}` -> `{deleted}`."""
+    return _call(operations.unfederate, payload, "resource_group", "identity_name", "namespace", "service_account")
 
 
 @bp.activity_trigger(input_name="payload")
 def azure_begin_delete_cluster(payload: dict) -> dict:
     """`{subscription_id, resource_group, cluster_name}` -> `{deleted}`; starts the deletion, never waits."""
-    with clients_factory(payload["subscription_id"]) as clients:
-        return operations.begin_delete_cluster(clients, payload["resource_group"], payload["cluster_name"])
+    return _call(operations.begin_delete_cluster, payload, "resource_group", "cluster_name")
 
 
 @bp.activity_trigger(input_name="payload")
 def azure_delete_registry(payload: dict) -> dict:
     """`{subscription_id, resource_group, registry_name}` -> `{deleted}`."""
-    with clients_factory(payload["subscription_id"]) as clients:
-        return operations.delete_registry(clients, payload["resource_group"], payload["registry_name"])
+    return _call(operations.delete_registry, payload, "resource_group", "registry_name")
 
 
 @bp.activity_trigger(input_name="payload")
 def azure_begin_delete_resource_group(payload: dict) -> dict:
     """`{subscription_id, resource_group}` -> `{deleted}`; starts the deletion, only of a group ModelOps made."""
+    return _call(operations.begin_delete_resource_group, payload, "resource_group")
+
+
+def _call(operation: Callable[..., dict], payload: dict, *keys: str) -> dict:
+    """`operation` with the subscription's clients and the payload's `keys`, in that order."""
     with clients_factory(payload["subscription_id"]) as clients:
-        return operations.begin_delete_resource_group(clients, payload["resource_group"])
+        return operation(clients, *(payload[key] for key in keys))

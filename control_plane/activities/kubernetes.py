@@ -181,10 +181,12 @@ def _postgres_image(payload: dict) -> str:
 
 
 def _client_id(payload: dict) -> str | None:
-    """The workload identity pods act as: on an `existing` cluster, the one its app setting names, if any."""
-    if payload["cluster"].get("target") == "existing":
+    """The workload identity pods act as: an `azure` environment's own (its binding names it), on an
+    `existing` cluster the one its app setting names, if any."""
+    cluster = payload["cluster"]
+    if cluster.get("target") == "existing":
         return setting("MODELOPS_EXISTING_CLIENT_ID") or None
-    return None
+    return cluster.get("client_id") or None
 
 
 def _placement(payload: dict) -> dict[str, Any]:

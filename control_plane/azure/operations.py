@@ -21,7 +21,9 @@ from modelops.naming import (
     check_cluster_name,
     check_dns_prefix,
     check_registry_name,
+    check_identity_name,
     check_resource_group_name,
+    credential_name,
     role_assignment_name,
 )
 
@@ -141,61 +143,46 @@ def begin_cluster(
 
 
 def cluster_state(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
-    """Provisioning state ("Absent" when there is no cluster), running version and pools: what a doctor checks."""
+    """Provisioning state ("Absent" when there is no cluster), running version and pools (what a doctor
+    checks), and the kubelet identity's object id, the principal of the image pull grant."""
     with _failing_as(f"reading {_cluster(group, name)}"):
         cluster = _existing(clients.containers.managed_clusters.get, group, name)
     if cluster is None:
-        return {"provisioning_state": ABSENT, "kubernetes_version": None, "pools": []}
+        return {"provisioning_state": ABSENT, "kubernetes_version": None, "pools": [], "kubelet_object_id": None}
     properties = cluster.properties
     pools = [
         {"name": pool.name, "mode": _text(pool.mode), "labels": dict(pool.node_labels or {}), "count": pool.count}
         for pool in properties.agent_pool_profiles or []
     ]
     version = properties.current_kubernetes_version or properties.kubernetes_version
-    return {"provisioning_state": properties.provisioning_state, "kubernetes_version": version, "pools": pools}
+    kubelet = (properties.identity_profile or {}).get("kubeletidentity")
+    return {"provisioning_state": properties.provisioning_state, "kubernetes_version": version, "pools": pools,
+            "kubelet_object_id": kubelet.object_id if kubelet else None}
 
 
-def grant_roles(
-    clients: AzureClients, subscription_id: str, group: str, cluster_name: str, grants: list[dict[str, str]]
-) -> dict[str, Any]:
-    """Grant each `{scope, role}` to the cluster's kubelet identity (what pulls images and runs pods).
+def grant_roles(clients: AzureClients, subscription_id: str, grants: list[dict[str, str]]) -> dict[str, Any]:
+    """Grant each `{scope, role, principal_id}`; principals are managed identities (service principals).
 
     Assignment names are derived from scope, principal and role, so a repeat PUTs the same
     assignment; one made earlier under another name (409 RoleAssignmentExists) counts as granted.
     """
     for grant in grants:
         requests.check_grant(grant["role"], grant["scope"])
-    roles = [(g["scope"], g["role"], requests.role_definition_id(subscription_id, g["role"])) for g in grants]
-    what = _cluster(group, cluster_name)
-    with _failing_as(f"reading {what}"):
-        cluster = clients.containers.managed_clusters.get(group, cluster_name)
-    kubelet = (cluster.properties.identity_profile or {}).get("kubeletidentity")
-    if kubelet is None or not kubelet.object_id:
-        state = cluster.properties.provisioning_state
-        raise AzureOperationError(f"{what} has no kubelet identity yet (provisioning state {state})")
     names = []
-    for scope, role, definition in roles:
-        with _failing_as(f"granting {role} on {scope!r} to the kubelet identity of {what}"):
-            names.append(_assign(clients, scope, definition, kubelet.object_id))
+    for grant in grants:
+        definition = requests.role_definition_id(subscription_id, grant["role"])
+        with _failing_as(f"granting {grant['role']} on {grant['scope']!r} to principal {grant['principal_id']}"):
+            names.append(_assign(clients, grant["scope"], definition, grant["principal_id"]))
     return {"assignments": names}
 
 
-def revoke_roles(
-    clients: AzureClients, subscription_id: str, group: str, cluster_name: str, grants: list[dict[str, str]]
-) -> dict[str, Any]:
-    """Remove what `grant_roles` granted: each `{scope, role}` the cluster's kubelet identity holds,
-    whatever the assignment's name. Before the cluster goes, since its identity names the principal."""
-    what = _cluster(group, cluster_name)
-    with _failing_as(f"reading {what}"):
-        cluster = _existing(clients.containers.managed_clusters.get, group, cluster_name)
-    kubelet = cluster and (cluster.properties.identity_profile or {}).get("kubeletidentity")
-    if kubelet is None or not kubelet.object_id:
-        return {"revoked": []}
+def revoke_roles(clients: AzureClients, subscription_id: str, grants: list[dict[str, str]]) -> dict[str, Any]:
+    """Remove what `grant_roles` granted: each `{scope, role, principal_id}` held, whatever the assignment's name."""
     revoked = []
     for grant in grants:
         role = requests.role_definition_id(subscription_id, grant["role"]).rsplit("/", 1)[1].lower()
-        with _failing_as(f"revoking {grant['role']} on {grant['scope']!r} from the kubelet identity of {what}"):
-            revoked += _revoke(clients, grant["scope"], role, kubelet.object_id)
+        with _failing_as(f"revoking {grant['role']} on {grant['scope']!r} from principal {grant['principal_id']}"):
+            revoked += _revoke(clients, grant["scope"], role, grant["principal_id"])
     return {"revoked": revoked}
 
 
@@ -229,6 +216,73 @@ def _assign(clients: AzureClients, scope: str, definition: str, principal_id: st
             raise
         return earlier[0]
     return name
+
+
+def _identity(group: str, name: str) -> str:
+    return f"managed identity {check_identity_name(name)!r} in resource group {check_resource_group_name(group)!r}"
+
+
+def _identity_refs(identity: Any) -> dict[str, Any]:
+    """References only: an identity has no secret, and its pods get tokens by federation."""
+    return {"identity_id": identity.id, "client_id": identity.client_id, "principal_id": identity.principal_id}
+
+
+def ensure_identity(clients: AzureClients, group: str, name: str, location: str) -> dict[str, Any]:
+    """Create the environment's workload identity unless it exists; an existing one keeps its ids."""
+    with _failing_as(f"ensuring {_identity(group, name)}"):
+        identities = clients.identities.user_assigned_identities
+        identity = _existing(identities.get, group, name)
+        if identity is None:
+            identity = identities.create_or_update(group, name, requests.workload_identity(location))
+    return _identity_refs(identity)
+
+
+def identity_state(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
+    """The identity's references, all None when there is none (teardown revokes what its principal holds)."""
+    with _failing_as(f"reading {_identity(group, name)}"):
+        identity = _existing(clients.identities.user_assigned_identities.get, group, name)
+    return _identity_refs(identity) if identity is not None else dict.fromkeys(("identity_id", "client_id", "principal_id"))
+
+
+def delete_identity(clients: AzureClients, group: str, name: str) -> dict[str, Any]:
+    """Delete the identity, and with it its federated credentials; `deleted` says whether there was one.
+    Its role assignments are not deleted with it: revoke them first."""
+    with _failing_as(f"deleting {_identity(group, name)}"):
+        status = clients.identities.user_assigned_identities.delete(group, name, cls=_status)
+    return {"deleted": status == 200}
+
+
+def federate(clients: AzureClients, group: str, identity_name: str, cluster_name: str, namespace: str,
+             service_account: str) -> dict[str, Any]:  # fmt: skip
+    """Let one service account of the cluster act as the identity: a federated credential for the
+    cluster's OIDC issuer and the account's subject, named for the account so a repeat PUTs the same one."""
+    name = credential_name(namespace, service_account)
+    what = f"federating {namespace}/{service_account} of {_cluster(group, cluster_name)} to {_identity(group, identity_name)}"
+    with _failing_as(what):
+        cluster = clients.containers.managed_clusters.get(group, cluster_name)
+        issuer = cluster.properties.oidc_issuer_profile and cluster.properties.oidc_issuer_profile.issuer_url
+        if not issuer:
+            raise AzureOperationError(f"{what} failed: the cluster has no OIDC issuer URL")
+        body = requests.federated_credential(issuer, namespace, service_account)
+        clients.identities.federated_identity_credentials.create_or_update(group, identity_name, name, body)
+    return {"credential": name, "issuer": issuer, "subject": body.subject}
+
+
+def unfederate(clients: AzureClients, group: str, identity_name: str, namespace: str,
+               service_account: str) -> dict[str, Any]:  # fmt: skip
+    """Remove the service account's credential; `deleted` says whether there was one (or an identity)."""
+    name = credential_name(namespace, service_account)
+    with _failing_as(f"removing the federated credential {name!r} of {_identity(group, identity_name)}"):
+        try:
+            status = clients.identities.federated_identity_credentials.delete(group, identity_name, name, cls=_status)
+        except ResourceNotFoundError:  # the identity is gone, and its credentials with it
+            return {"deleted": False}
+    return {"deleted": status == 200}
+
+
+def _status(pipeline_response: Any, *_: Any) -> int:
+    """The HTTP status of a delete: 200 removed something, 204 found nothing."""
+    return pipeline_response.http_response.status_code
 
 
 def begin_delete_cluster(clients: AzureClients, group: str, name: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A run cleans up after itself when it ends (run.py `_end`), but an orchestration the
 extension fails (a status over its limits, a bug, a termination) runs none of its code
 again. The sweeper (api/sweeper.py) starts this orchestration for such a run: it only
-calls the stop activity of what the run had created, named from the run's last input
+calls the stop activity of what the run had created (and releases its runner's federated credential), named from the run's last input
 (or, before its first execution recorded one, derived from its target), so it shares
 no code path with the run orchestration that failed.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from .steps import StepFailed, call
+from .steps import StepFailed, call, runner_account
 
 bp = df.Blueprint()
 
@@ -24,15 +24,18 @@ def cleanup_request(run: dict[str, Any], environment: dict[str, Any] | None, nam
     """What stops `run`'s plane: its recorded stop step, else one derived from its target
     (`environment`: the output of its environment step; `namespace`: the run's namespace name).
     None when the run cannot have created anything yet."""
-    stop = (run.get("plane") or {}).get("stop")
+    plane = run.get("plane") or {}
+    stop, release = plane.get("stop"), plane.get("release")
     if stop is None and run.get("target") == "local":
         stop = ["local_stop_run", {"run_id": run["run_id"]}]
     elif stop is None:
-        cluster = ((environment or {}).get("binding") or {}).get("cluster")
-        if cluster is None or namespace is None:
+        binding = (environment or {}).get("binding") or {}
+        if binding.get("cluster") is None or namespace is None:
             return None  # the environment step never finished: no namespace was made
-        stop = ["k8s_delete_run", {"cluster": cluster, "namespace": namespace}]
-    return {"run_id": run["run_id"], "stop": stop}
+        stop = ["k8s_delete_run", {"cluster": binding["cluster"], "namespace": namespace}]
+        if binding.get("identity"):
+            release = ["azure_unfederate", runner_account(binding["identity"], namespace)]
+    return {"run_id": run["run_id"], "stop": stop, "release": release}
 
 
 @bp.orchestration_trigger(context_name="context", orchestration="run_cleanup")
@@ -41,6 +44,9 @@ def run_cleanup(context: df.DurableOrchestrationContext):
     activity, payload = request["stop"]
     try:
         stopped = yield from call(context, "cleanup", activity, payload | {"purge": False})
+        if request.get("release"):  # the runner's federated credential (azure)
+            activity, payload = request["release"]
+            yield from call(context, "cleanup", activity, payload)
     except StepFailed as failure:
         return {"run_id": request["run_id"], "phase": "failed", "error": {"step": failure.step, "reason": failure.reason}}
     return {"run_id": request["run_id"], "phase": "cleaned", "stopped": stopped}

@@ -1,6 +1,6 @@
 """The environment orchestration: ensure or tear down a shared environment.
 
-An environment is cluster → registry → Dask workspace, shared by runs. Each
+An environment is cluster → registry → workload identity → Dask workspace, shared by runs. Each
 step is an idempotent activity, so ensuring an environment that exists only
 reads it, and a replayed or restarted orchestration resumes where it stopped.
 AKS takes many minutes: it is started by one activity and then polled with
@@ -19,7 +19,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from modelops.naming import cluster_name, registry_id, registry_name, resource_group_name
+from control_plane.k8s.manifests import WORKSPACE_ACCOUNT, workspace_namespace
+from modelops.naming import cluster_name, identity_name, registry_id, registry_name, resource_group_name
 
 from .steps import StepFailed, call
 
@@ -29,8 +30,10 @@ bp = df.Blueprint()
 CLUSTER_WAIT = timedelta(minutes=90)
 POLL_FIRST, POLL_MAX = timedelta(seconds=15), timedelta(minutes=2)
 SETTLING = ("Creating", "Updating", "Upgrading", "Starting", "Scaling", "Deleting")
-ROLES = (("registry", "AcrPull"), ("results_container_id", "Storage Blob Data Contributor"),
-         ("eventgrid_topic_id", "EventGrid Data Sender"))  # fmt: skip
+# (scope, role, to whom): the kubelet identity only pulls images (any pod can get its token from the
+# node); what reaches data goes to the environment's workload identity, federated to its pods only.
+ROLES = (("registry", "AcrPull", "kubelet"), ("results_container_id", "Storage Blob Data Contributor", "workload"),
+         ("eventgrid_topic_id", "EventGrid Data Sender", "workload"))  # fmt: skip
 
 
 @bp.orchestration_trigger(context_name="context", orchestration="environment")
@@ -43,7 +46,8 @@ def environment_orchestrator(context: df.DurableOrchestrationContext):
             binding = {"environment": env, "target": target}
             if target != "local":
                 if target == "azure":
-                    cluster = yield from _ensure_cluster(context, request, status)
+                    cluster, identity = yield from _ensure_cluster(context, request, status)
+                    binding["identity"] = identity
                 else:
                     cluster = _existing_binding()
                 workspace = yield from _step(context, status, "workspace", "k8s_ensure_workspace",
@@ -69,6 +73,7 @@ def _names(request: dict[str, Any]) -> dict[str, str]:
             "resource_group": resource_group_name(env, azure["username"]),
             "registry_name": registry_name(env, azure["username"]),
             "cluster_name": cluster_name(env),
+            "identity_name": identity_name(env),
         }
     except ValueError as exc:
         raise StepFailed("names", str(exc)) from None
@@ -85,24 +90,45 @@ def _ensure_cluster(context: df.DurableOrchestrationContext, request: dict[str, 
     state = yield from _step(context, status, "cluster", "azure_begin_cluster",
                              cluster | {"location": azure["location"], "kubernetes_version": azure["kubernetes_version"]})  # fmt: skip
     found = yield from _wait_for_cluster(context, status, cluster, state["provisioning_state"], "Succeeded")
-    yield from _step(context, status, "roles", "azure_grant_roles", cluster | {"grants": _grants(request, names)})
+    if found.get("kubelet_object_id") is None:  # it was ready before: nothing polled its state
+        found = yield from _step(context, status, "cluster", "azure_cluster_state", cluster)
+    if found.get("kubelet_object_id") is None:
+        raise StepFailed("cluster", f"{names['cluster_name']} has no kubelet identity")
+    identity = where | {"identity_name": names["identity_name"]}
+    identity |= yield from _step(context, status, "identity", "azure_ensure_identity",
+                                 identity | {"location": azure["location"]})  # fmt: skip
+    yield from _step(context, status, "identity", "azure_federate", cluster | _workers(request, names))
+    yield from _step(context, status, "roles", "azure_grant_roles", {
+        "subscription_id": names["subscription_id"],
+        "grants": _grants(request, names, found["kubelet_object_id"], identity["principal_id"])})  # fmt: skip
     return cluster | {
         "target": "azure",
         "location": azure["location"],
         "kubernetes_version": found.get("kubernetes_version") or azure["kubernetes_version"],
         "registry_login_server": registry["login_server"],
-    }
+        "client_id": identity["client_id"],
+    }, identity
 
 
-def _grants(request: dict[str, Any], names: dict[str, str]) -> list[dict[str, str]]:
-    """What the environment's cluster is granted, and its teardown revokes."""
+def _workers(request: dict[str, Any], names: dict[str, str]) -> dict[str, str]:
+    """The Dask workers' service account, federated to the identity for as long as the environment lives."""
+    return {"identity_name": names["identity_name"], "namespace": workspace_namespace(request["environment"]),
+            "service_account": WORKSPACE_ACCOUNT}
+
+
+def _grants(request: dict[str, Any], names: dict[str, str], kubelet: str | None,
+            workload: str | None) -> list[dict[str, str]]:  # fmt: skip
+    """What the environment's identities are granted (by their object ids), and its teardown revokes;
+    a principal that is not there (None) holds nothing."""
     azure = request["azure"]
     scopes = {
         "registry": registry_id(names["subscription_id"], names["resource_group"], names["registry_name"]),
         "results_container_id": azure.get("results_container_id"),
         "eventgrid_topic_id": azure.get("eventgrid_topic_id"),
     }
-    return [{"scope": scopes[key], "role": role} for key, role in ROLES if scopes[key]]
+    principals = {"kubelet": kubelet, "workload": workload}
+    return [{"scope": scopes[key], "role": role, "principal_id": principals[to]}
+            for key, role, to in ROLES if scopes[key] and principals[to]]
 
 
 def _wait_for_cluster(context, status: dict[str, Any], cluster: dict[str, str], state: str, wanted: str):
@@ -122,7 +148,9 @@ def _wait_for_cluster(context, status: dict[str, Any], cluster: dict[str, str], 
 
 
 def _tear_down(context: df.DurableOrchestrationContext, request: dict[str, Any], status: dict[str, Any]):
-    """Workspace, then (azure) cluster and registry; the resource group only with delete_rg."""
+    """Workspace, then (azure) role grants, workload identity, cluster and registry; the resource group only
+    with delete_rg. The workers' credential is removed on its own, with their namespace, though the
+    identity's deletion would take it: no trust outlives the account it was made for."""
     if request["target"] == "existing":
         yield from _step(context, status, "workspace", "k8s_delete_workspace",
                          {"cluster": _existing_binding(), "environment": request["environment"]})  # fmt: skip
@@ -131,10 +159,20 @@ def _tear_down(context: df.DurableOrchestrationContext, request: dict[str, Any],
     where = {"subscription_id": names["subscription_id"], "resource_group": names["resource_group"]}
     cluster = where | {"cluster_name": names["cluster_name"]}
     found = yield from _step(context, status, "cluster", "azure_cluster_state", cluster)
+    identity = yield from _step(context, status, "identity", "azure_identity_state",
+                                where | {"identity_name": names["identity_name"]})  # fmt: skip
     if found["provisioning_state"] != "Absent":
         yield from _step(context, status, "workspace", "k8s_delete_workspace",
                          {"cluster": cluster | {"target": "azure"}, "environment": request["environment"]})  # fmt: skip
-        yield from _step(context, status, "roles", "azure_revoke_roles", cluster | {"grants": _grants(request, names)})
+    grants = _grants(request, names, found["kubelet_object_id"], identity["principal_id"])
+    if grants:  # before the identities go: an assignment outlives its principal
+        yield from _step(context, status, "roles", "azure_revoke_roles",
+                         {"subscription_id": names["subscription_id"], "grants": grants})  # fmt: skip
+    if identity["principal_id"]:
+        yield from _step(context, status, "identity", "azure_unfederate", where | _workers(request, names))
+        yield from _step(context, status, "identity", "azure_delete_identity",
+                         where | {"identity_name": names["identity_name"]})  # fmt: skip
+    if found["provisioning_state"] != "Absent":
         deleting = yield from _step(context, status, "cluster", "azure_begin_delete_cluster", cluster)
         yield from _wait_for_cluster(context, status, cluster, "Deleting" if deleting["deleted"] else "Absent", "Absent")
     yield from _step(context, status, "registry", "azure_delete_registry", where | {"registry_name": names["registry_name"]})

@@ -23,7 +23,7 @@ import azure.durable_functions as df
 from control_plane.intake import merge
 
 from .mailbox import Mailbox
-from .steps import RETRY, StepFailed, call, reason_of, status_of
+from .steps import RETRY, StepFailed, call, reason_of, runner_account, status_of
 
 bp = df.Blueprint()
 
@@ -127,6 +127,12 @@ def _cluster_plane(context: df.DurableOrchestrationContext, mail: Mailbox, run: 
         "image_pull_secret": pull_secret})  # fmt: skip
     where = {"cluster": cluster, "namespace": created["namespace"]}
     run["plane"] = {"stop": ["k8s_delete_run", where]}
+    identity = environment.get("identity")
+    if identity is not None:  # azure: the runner's account acts as the environment's identity while the run lives
+        _starting(context, mail, run, "identity")
+        account = runner_account(identity, created["namespace"])
+        run["plane"]["release"] = ["azure_unfederate", account]
+        yield from _step(context, mail, "identity", "azure_federate", account | {"cluster_name": cluster["cluster_name"]})
     postgres = None
     store = run["spec"].get("central_store")
     if store is not None:
@@ -224,6 +230,9 @@ def _end(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: st
         if "plane" in run:  # only what this run created; the environment is shared
             activity, payload = run["plane"]["stop"]
             yield from call(context, "cleanup", activity, payload | {"purge": purge})
+            if "release" in run["plane"]:  # the runner's federated credential, once its pods are gone
+                activity, payload = run["plane"]["release"]
+                yield from call(context, "cleanup", activity, payload)
         if purge:
             yield from call(context, "cleanup", "purge_results", {"results_url": run["results_url"]})
     except StepFailed as failure:

@@ -7,6 +7,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from control_plane.k8s.manifests import RUNNER_ACCOUNT
+
 # Activities act on external systems that blip: retry a step before failing the run.
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2_000, max_number_of_attempts=3)
 MAX_REASON = 500
@@ -98,3 +100,10 @@ def shown_params(params: dict[str, Any] | None) -> dict[str, Any]:
 
 def _utf16(value: Any) -> int:
     return len(json.dumps(value).encode("utf-16-le"))
+
+
+def runner_account(identity: dict[str, Any], namespace: str) -> dict[str, str]:
+    """The run's runner service account, as the federation activities name it. One credential per run,
+    made with its plane and removed at its end: an identity holds 20, so 19 runs at once (docs/deploy.md)."""
+    return {"subscription_id": identity["subscription_id"], "resource_group": identity["resource_group"],
+            "identity_name": identity["identity_name"], "namespace": namespace, "service_account": RUNNER_ACCOUNT}
