@@ -5,9 +5,10 @@ import json
 
 import pytest
 import yaml
+from azure.mgmt.msi import ManagedServiceIdentityClient
 
-from tests.azure_clouds import RESULTS_CONTAINER, TOPIC, azure_clouds
-from tests.fakes.arm import SUBSCRIPTION_ID
+from tests.azure_clouds import FAST, RESULTS_CONTAINER, TOPIC, azure_clouds
+from tests.fakes.arm import SUBSCRIPTION_ID, FakeCredential
 from tests.bundle_models import pushed_growth_doc
 from tests.fakes.arm_roles import BUILTIN_ROLES
 from tests.fakes.kube_api_rbac import operator_data_actions
@@ -209,3 +210,27 @@ def test_throttling_and_server_errors_are_retried_and_a_permanent_failure_names_
     assert "403" in run["error"]["reason"]
     assert kube.get("ConfigMap", "run-sir-bad", "run-document") is None  # the run's own resources are removed
     assert kube.get("Deployment", "modelops-dev", "dask-workers") is not None  # the shared environment is not
+
+
+def test_a_run_past_the_identitys_20_credentials_fails_at_its_identity_step(clouds):
+    """19 runs in flight hold 19 credentials beside the workers' one: the next run is refused by
+    Azure's limit, fails naming it before its runner starts, and leaves no credential behind."""
+    arm, kube = clouds
+    app = AppHarness()
+    app.http("change_environment", "PUT", "/api/environments/dev", {"target": "azure"}, route={"env": "dev"})
+    app.driver.drain()
+    msi = ManagedServiceIdentityClient(FakeCredential(), SUBSCRIPTION_ID, transport=arm, **FAST)
+    issuer = arm.resource(CLUSTER_ID)["properties"]["oidcIssuerProfile"]["issuerURL"]
+    for i in range(19):
+        msi.federated_identity_credentials.create_or_update("modelops-dev-rg-ada", "modelops-dev-id", f"run-r{i}-runner", {
+            "properties": {"issuer": issuer, "subject": f"system:serviceaccount:run-r{i}:runner",
+                           "audiences": ["api://AzureADTokenExchange"]}})  # fmt: skip
+    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    request = {"spec": spec, "target": "azure", "environment": "dev", "run_id": "sir-20"}
+    assert app.http("start_run", "POST", "/api/runs", request)[0] == 202
+    app.driver.drain()
+    run = app.http("get_run", "GET", "/api/runs/sir-20", route={"run_id": "sir-20"})[1]
+    assert run["phase"] == "failed" and run["error"]["step"] == "identity", run
+    assert "at most 20" in run["error"]["reason"]
+    assert kube.get("Job", "run-sir-20", "runner") is None
+    assert len(federated(arm)) == 20 and "run-sir-20-runner" not in federated(arm)
