@@ -426,7 +426,9 @@ def ledger_engine(url: str) -> Engine:
     """A SQLAlchemy engine for a study storage URL ("memory" keeps it in this process)."""
     if url == "memory":
         return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+    # No ping per checkout (a round trip each): a call on a connection the server dropped fails, is retried
+    # (`runner.storage_retry`), and SQLAlchemy replaces the pool's connections.
+    return create_engine(sqlalchemy_url(url))
 
 
 def sqlalchemy_url(url: str) -> URL:

@@ -6,8 +6,10 @@ import optuna
 import pytest
 from sqlalchemy import select
 
+from runner import journal as journal_module
 from runner.journal import SqlJournalBackend, journal
 from runner.study import open_storage, optuna_storage
+from tests.runner_processes import wait_until
 
 WRITERS = 4
 BATCHES = 40
@@ -85,18 +87,33 @@ def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_ur
     first = optuna.create_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
     second = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
     for study, x in [(first, 0.1), (second, 0.2), (first, 0.3), (second, 0.4)]:
-        trial = study.ask()
+        trial = study.ask()  # each ask reads what the other appended
         study.tell(trial, trial.suggest_float("x", 0.0, 1.0) + x)
-    running = second.ask()  # asked in one, visible as running in the other
+    running = second.ask()
+    first.ask()  # asked in one, seen running in the other at its next ask
 
-    for study in (first, second):
-        trials = study.get_trials()
-        assert [t.number for t in trials] == [0, 1, 2, 3, 4]
-        assert [t.state.name for t in trials] == ["COMPLETE"] * 4 + ["RUNNING"]
-    assert [t.value for t in first.get_trials()] == [t.value for t in second.get_trials()]
+    trials = first.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4, 5]
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4 + ["RUNNING"] * 2
+    assert [t.value for t in trials[:4]] == [t.value for t in second.get_trials()[:4]]
 
     first.tell(running.number, 1.0)  # a trial asked by one storage, told through the other
-    assert second.get_trials()[-1].value == 1.0
+    wait_until(lambda: second.get_trials()[4].value == 1.0, timeout=30)  # seen without an ask, soon
+
+
+def test_a_study_reads_the_journal_from_the_database_once_per_ask(postgres_url, monkeypatch):
+    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only asks and others' appends cause reads
+    storage = optuna_storage(postgres_url, "counted")
+    reads = []
+    select_logs = storage._backend._select
+    monkeypatch.setattr(storage._backend, "_select", lambda start: reads.append(start) or select_logs(start))
+    study = optuna.create_study(study_name="counted", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1) + t.suggest_int("z", 0, 3), 20)
+
+    assert len(study.trials) == 20 and {t.state.name for t in study.trials} == {"COMPLETE"}
+    assert len(reads) <= 20 + 2  # Optuna's storage reads about a dozen times per trial
+    rejoined = optuna.load_study(study_name="counted", storage=optuna_storage(postgres_url, "counted"))
+    assert [t.params for t in rejoined.trials] == [t.params for t in study.trials]
 
 
 def test_a_study_opened_by_runners_through_open_storage_is_shared(postgres_url):
