@@ -1,5 +1,6 @@
 import math
 
+import optuna
 import pytest
 
 from modelops.spec import SpecError, parse_spec
@@ -154,3 +155,20 @@ def test_parameter_kinds_map_to_optuna_distributions():
     for pset in algo.ask(8):
         assert isinstance(pset.params["n"], int) and pset.params["n"] % 2 == 1
         assert 0.001 <= pset.params["rate"] <= 1 and pset.params["kind"] in ("sir", "seir")
+
+
+def test_a_trial_another_runner_closes_while_this_one_asks_is_asked_again():
+    """A runner frozen mid-ask (SIGSTOP while its sampler ran) wakes to its new trial closed as abandoned."""
+    algo = algorithm(budget={"trials": 3})
+    sampler, closed = algo.study.sampler, []
+    sample = sampler.sample_independent
+
+    def closed_by_the_other_runner(study, trial, name, distribution):
+        if not closed:
+            closed.append(trial.number)
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)  # the live runner's close_abandoned
+        return sample(study, trial, name, distribution)
+
+    sampler.sample_independent = closed_by_the_other_runner
+    asked = algo.ask(3)
+    assert closed == [0] and len(asked) == 3 and len({p.param_id for p in asked}) == 3

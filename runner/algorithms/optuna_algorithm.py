@@ -82,7 +82,10 @@ class OptunaAlgorithm:
         proposals: list[UniqueParameterSet] = []
         duplicates = 0
         while len(proposals) < room and not self.finished():
-            trial = self.study.ask(self._distributions)
+            try:
+                trial = self.study.ask(self._distributions)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # frozen mid-ask, its new trial was closed as abandoned by another runner: ask again
             pset = UniqueParameterSet.from_dict(trial.params)
             if pset.param_id in self._results:
                 self._tell_trial(trial, self._results[pset.param_id])
