@@ -234,3 +234,21 @@ def test_a_run_past_the_identitys_20_credentials_fails_at_its_identity_step(clou
     assert "at most 20" in run["error"]["reason"]
     assert kube.get("Job", "run-sir-20", "runner") is None
     assert len(federated(arm)) == 20 and "run-sir-20-runner" not in federated(arm)
+
+
+def test_a_run_whose_plane_fails_to_stop_still_releases_its_credential(clouds):
+    arm, kube = clouds
+    app = AppHarness()
+    app.http("change_environment", "PUT", "/api/environments/dev", {"target": "azure"}, route={"env": "dev"})
+    app.driver.drain()
+    spec = yaml.safe_load((ROOT / "examples/sir/run.yaml").read_text())
+    request = {"spec": spec, "target": "azure", "environment": "dev", "run_id": "sir-st"}
+    assert app.http("start_run", "POST", "/api/runs", request)[0] == 202
+    app.driver.drain(fire_timers=False)
+    assert "run-sir-st-runner" in federated(arm)
+    kube.fail_next("DELETE", r"/namespaces/run-sir-st/jobs/runner", 500, times=50)
+    assert app.http("cancel_run", "DELETE", "/api/runs/sir-st", route={"run_id": "sir-st"})[0] == 202
+    app.driver.drain()  # the cleanup step's retries wait on timers
+    run = app.http("get_run", "GET", "/api/runs/sir-st", route={"run_id": "sir-st"})[1]
+    assert run["phase"] == "failed" and run["error"]["step"] == "cleanup", run
+    assert list(federated(arm)) == ["modelops-dev-modelops-workspace"]

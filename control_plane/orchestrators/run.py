@@ -229,10 +229,17 @@ def _end(context: df.DurableOrchestrationContext, run: dict[str, Any], phase: st
     try:
         if "plane" in run:  # only what this run created; the environment is shared
             activity, payload = run["plane"]["stop"]
-            yield from call(context, "cleanup", activity, payload | {"purge": purge})
-            if "release" in run["plane"]:  # the runner's federated credential, once its pods are gone
-                activity, payload = run["plane"]["release"]
+            try:
+                yield from call(context, "cleanup", activity, payload | {"purge": purge})
+            except StepFailed as failure:
+                stopped = failure
+            else:
+                stopped = None
+            if "release" in run["plane"]:  # the runner's federated credential, even if stopping failed:
+                activity, payload = run["plane"]["release"]  # each one left counts against the 20
                 yield from call(context, "cleanup", activity, payload)
+            if stopped is not None:
+                raise stopped
         if purge:
             yield from call(context, "cleanup", "purge_results", {"results_url": run["results_url"]})
     except StepFailed as failure:
