@@ -4,7 +4,10 @@ The lowest of many noisy losses is optimistic (the winner's curse): it is the
 luckiest evaluation, not the best parameter set. After the search, each of the
 `top` candidates is evaluated `repeats` more times with seeds from the
 confirmation stream (`modelops.seeds.CONFIRM`), and the best is the candidate
-whose fresh losses have the lowest mean; its standard error comes with it.
+whose fresh losses have the lowest mean. That mean is the lowest of `top`
+noisy means, optimistic in turn, so the chosen best is evaluated `holdout`
+more times with confirmation-stream replicates no choice has seen (phase
+"holdout"): those alone give the reported loss and its standard error.
 
 Confirmation evaluations are ordinary trials to the engine — leased in their
 own phase of the ledger, so a resumed or shared run evaluates each exactly
@@ -26,6 +29,7 @@ from modelops_contracts import TrialResult, UniqueParameterSet
 from .trials import TrialRecord
 
 PHASE = "confirm"
+HOLDOUT = "holdout"
 
 
 def candidates(records: Sequence[TrialRecord], top: int) -> list[TrialRecord]:
@@ -42,10 +46,10 @@ def confirmation_id(param_id: str, repeat: int) -> str:
 class Confirmation:
     """Proposes each (candidate, repeat) once; finished when every one is told."""
 
-    def __init__(self, spec: RunSpec, chosen: Sequence[TrialRecord]):
-        self.replicates = spec.replicates
+    def __init__(self, replicates: int, chosen: Sequence[TrialRecord], repeats: range):
+        self.replicates = replicates
         self.of: dict[str, tuple[TrialRecord, int]] = {
-            confirmation_id(c.param_id, k): (c, k) for c in chosen for k in range(spec.confirm.repeats)
+            confirmation_id(c.param_id, k): (c, k) for c in chosen for k in repeats
         }
         self._queue = list(self.of)
         self._told: set[str] = set()
@@ -69,10 +73,10 @@ class Confirmation:
         candidate, repeat = self.of[cid]
         return replicate_seeds(candidate.param_id, self.replicates, CONFIRM, start=repeat * self.replicates)
 
-    def mark(self, records: Sequence[TrialRecord], first_number: int) -> list[TrialRecord]:
+    def mark(self, records: Sequence[TrialRecord], phase: str, first_number: int) -> list[TrialRecord]:
         """The phase's records as rows of the run: marked, naming their candidate, numbered after the search."""
         for record in records:
-            record.phase, record.confirms = PHASE, self.of[record.param_id][0].param_id
+            record.phase, record.confirms = phase, self.of[record.param_id][0].param_id
             record.number += first_number
         return list(records)
 
@@ -104,37 +108,52 @@ def pooled(chosen: Sequence[TrialRecord], confirmations: Sequence[TrialRecord]) 
 
 
 def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, list[TrialRecord]]:
-    """Run the confirmation phase after a finished search.
+    """Run the confirmation and holdout phases after a finished search.
 
     `engine_for(algorithm, ledger, seeds)` builds the engine that evaluates it.
     Returns the summary's confirmation fields (None when there is nothing to
-    confirm) and the phase's trial records, marked.
+    confirm) and the phases' trial records, marked.
     """
     searched = ledger.records()
     chosen = candidates(searched, spec.confirm.top)
     if not chosen:
         return None, []
-    confirmation = Confirmation(spec, chosen)
-    phase = ledger.phase(PHASE, confirmation.budget)
-    engine_for(confirmation, phase, confirmation.seeds).run()
-    records = confirmation.mark(phase.records(), first_number=len(searched))
+    repeats, first = spec.confirm.repeats, len(searched)
+    choice = Confirmation(spec.replicates, chosen, range(repeats))
+    records = _evaluate(engine_for, ledger, PHASE, choice, first)
     rows = pooled(chosen, records)
     best = rows[0]
+    section = {"top": spec.confirm.top, "repeats": repeats, "holdout": spec.confirm.holdout, "candidates": rows}
+    if best["loss"] is None:
+        return {"confirm": section | {"evaluations": len(records)}}, records
+    winner = next(c for c in chosen if c.param_id == best["param_id"])
+    holdout = Confirmation(spec.replicates, [winner], range(repeats, repeats + spec.confirm.holdout))
+    held = _evaluate(engine_for, ledger, HOLDOUT, holdout, first + choice.budget)
+    estimate = pooled([winner], held)[0]
+    reported = estimate if estimate["loss_se"] is not None else best  # fewer than 2 held-out losses: the choice's
     fields = {
         "best_params": best["params"],
-        "best_loss": best["loss"],
-        "best_loss_se": best["loss_se"],
+        "best_loss": reported["loss"],
+        "best_loss_se": reported["loss_se"],
         "best_search_loss": best["search_loss"],
         "best_param_id": best["param_id"],
-        "best_target_losses": best["target_losses"],
-        "confirm": {
-            "top": spec.confirm.top,
-            "repeats": spec.confirm.repeats,
-            "evaluations": len(records),
-            "candidates": rows,
+        "best_target_losses": reported["target_losses"],
+        "confirm": section
+        | {
+            "evaluations": len(records) + len(held),
+            "chosen_loss": best["loss"],
+            "chosen_loss_se": best["loss_se"],
+            "heldout_evaluations": estimate["evaluations"],
         },
     }
-    return (fields if best["loss"] is not None else {"confirm": fields["confirm"]}), records
+    return fields, records + held
+
+
+def _evaluate(engine_for, ledger, phase: str, proposals: Confirmation, first_number: int) -> list[TrialRecord]:
+    """Evaluate every proposal in the ledger phase `phase`; its records, marked."""
+    phased = ledger.phase(phase, proposals.budget)
+    engine_for(proposals, phased, proposals.seeds).run()
+    return proposals.mark(phased.records(), phase, first_number)
 
 
 def evaluation_sd(confirmed: dict[str, Any] | None) -> float | None:

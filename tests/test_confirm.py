@@ -12,7 +12,7 @@ from modelops.seeds import CONFIRM, replicate_seeds
 from modelops.spec import SpecError, parse_spec, preflight
 from modelops_contracts import UniqueParameterSet, make_param_id
 from runner.calibrate import calibrate
-from runner.confirm import PHASE
+from runner.confirm import HOLDOUT, PHASE
 from runner.ledger import Ledger
 from tests.documents import quadratic_doc, write_curve
 from tests.runner_processes import calls, finish, kill_group, start_runner, wait_until, write_run
@@ -36,9 +36,11 @@ def test_the_top_candidates_are_rescored_with_fresh_seeds_and_the_best_is_the_po
     spec, observed, summary, trials = noisy_run(dask_client, tmp_path)
     search = trials.filter(pl.col("phase") == "search")
     confirmations = trials.filter(pl.col("phase") == PHASE)
+    heldout = trials.filter(pl.col("phase") == HOLDOUT)
     assert search.height == summary["n_trials"] == 40 and search["confirms"].null_count() == 40
-    assert confirmations.height == summary["confirm"]["evaluations"] == 15  # top * repeats, the extra budget
-    assert sorted(trials["number"]) == list(range(55))
+    assert confirmations.height == 15 and heldout.height == 4  # top * repeats + holdout, the extra budget
+    assert summary["confirm"]["evaluations"] == 19 == spec.confirm.extra_trials
+    assert sorted(trials["number"]) == list(range(59))
 
     top = search.sort("loss", "number").head(5)["param_id"].to_list()
     assert sorted(set(confirmations["confirms"])) == sorted(top)
@@ -51,12 +53,19 @@ def test_the_top_candidates_are_rescored_with_fresh_seeds_and_the_best_is_the_po
 
     means = {c: statistics.fmean(rows["loss"]) for (c,), rows in confirmations.group_by("confirms")}
     best = min(means, key=means.get)
-    losses = confirmations.filter(pl.col("confirms") == best)["loss"].to_list()
-    assert summary["best_param_id"] == best and summary["best_loss"] == pytest.approx(means[best])
-    assert summary["best_loss_se"] == pytest.approx(statistics.stdev(losses) / math.sqrt(3))
-    assert summary["best_search_loss"] == search.filter(pl.col("param_id") == best)["loss"].item()
+    assert summary["best_param_id"] == best and summary["confirm"]["chosen_loss"] == pytest.approx(means[best])
     assert [row["param_id"] for row in summary["confirm"]["candidates"]][0] == best
-    assert summary["best_target_losses"]["curve"] == pytest.approx(means[best])  # one target, weight 1
+    assert summary["best_search_loss"] == search.filter(pl.col("param_id") == best)["loss"].item()
+
+    # the reported loss: the chosen best evaluated again with seeds the choice did not see
+    assert set(heldout["confirms"]) == {best} and set(heldout["param_id"]).isdisjoint(confirmations["param_id"])
+    assert {tuple(s) for s in heldout["replicate_seeds"].to_list()} == {
+        replicate_seeds(best, 2, CONFIRM, start=2 * k) for k in range(3, 7)
+    }
+    losses = heldout["loss"].to_list()
+    assert summary["best_loss"] == pytest.approx(statistics.fmean(losses))
+    assert summary["best_loss_se"] == pytest.approx(statistics.stdev(losses) / math.sqrt(4))
+    assert summary["best_target_losses"]["curve"] == pytest.approx(summary["best_loss"])  # one target, weight 1
 
 
 def test_the_reported_best_matches_its_rescored_value_where_the_search_minimum_is_optimistic(dask_client, tmp_path):
@@ -72,7 +81,8 @@ def test_the_reported_best_matches_its_rescored_value_where_the_search_minimum_i
 
 
 def test_top_zero_turns_confirmation_off_and_the_document_checks_it():
-    assert parse_spec(quadratic_doc(confirm={})).confirm.extra_trials == 40  # 10 candidates x 4 repeats
+    assert parse_spec(quadratic_doc(confirm={})).confirm.extra_trials == 44  # 10 candidates x 4 repeats + 4 held out
+    assert parse_spec(quadratic_doc(confirm={"top": 0})).confirm.extra_trials == 0
     with pytest.raises(SpecError, match="confirm.repeats: Input should be greater than or equal to 2"):
         parse_spec(quadratic_doc(confirm={"top": 3, "repeats": 1}))
 
@@ -104,9 +114,9 @@ def test_a_runner_killed_during_confirmation_resumes_it_exactly_once(tmp_path, m
 
     summary = finish(start_runner(spec, "crash", storage, tmp_path / "out", log, "--no-report"))
     assert summary["status"] == "completed" and summary["n_trials"] == 12
-    assert summary["confirm"]["evaluations"] == 12 and summary["evaluated_here"] == 0  # the search was done
+    assert summary["confirm"]["evaluations"] == 12 + 4 and summary["evaluated_here"] == 0  # the search was done
     trials = pl.read_parquet(tmp_path / "out" / "trials.parquet")
-    assert trials.height == 24 and trials.filter(pl.col("phase") == PHASE)["param_id"].n_unique() == 12
+    assert trials.height == 28 and trials.filter(pl.col("phase") == PHASE)["param_id"].n_unique() == 12
     simulated = [seed for _, _, seed in calls(log)]
     for record in confirmed_first:
         assert all(simulated.count(seed) == 1 for seed in record.seeds), "a finished confirmation ran again"

@@ -273,16 +273,22 @@ class Confirm(StrictModel):
     The minimum of noisy evaluations is optimistic (the winner's curse), so the
     `top` candidates are each evaluated `repeats` more times, every time with
     `replicates` new seeds from the confirmation stream; the best is the one
-    with the lowest mean of those fresh losses. Extra budget: at most
-    `top * repeats` evaluations beyond `budget.trials`.
+    with the lowest mean of those fresh losses. That mean is the minimum of
+    `top` noisy means, optimistic in turn, so the best is evaluated `holdout`
+    more times with seeds the choice did not see, and those give its reported
+    loss and standard error. Extra budget: at most `top * repeats + holdout`
+    evaluations beyond `budget.trials`.
     """
 
     top: int = Field(10, ge=0, description="Candidates re-scored (the search's lowest losses); 0 turns it off.")
-    repeats: int = Field(4, ge=2, description="Fresh evaluations per candidate (gives the standard error).")
+    repeats: int = Field(4, ge=2, description="Fresh evaluations per candidate, to choose the best by their mean.")
+    holdout: int = Field(
+        4, ge=2, description="Further fresh evaluations of the chosen best: its reported loss and standard error."
+    )
 
     @property
     def extra_trials(self) -> int:
-        return self.top * self.repeats
+        return self.top * self.repeats + (self.holdout if self.top else 0)
 
 
 class CentralStore(StrictModel):
