@@ -7,7 +7,9 @@ import pytest
 
 from control_plane.api.sweeper import bp as sweeper_bp
 from control_plane.orchestrators.cleanup import bp as cleanup_bp, cleanup_request
+from tests.durable import ReplayDriver
 from tests.local_plane import calls, fake, plane_driver, run_input, script
+from tests.scripted_activities import ScriptedActivities
 
 S = df.OrchestrationRuntimeStatus
 
@@ -77,3 +79,20 @@ def test_an_azure_run_also_releases_its_runners_federated_credential():
         "identity_name": "modelops-dev-id", "namespace": "run-r1", "service_account": "runner"}]
     recorded = {"run_id": "r1", "target": "azure", "plane": {"stop": ["k8s_delete_run", {}], "release": ["x", {}]}}
     assert cleanup_request(recorded, environment, "run-r1")["release"] == ["x", {}]  # what the run recorded
+
+
+
+def test_the_sweepers_cleanup_releases_the_credential_even_when_stopping_fails():
+    cluster_plane = ScriptedActivities(("k8s_delete_run", "azure_unfederate"))
+    cluster_plane.reset(k8s_delete_run=RuntimeError("API server unreachable"), azure_unfederate={"deleted": True})
+    app = df.DFApp()
+    for blueprint in (cleanup_bp, cluster_plane.bp):
+        app.register_functions(blueprint)
+    driver = ReplayDriver(app)
+    request = {"run_id": "r1", "stop": ["k8s_delete_run", {"namespace": "run-r1"}],
+               "release": ["azure_unfederate", {"namespace": "run-r1", "service_account": "runner"}]}
+    driver.start_new("run_cleanup", "r1:cleanup", request)
+    driver.drain()
+    output = driver.get_status("r1:cleanup").output
+    assert output["phase"] == "failed" and "API server unreachable" in output["error"]["reason"]
+    assert cluster_plane.names() == ["k8s_delete_run"] * 3 + ["azure_unfederate"]

@@ -42,11 +42,17 @@ def cleanup_request(run: dict[str, Any], environment: dict[str, Any] | None, nam
 def run_cleanup(context: df.DurableOrchestrationContext):
     request = context.get_input()
     activity, payload = request["stop"]
+    stopped, error = None, None
     try:
         stopped = yield from call(context, "cleanup", activity, payload | {"purge": False})
-        if request.get("release"):  # the runner's federated credential (azure)
-            activity, payload = request["release"]
-            yield from call(context, "cleanup", activity, payload)
     except StepFailed as failure:
-        return {"run_id": request["run_id"], "phase": "failed", "error": {"step": failure.step, "reason": failure.reason}}
+        error = failure
+    if request.get("release"):  # the runner's federated credential (azure), even if stopping failed
+        activity, payload = request["release"]
+        try:
+            yield from call(context, "cleanup", activity, payload)
+        except StepFailed as failure:
+            error = error or failure
+    if error is not None:
+        return {"run_id": request["run_id"], "phase": "failed", "error": {"step": error.step, "reason": error.reason}}
     return {"run_id": request["run_id"], "phase": "cleaned", "stopped": stopped}
