@@ -130,6 +130,9 @@ class PostgresService:
         _run([*self.pg_ctl, "-l", str(self.workdir / "postgres.log"), "-o", f"-p {self.port}",
               "-w", "-t", str(int(START_TIMEOUT_S)), "start"], cwd=self.workdir)
 
+    def accepts_connections(self) -> bool:
+        return _accepts_connections(self.port)
+
     def restart(self) -> None:
         self.stop()
         self.start()

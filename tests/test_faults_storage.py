@@ -17,11 +17,19 @@ from tests.services import run_postgres
 OUTAGE_SECONDS = 10  # the fault itself: how long the server stays down
 
 
-@pytest.fixture
-def own_postgres():
-    """A PostgreSQL server of this test's own, which it may stop and start, keeping what it committed."""
+@pytest.fixture(scope="module")
+def durable_postgres():
+    """A PostgreSQL server of this module's own, which keeps what it committed across a crash."""
     with run_postgres(durable=True) as service:
         yield service
+
+
+@pytest.fixture
+def own_postgres(durable_postgres):
+    """That server, which the test may stop and start; it is up again for the next test."""
+    yield durable_postgres
+    if not durable_postgres.accepts_connections():
+        durable_postgres.start()
 
 
 def trials_in(out):
@@ -57,7 +65,7 @@ def test_a_postgresql_restart_and_a_10_s_outage_are_ridden_out_counting_nothing_
 
 def test_an_outage_past_the_bound_stops_the_run_cleanly_with_its_results(tmp_path, own_postgres, monkeypatch):
     monkeypatch.setenv("MODELOPS_TEST_SLEEP", "0.05")
-    monkeypatch.setenv("MODELOPS_STORAGE_OUTAGE_SECONDS", "3")
+    monkeypatch.setenv("MODELOPS_STORAGE_OUTAGE_SECONDS", "1")  # the bound's length is not the point
     storage = own_postgres.create_database()
     spec = write_run(tmp_path, trials=400)
     log, out, sink = tmp_path / "calls.log", tmp_path / "out", tmp_path / "events.jsonl"
@@ -81,11 +89,10 @@ def test_a_frozen_runner_does_not_stall_the_one_sharing_its_study(tmp_path, post
     monkeypatch.setenv("MODELOPS_TEST_SLEEP", "0.05")
     monkeypatch.setenv("MODELOPS_LEASE_TIMEOUT_SECONDS", "5")
     spec = write_run(tmp_path, trials=40, compute={"runners": 2}, central_store={})
-    log, out = tmp_path / "calls.log", tmp_path / "out"
-    frozen = start_runner(spec, "frozen", postgres_url, out, log, "--runner-id", "frozen")
-    wait_until(lambda: len(calls(log)) >= 6)
-    live = start_runner(spec, "frozen", postgres_url, out, log, "--runner-id", "live")
-    wait_until(lambda: len(calls(log)) >= 12)
+    out, logs = tmp_path / "out", {name: tmp_path / f"{name}.log" for name in ("frozen", "live")}
+    # Both start at once (a runner's start-up is most of its cost); each simulates before the freeze.
+    frozen, live = (start_runner(spec, "frozen", postgres_url, out, logs[name], "--runner-id", name) for name in logs)
+    wait_until(lambda: len(calls(logs["frozen"])) >= 4 and len(calls(logs["live"])) >= 4)
     os.killpg(frozen.pid, signal.SIGSTOP)  # the runner and its workers: leases held, no progress
     try:
         summary = finish(live)  # finishes while the other stays frozen
