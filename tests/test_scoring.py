@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from modelops.losses import mae, mse, poisson, rmse
+from modelops.losses import SMALL_ROWS, _mean_by_key, mae, mse, poisson, rmse
 from modelops.scoring import ScoringError, align, score
 
 
@@ -128,3 +128,29 @@ def test_fast_alignment_equals_the_per_replicate_join_and_so_do_the_losses(seed,
         assert fast.schema == reference.schema and fast.equals(reference)
     for loss in (mse, rmse, mae, poisson):
         assert loss(fast) == loss(reference)  # bit for bit
+
+
+def grouped_mean(frame: pl.DataFrame) -> pl.DataFrame:
+    """The reference replicate mean: polars' grouped mean, as the losses computed it before."""
+    keys = [c for c in frame.columns if c not in ("replicate", "simulated", "observed")]
+    return frame.group_by(keys, maintain_order=True).agg(pl.col("simulated").mean(), pl.col("observed").first())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_replicate_mean_has_the_bits_of_polars_grouped_mean(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        count = int(rng.integers(1, 34))
+        rows = int(rng.integers(1, (SMALL_ROWS - 1) // count + 1))
+        scale = 10.0 ** rng.integers(-6, 9, (count, rows))
+        simulated = rng.standard_normal((count, rows)) * scale
+        observed = rng.poisson(5.0, rows)
+        frame = pl.DataFrame({
+            "t": np.tile(rng.permutation(5000)[:rows], count), "replicate": np.repeat(np.arange(count), rows),
+            "simulated": simulated.ravel(), "observed": np.tile(observed, count),
+        })  # fmt: skip
+        ours, reference = _mean_by_key(frame), grouped_mean(frame)
+        assert ours["simulated"].to_list() == reference["simulated"].to_list()
+        assert ours["observed"].equals(reference["observed"])
+        error = reference["simulated"] - reference["observed"]
+        assert mse(frame) == float((error**2).mean())
