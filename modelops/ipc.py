@@ -6,6 +6,7 @@ IPC stream bytes (the contracts wire format), so any Arrow reader can use them.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 
 import polars as pl
@@ -14,18 +15,18 @@ import pyarrow as pa
 
 def table_to_ipc(name: str, value: object) -> bytes:
     """Encode one output; `name` makes a wrong type easy to trace to its output."""
-    if isinstance(value, pl.DataFrame):
-        table = value.to_arrow()
-    elif isinstance(value, pa.Table):
-        table = value
-    else:
+    if isinstance(value, pl.DataFrame):  # polars' own writer: half the cost of converting to Arrow first
+        sink = io.BytesIO()
+        value.write_ipc_stream(sink, compat_level=pl.CompatLevel.oldest())  # types every Arrow reader knows
+        return sink.getvalue()
+    if not isinstance(value, pa.Table):
         raise TypeError(
             f"output {name!r}: expected polars.DataFrame or pyarrow.Table, "
             f"got {type(value).__module__}.{type(value).__qualname__}"
         )
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+    with pa.ipc.new_stream(sink, value.schema) as writer:
+        writer.write_table(value)
     return sink.getvalue().to_pybytes()
 
 
