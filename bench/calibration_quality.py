@@ -1,33 +1,41 @@
-"""Calibration quality: does the runner find the truth, and is its reported best honest?
+"""Calibration quality: does the runner find the truth, is its reported best honest, is busy mode as good?
 
     .venv/bin/python -m bench.calibration_quality [--quick] [--seeds N] [--trials N]
-                                                  [--deterministic] [--models seir,ridge]
+                                                  [--modes busy,deterministic] [--models seir,ridge]
 
 For each model of `bench.epidemic_models` (target data made at a known truth)
-and each seed, the same document is calibrated twice in this run:
-- by the runner (`calibrate`, busy mode unless --deterministic, a local Dask
-  cluster of 2 single-thread workers, an in-memory study);
+and each seed, the same document is calibrated in this run:
+- by the runner (`calibrate`) in each of `--modes` (busy, deterministic), on a
+  local Dask cluster of 2 single-thread workers, an in-memory study;
 - by the baseline, a plain sequential Optuna loop (`bench.plain_loop`).
-Each side's best is then re-scored in this process with fresh replicate seeds
+Each best is then re-scored in this process with fresh replicate seeds
 (`RESCORE_GROUPS` groups of the document's replicate count, from the
 confirmation stream far past what a run uses), giving its expected loss and a
 standard error. Per run it prints the worst relative parameter error of the
-best, the reported best loss and the re-scored one.
+best, the reported best loss and the re-scored one, and the evaluations
+(search + confirmation) per second.
 
-The last line is JSON, per model: `hits` / `plain_hits` (seeds whose worst
-relative error is at most 10%), `seeds`, `honest` (seeds whose reported best
-loss is within two standard errors of its re-scored value), `optimism` (median
-reported / re-scored loss; 1 is honest, below 1 is the winner's curse), and
-`rescored_ratio` (median runner / baseline re-scored loss; at most ~1 means
-the runner searches as well as the plain loop).
+The last line is JSON, per model and mode: `hits` / `plain_hits` (seeds whose
+worst relative error is at most 10%), `seeds`, `honest` (seeds whose reported
+best loss is within two standard errors of its re-scored value), `optimism`
+(median reported / re-scored loss; 1 is honest, below 1 is the winner's
+curse), `rescored_ratio` (median runner / baseline re-scored loss; at most ~1
+means the runner searches as well as the plain loop) and `throughput`
+(median evaluations/s). With both modes, `busy_vs_deterministic` gives the
+median busy / deterministic re-scored loss, the seeds where the two agree
+within two standard errors (`within_noise`) or busy is not worse
+(`busy_not_worse`), and the median throughput ratio (the baseline measured in
+the same run). `load` is the 1-minute load average at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -95,45 +103,66 @@ def rescore(spec, observed, params: Mapping[str, float]) -> tuple[float, float]:
     return float(np.mean(losses)), float(np.std(losses, ddof=1) / np.sqrt(len(losses)))
 
 
-def measure(client, name, model, seed, trials, folder, deterministic) -> dict:
+def measure(client, name, model, seed, trials, folder, modes) -> dict[str, dict]:
+    """One seed of one model: a row per runner mode, each beside the same plain loop."""
     spec = parse_spec(document(name, model, seed, trials, folder))
     observed = preflight(spec, folder)
-    run_id = f"{name}-{seed}"
-    summary = calibrate(
-        spec, observed, client, run_id=run_id, results_url=str(folder / run_id), deterministic=deterministic
-    )
     plain = plain_optuna(spec, observed)
-    ours_loss, ours_se = rescore(spec, observed, summary["best_params"])
     plain_loss, _ = rescore(spec, observed, plain.best_params)
-    row = {
-        "error": worst_error(summary["best_params"], model["truth"]),
-        "plain_error": worst_error(plain.best_params, model["truth"]),
-        "reported": summary["best_loss"],
-        "reported_se": summary.get("best_loss_se") or 0.0,
-        "rescored": ours_loss,
-        "rescored_se": ours_se,
-        "plain_rescored": plain_loss,
-        "warnings": summary.get("identifiability", {}).get("warnings", []),
-    }
-    print(f"{name:6} seed {seed}: worst error {row['error']:6.1%} (plain {row['plain_error']:6.1%}), "
-          f"best loss reported {row['reported']:9.2f} re-scored {ours_loss:9.2f} ± {ours_se:.2f} "
-          f"(plain re-scored {plain_loss:9.2f})", flush=True)  # fmt: skip
-    return row
+    rows = {}
+    for mode in modes:
+        run_id = f"{name}-{seed}-{mode}"
+        started = time.perf_counter()
+        summary = calibrate(spec, observed, client, run_id=run_id, results_url=str(folder / run_id),
+                            deterministic=mode == "deterministic")  # fmt: skip
+        elapsed = time.perf_counter() - started
+        ours_loss, ours_se = rescore(spec, observed, summary["best_params"])
+        row = rows[mode] = {
+            "error": worst_error(summary["best_params"], model["truth"]),
+            "plain_error": worst_error(plain.best_params, model["truth"]),
+            "reported": summary["best_loss"],
+            "reported_se": summary.get("best_loss_se") or 0.0,
+            "rescored": ours_loss,
+            "rescored_se": ours_se,
+            "plain_rescored": plain_loss,
+            "warnings": summary.get("identifiability", {}).get("warnings", []),
+            "throughput": (summary["n_trials"] + summary.get("confirm", {}).get("evaluations", 0)) / elapsed,
+        }
+        print(f"{name:6} seed {seed} {mode:13}: worst error {row['error']:6.1%} (plain {row['plain_error']:6.1%}), "
+              f"best loss reported {row['reported']:9.2f} ± {row['reported_se']:.2f} "
+              f"re-scored {ours_loss:9.2f} ± {ours_se:.2f} (plain re-scored {plain_loss:9.2f}), "
+              f"{row['throughput']:.1f} evaluations/s", flush=True)  # fmt: skip
+    return rows
+
+
+def within(a: float, a_se: float, b: float, b_se: float) -> bool:
+    """|a - b| within two standard errors of the difference."""
+    return abs(a - b) <= 2 * float(np.hypot(a_se, b_se))
 
 
 def aggregate(rows: list[dict]) -> dict:
-    def honest(r: dict) -> bool:
-        return abs(r["reported"] - r["rescored"]) <= 2 * float(np.hypot(r["reported_se"], r["rescored_se"]))
-
     return {
         "seeds": len(rows),
         "hits": sum(r["error"] <= HIT for r in rows),
         "plain_hits": sum(r["plain_error"] <= HIT for r in rows),
-        "honest": sum(map(honest, rows)),
+        "honest": sum(within(r["reported"], r["reported_se"], r["rescored"], r["rescored_se"]) for r in rows),
         "optimism": round(statistics.median(r["reported"] / r["rescored"] for r in rows), 3),
         "rescored_ratio": round(statistics.median(r["rescored"] / r["plain_rescored"] for r in rows), 3),
         "worst_error_median": round(statistics.median(r["error"] for r in rows), 3),
         "warned": sum(bool(r["warnings"]) for r in rows),
+        "throughput": round(statistics.median(r["throughput"] for r in rows), 2),
+    }
+
+
+def busy_vs_deterministic(busy: list[dict], deterministic: list[dict]) -> dict:
+    """Does busy mode search as well as deterministic mode at the same budget, and faster?"""
+    pairs = list(zip(busy, deterministic))
+    return {
+        "rescored_ratio": round(statistics.median(b["rescored"] / d["rescored"] for b, d in pairs), 3),
+        "within_noise": sum(within(b["rescored"], b["rescored_se"], d["rescored"], d["rescored_se"]) for b, d in pairs),
+        "busy_not_worse": sum(bool(b["rescored"] <= d["rescored"] + 2 * np.hypot(b["rescored_se"], d["rescored_se"]))
+                              for b, d in pairs),  # fmt: skip
+        "throughput_ratio": round(statistics.median(b["throughput"] / d["throughput"] for b, d in pairs), 3),
     }
 
 
@@ -143,9 +172,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--models", default="seir,ridge")
-    parser.add_argument("--deterministic", action="store_true", help="the runner in deterministic mode")
+    parser.add_argument("--modes", default="busy,deterministic", help="runner modes, each over the same seeds")
     args = parser.parse_args()
     seeds, trials = (1, 100) if args.quick else (args.seeds, args.trials)
+    modes = args.modes.split(",")
+    if not set(modes) <= {"busy", "deterministic"}:
+        raise SystemExit(f"unknown mode in {args.modes!r}: use busy and/or deterministic")
     folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
     results = {}
     with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -153,9 +185,12 @@ def main() -> None:
             client.run(lambda: __import__("bench.epidemic_models"))  # warm imports off the clock
             for name in args.models.split(","):
                 model = case(name)
-                rows = [measure(client, name, model, s, trials, folder, args.deterministic) for s in range(1, seeds + 1)]
-                results[name] = aggregate(rows)
-    print(json.dumps(results | {"trials": trials, "mode": "deterministic" if args.deterministic else "busy"}))
+                runs = [measure(client, name, model, s, trials, folder, modes) for s in range(1, seeds + 1)]
+                by_mode = {mode: [run[mode] for run in runs] for mode in modes}
+                results[name] = {mode: aggregate(rows) for mode, rows in by_mode.items()}
+                if len(modes) == 2:
+                    results[name]["busy_vs_deterministic"] = busy_vs_deterministic(by_mode["busy"], by_mode["deterministic"])
+    print(json.dumps(results | {"trials": trials, "load": round(os.getloadavg()[0], 1)}))
 
 
 if __name__ == "__main__":
