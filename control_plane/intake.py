@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
-from modelops.events.cloudevents import (EVENT_TYPES, RUN_COMPLETED, RUN_FAILED, RUN_STARTED,
+from modelops.events.cloudevents import (CONFIRMATION_PHASES, EVENT_TYPES, RUN_COMPLETED, RUN_FAILED, RUN_STARTED,
                                          SPEC_VERSION, TRIAL_COMPLETED, TRIAL_FAILED, TRIAL_OK)
 from modelops.naming import check_run_id
 
@@ -198,6 +198,11 @@ def _check_payload(event_type: str, data: dict[str, Any]) -> tuple[dict | None, 
         _loss(trial, "loss", "data.trial.loss")
         if not isinstance(trial.get("params"), dict):
             raise _Rejected("data.trial.params must be an object")
+        if "phase" in trial:  # a re-scoring after the search: its counts are still the search's
+            if trial["phase"] not in CONFIRMATION_PHASES:
+                raise _Rejected(f"data.trial.phase must be one of {', '.join(CONFIRMATION_PHASES)}")
+            if not isinstance(trial.get("confirms"), str):
+                raise _Rejected("data.trial.confirms must be a string")
     elif event_type == RUN_COMPLETED:
         return _object(data, "summary"), None
     elif event_type == RUN_FAILED:

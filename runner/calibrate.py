@@ -115,12 +115,14 @@ def calibrate(
                 writer.write("posterior.parquet", parquet_bytes(algorithm.posterior()))
             elif spec.confirm.top and interruption.signal is None:
 
-                def phase_engine(algorithm, phase, seeds):
+                def phase_engine(algorithm, phase, seeds, mark):
                     phased = Engine(client, spec, observed, algorithm, phase, deterministic=deterministic, seeds=seeds,
                                     stop_at_target=False)  # fmt: skip
+                    phased.on_trial = lambda record, counts: reporter.confirmation(mark(record), counts)
                     interruption.attach(phased.stop)
                     return phased
 
+                reporter.searched(ledger.counts())
                 confirmed, confirmations = confirm(phase_engine, spec, ledger)
         except Exception as exc:  # whatever ends the run early, its results and its end are reported
             error = exc

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import statistics
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 
@@ -110,7 +111,8 @@ def pooled(chosen: Sequence[TrialRecord], confirmations: Sequence[TrialRecord]) 
 def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, list[TrialRecord]]:
     """Run the confirmation and holdout phases after a finished search.
 
-    `engine_for(algorithm, ledger, seeds)` builds the engine that evaluates it.
+    `engine_for(algorithm, ledger, seeds, mark)` builds the engine that evaluates
+    a phase; `mark(record)` is a finished record as the run's row (for its event).
     Returns the summary's confirmation fields (None when there is nothing to
     confirm) and the phases' trial records, marked.
     """
@@ -152,7 +154,8 @@ def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, l
 def _evaluate(engine_for, ledger, phase: str, proposals: Confirmation, first_number: int) -> list[TrialRecord]:
     """Evaluate every proposal in the ledger phase `phase`; its records, marked."""
     phased = ledger.phase(phase, proposals.budget)
-    engine_for(proposals, phased, proposals.seeds).run()
+    mark = lambda record: proposals.mark([replace(record)], phase, first_number)[0]  # noqa: E731
+    engine_for(proposals, phased, proposals.seeds, mark).run()
     return proposals.mark(phased.records(), phase, first_number)
 
 

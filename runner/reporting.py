@@ -38,7 +38,7 @@ class Reporter:
     def _delivered(self, batch: list[dict[str, Any]]) -> None:
         with self._lock:
             for event in batch:
-                if event["type"] == TRIAL_COMPLETED:
+                if event["type"] == TRIAL_COMPLETED and "phase" not in event["data"]["trial"]:  # search trials
                     param_id = event["data"]["trial"]["param_id"]
                     self._deliveries[param_id] += 1
                     if self._deliveries[param_id] == len(self._publishers):
@@ -69,6 +69,20 @@ class Reporter:
         if not self._publishers:
             with self._lock:
                 self._reported.append(record.param_id)
+
+    def searched(self, counts: Counts) -> None:
+        """The search is over: confirmation events carry its final counts."""
+        best = counts.best
+        self.events.searched(counts.done, counts.failed, None if best is None else best.loss,
+                             None if best is None else best.params)  # fmt: skip
+
+    def confirmation(self, record: TrialRecord, counts: Counts) -> None:
+        """A re-scoring of a candidate (`record` marked with its phase), `counts` the phase's."""
+        status = TRIAL_OK if record.status == "completed" else TRIAL_FAILED
+        self._publish(self.events.confirmation_completed(
+            record.number, record.param_id, record.params, record.loss, status,
+            phase=record.phase, confirms=record.confirms, done=counts.done, budget=counts.budget,
+        ))  # fmt: skip
 
     def finished(self, summary: dict[str, Any]) -> None:
         if summary["status"] == "completed":

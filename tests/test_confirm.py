@@ -11,6 +11,8 @@ from bench.plain_loop import loss_of
 from modelops.seeds import CONFIRM, replicate_seeds
 from modelops.spec import SpecError, parse_spec, preflight
 from modelops_contracts import UniqueParameterSet, make_param_id
+from control_plane.intake import parse_delivery, summarise
+from modelops.events import TRIAL_COMPLETED
 from runner.calibrate import calibrate
 from runner.confirm import HOLDOUT, PHASE
 from runner.ledger import Ledger
@@ -25,9 +27,8 @@ def noisy_run(client, tmp_path, **changes):
     doc = quadratic_doc(model=NOISY, budget={"trials": 40}, confirm={"top": 5, "repeats": 3}, **changes)
     spec = parse_spec(doc)
     observed = preflight(spec, tmp_path)
-    summary = calibrate(
-        spec, observed, client, run_id="noisy", results_url=str(tmp_path / "out"), deterministic=True
-    )
+    summary = calibrate(spec, observed, client, run_id="noisy", results_url=str(tmp_path / "out"), deterministic=True,
+                        events=[str(tmp_path / "events.jsonl")])  # fmt: skip
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == summary
     return spec, observed, summary, pl.read_parquet(tmp_path / "out" / "trials.parquet")
 
@@ -66,6 +67,29 @@ def test_the_top_candidates_are_rescored_with_fresh_seeds_and_the_best_is_the_po
     assert summary["best_loss"] == pytest.approx(statistics.fmean(losses))
     assert summary["best_loss_se"] == pytest.approx(statistics.stdev(losses) / math.sqrt(4))
     assert summary["best_target_losses"]["curve"] == pytest.approx(summary["best_loss"])  # one target, weight 1
+
+
+def test_confirmations_are_trial_events_marked_apart_and_search_progress_stays_within_budget(dask_client, tmp_path):
+    _, _, summary, trials = noisy_run(dask_client, tmp_path)
+    sent = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    told = [e["data"] for e in sent if e["type"] == TRIAL_COMPLETED]
+    search = [d for d in told if "phase" not in d["trial"]]
+    again = [d for d in told if "phase" in d["trial"]]
+    assert len(search) == 40 and len(again) == 19  # every confirmation and held-out evaluation, once
+    rows = {r["param_id"]: r for r in trials.filter(pl.col("phase") != "search").iter_rows(named=True)}
+    for data in again:
+        row = rows[data["trial"]["param_id"]]
+        assert (data["trial"]["phase"], data["trial"]["confirms"], data["trial"]["number"]) == (
+            row["phase"], row["confirms"], row["number"])  # fmt: skip
+        assert data["counts"] == {"done": 40, "failed": 0, "budget": 40}  # the search's, unchanged
+        assert data["best_loss"] == min(search_data["trial"]["loss"] for search_data in search)
+    assert sorted(d["confirmations"]["done"] for d in again if d["trial"]["phase"] == PHASE) == list(range(1, 16))
+    assert {d["confirmations"]["budget"] for d in again} == {15, 4}
+
+    events, rejected = parse_delivery(sent)
+    assert rejected == []
+    progress = summarise(events)["noisy"]
+    assert (progress["done"], progress["budget"]) == (40, 40) and progress["terminal"] == "completed"
 
 
 def test_the_reported_best_matches_its_rescored_value_where_the_search_minimum_is_optimistic(dask_client, tmp_path):

@@ -386,3 +386,23 @@ def test_merging_in_any_order_with_duplicates_equals_merging_once_in_order(losse
         previous = state
     assert folded(state) == folded(in_order)
     assert json.loads(json.dumps(state, allow_nan=False)) == state
+
+
+def test_confirmation_events_count_apart_so_search_progress_never_passes_the_budget():
+    builder = ProgressEvents("run-c", 2)
+    stream = [builder.trial_completed(n, f"p{n}", {"x": n}, 1.0 + n) for n in range(2)]
+    stream += [builder.confirmation_completed(2 + k, f"c{k}", {"x": 0}, 0.5, "ok", phase="confirm", confirms="p0",
+                                              done=k + 1, budget=3) for k in range(3)]  # fmt: skip
+    events, rejected = parse_delivery(stream)
+    assert rejected == []
+    state = summarise(events)["run-c"]
+    assert (state["done"], state["budget"], state["best_loss"]) == (2, 2, 1.0)  # the search's best, not a re-scoring
+
+    unmarked = copy.deepcopy(stream[-1])
+    unmarked["id"], unmarked["data"]["trial"]["phase"] = "x1", "extra"
+    orphan = copy.deepcopy(stream[-1])
+    orphan["id"] = "x2"
+    del orphan["data"]["trial"]["confirms"]
+    events, rejected = parse_delivery([unmarked, orphan])
+    assert events == [] and [reason for _, reason in rejected] == [
+        "data.trial.phase must be one of confirm, holdout", "data.trial.confirms must be a string"]  # fmt: skip

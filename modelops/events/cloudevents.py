@@ -23,6 +23,8 @@ SPEC_VERSION = "1.0"
 DATA_CONTENT_TYPE = "application/json"
 TRIAL_OK = "ok"
 TRIAL_FAILED = "failed"
+# A trial event's `phase`: absent for the search; re-scorings of a candidate after it.
+CONFIRMATION_PHASES = ("confirm", "holdout")
 # The documented CloudEvents `sequence` extension is a lexicographically ordered
 # String; zero-padding to the width of a signed 32-bit integer keeps string order
 # equal to numeric order.
@@ -105,6 +107,37 @@ class ProgressEvents:
             self.best_loss, self.best_params = _finite(study["best_loss"]), study["best_params"]
         trial = {"number": number, "param_id": param_id, "loss": loss, "status": status, "params": dict(params)}
         return self._event(TRIAL_COMPLETED, {"trial": trial}, subject=f"trial/{number}", event_id=self.trial_event_id(param_id))
+
+    def confirmation_completed(
+        self,
+        number: int,
+        param_id: str,
+        params: Mapping[str, Any],
+        loss: float | None,
+        status: str,
+        *,
+        phase: str,
+        confirms: str,
+        done: int,
+        budget: int,
+    ) -> dict[str, Any]:
+        """One finished re-scoring of the candidate `confirms` (phase "confirm" or "holdout").
+
+        A trial event marked with its phase: its counts stay the search's (the
+        confirmations are extra budget, so search progress never passes 100%);
+        `data.confirmations` ({done, budget}) counts the phase's own.
+        """
+        if status not in (TRIAL_OK, TRIAL_FAILED):
+            raise ValueError(f"trial status must be {TRIAL_OK!r} or {TRIAL_FAILED!r}, not {status!r}")
+        trial = {"number": number, "param_id": param_id, "loss": _finite(loss), "status": status,
+                 "params": dict(params), "phase": phase, "confirms": confirms}  # fmt: skip
+        data = {"trial": trial, "confirmations": {"done": int(done), "budget": int(budget)}}
+        return self._event(TRIAL_COMPLETED, data, subject=f"trial/{number}", event_id=self.trial_event_id(param_id))
+
+    def searched(self, done: int, failed: int, best_loss: float | None, best_params: Mapping[str, Any] | None) -> None:
+        """The search's final counts (the study's), for the events that follow it: a resumed runner saw none."""
+        self.done, self.failed = done, failed
+        self.best_loss, self.best_params = _finite(best_loss), None if best_params is None else dict(best_params)
 
     def trial_event_id(self, param_id: str) -> str:
         """The same id every time a trial is reported (again after a restart), so subscribers dedupe it."""
