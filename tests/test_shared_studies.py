@@ -1,6 +1,7 @@
 """Runners sharing one study, and runners dying: real processes, real PostgreSQL and SQLite."""
 
 import collections
+import json
 
 import optuna
 import polars as pl
@@ -20,6 +21,11 @@ def finished_in(storage: str, run_id: str, budget: int) -> set[str]:
         return {record.param_id for record in ledger.records()}
     finally:
         ledger.close()
+
+
+def trial_events(path):
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [e for e in events if e["type"] == "modelops.trial.completed"]
 
 
 def evaluations(calls_path):
@@ -73,14 +79,15 @@ def test_a_runner_killed_mid_run_and_restarted_finishes_without_repeating_finish
 ):
     storage = f"sqlite:///{tmp_path / 'study.db'}" if store == "sqlite" else request.getfixturevalue("postgres_url")
     spec = write_run(tmp_path, trials=40)
-    log = tmp_path / "calls.log"
-    first = start_runner(spec, "crash", storage, tmp_path / "out", log)
+    log, sink = tmp_path / "calls.log", tmp_path / "events.jsonl"
+    command = (spec, "crash", storage, tmp_path / "out", log, "--events", str(sink))
+    first = start_runner(*command)
     wait_until(lambda: len(calls(log)) >= 30)  # well into the run, trials in flight
-    kill_group(first)
+    kill_group(first)  # SIGKILL: events queued or in flight are never sent by this process
     finished_first = finished_in(storage, "crash", 40)
     assert 0 < len(finished_first) < 40
 
-    summary = finish(start_runner(spec, "crash", storage, tmp_path / "out", log))
+    summary = finish(start_runner(*command))
     assert summary["n_trials"] == 40 and summary["status"] == "completed"
     assert summary["evaluated_here"] == 40 - len(finished_first)  # the rest, leased-but-unfinished included
     trials = pl.read_parquet(tmp_path / "out" / "trials.parquet")
@@ -89,6 +96,13 @@ def test_a_runner_killed_mid_run_and_restarted_finishes_without_repeating_finish
     for param_id in finished_first:
         for seed in replicate_seeds(param_id, 2):
             assert simulated[(param_id, seed)] == 1, "a trial finished before the kill was simulated again"
+    ids_by_trial = collections.defaultdict(set)
+    for event in trial_events(sink):
+        ids_by_trial[event["data"]["trial"]["param_id"]].add(event["id"])
+    assert set(ids_by_trial) == set(trials["param_id"])  # every finished trial was reported, after the restart too
+    assert all(len(ids) == 1 for ids in ids_by_trial.values())  # a trial sent twice has one id: deduped
+    study = optuna.load_study(study_name="crash", storage=optuna_storage(storage, "crash"))
+    assert not [t for t in study.trials if t.state.name == "RUNNING"]  # ledger and study agree
 
 
 def test_a_live_runner_takes_over_the_leases_of_one_that_died(tmp_path, postgres_url):
