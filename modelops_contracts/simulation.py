@@ -66,8 +66,10 @@ class SimTask:
             raise ContractViolationError(
                 f"params must be a UniqueParameterSet, got {type(self.params).__name__}"
             )
-        # Checks bundle_ref, entrypoint, param_id and seed, so task_id can never fail later.
-        make_task_id(self.bundle_ref, self.entrypoint, self.params.param_id, self.seed)
+        # Checks bundle_ref, entrypoint, param_id and seed, so task_id can never fail later; kept, since
+        # computing it (a parse and a hash) is a fair share of a cheap simulation's overhead.
+        task_id = make_task_id(self.bundle_ref, self.entrypoint, self.params.param_id, self.seed)
+        object.__setattr__(self, "_task_id", task_id)
         if self.outputs is not None:
             if isinstance(self.outputs, str) or not isinstance(self.outputs, Sequence):
                 raise ContractViolationError(
@@ -84,7 +86,7 @@ class SimTask:
     @property
     def task_id(self) -> str:
         """The task's content id, see `make_task_id`."""
-        return make_task_id(self.bundle_ref, self.entrypoint, self.params.param_id, self.seed)
+        return self._task_id
 
 
 @runtime_checkable
