@@ -49,7 +49,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from .ledger import sqlalchemy_url
+from .database import sqlalchemy_url
 from .storage_retry import retried
 
 metadata = MetaData()

@@ -20,48 +20,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, and_, case, create_engine, or_, select
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection, Engine
 
+from .database import ledger_engine
+from .ledger_complete import store_finished
+from .ledger_tables import create_or_upgrade, record_of, runs, trials
 from .liveness import Liveness, LivenessError
 from .liveness import liveness as runner_liveness
 from .run_document import SpecMismatch, compared_document, differences, document_digest, document_json
 from .storage_retry import retried
 from .trials import TrialRecord
-
-metadata = MetaData()
-runs = Table(
-    "modelops_runs",
-    metadata,
-    Column("run_id", String(63), primary_key=True),
-    Column("budget", Integer, nullable=False),
-    Column("spec_sha256", String(64)),  # of the document as compared on resume (`compared_document`)
-    Column("document", Text),
-    # Kept by every lease and completion, so counting costs one row however long the run.
-    Column("leased", Integer, nullable=False, server_default="0"),
-    Column("done", Integer, nullable=False, server_default="0"),
-    Column("failed", Integer, nullable=False, server_default="0"),
-    Column("best_param_id", String(64)),
-    Column("best_loss", Float),
-    Column("best_number", Integer),
-)
-trials = Table(
-    "modelops_trials",
-    metadata,
-    Column("run_id", String(63), primary_key=True),
-    Column("param_id", String(64), primary_key=True),
-    Column("number", Integer, nullable=False),
-    Column("params", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # leased | completed | failed
-    Column("runner_id", String(128), nullable=False),
-    Column("leased_at", Float, nullable=False),
-    Column("finished_at", Float),
-    Column("loss", Float),
-    Column("record", Text),
-    Column("reported", Integer, nullable=False, server_default="0"),  # 1: every event sink took its trial event
-)
-
 
 class LedgerError(RuntimeError):
     """The ledger cannot be used as asked (e.g. a second runner on SQLite)."""
@@ -119,7 +88,10 @@ class Ledger:
         self.run_id = run_id
         self.runner_id = runner_id
         self._inherited = True  # leases held under this runner id before a restart are stale
-        retried(lambda: metadata.create_all(engine), "creating the trial ledger")
+        self._postgres = engine.dialect.name == "postgresql"
+        # On PostgreSQL a read or a single statement is a transaction of its own: one round trip, no BEGIN/COMMIT.
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
+        retried(lambda: self._upgrade(), "creating or upgrading the trial ledger")
         try:
             self._lock: Liveness = liveness or retried(lambda: runner_liveness(engine, run_id, runner_id), "joining the run")
         except LivenessError as exc:
@@ -130,6 +102,10 @@ class Ledger:
             if liveness is None:
                 self._lock.release()
             raise
+
+    def _upgrade(self) -> None:
+        with self.engine.begin() as conn:
+            create_or_upgrade(conn)
 
     def _start(self, budget: int, document: dict[str, Any] | None, force: bool) -> None:
         run_id = self.run_id
@@ -172,13 +148,13 @@ class Ledger:
     @_retried
     def unreported(self) -> list[TrialRecord]:
         """Finished trials whose events not every sink took (a crash came first), in lease order."""
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             rows = conn.execute(
                 select(trials)
                 .where(trials.c.run_id == self.run_id, trials.c.status != "leased", trials.c.reported == 0)
                 .order_by(trials.c.number)
             ).all()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def close(self) -> None:
         self._lock.release()
@@ -218,7 +194,7 @@ class Ledger:
                 row = existing.get(param_id)
                 if row is not None:
                     if row.status != "leased":
-                        leases.append(Lease("finished", row.number, _record(row)))
+                        leases.append(Lease("finished", row.number, record_of(row)))
                     else:
                         leases.append(Lease("mine" if row.runner_id == self.runner_id else "leased", row.number))
                 elif number >= budget:
@@ -250,60 +226,7 @@ class Ledger:
         A row this runner already stored with the same result counts as stored:
         a retry whose first try committed.
         """
-        stored, newly = [], []
-        with self.engine.begin() as conn:
-            for record in records:
-                document = {
-                    "seeds": [str(s) for s in record.seeds],
-                    "submitted_at": record.submitted_at,
-                    "target_losses": record.target_losses,
-                    "error": record.error,
-                    "sim_seconds": record.sim_seconds,
-                }
-                mine = (
-                    (trials.c.run_id == self.run_id)
-                    & (trials.c.param_id == record.param_id)
-                    & (trials.c.runner_id == self.runner_id)
-                )
-                result = conn.execute(
-                    trials.update()
-                    .where(mine & (trials.c.status == "leased"))
-                    .values(
-                        status=record.status,
-                        loss=record.loss,
-                        finished_at=record.finished_at,
-                        record=json.dumps(document),
-                    )
-                )
-                if result.rowcount == 1:
-                    newly.append(record)
-                    stored.append(True)
-                    continue
-                same = (trials.c.status == record.status) & (trials.c.finished_at == record.finished_at)
-                stored.append(conn.execute(select(trials.c.number).where(mine & same)).first() is not None)
-            self._count_finished(conn, newly)  # what a committed first try stored is counted already
-        return stored
-
-    def _count_finished(self, conn: Connection, records: list[TrialRecord]) -> None:
-        """Move `records` from leased to done in the run's counts, and keep its best."""
-        if not records:
-            return
-        values: dict[str, Any] = {
-            "leased": runs.c.leased - len(records),
-            "done": runs.c.done + len(records),
-            "failed": runs.c.failed + sum(r.status == "failed" for r in records),
-        }
-        completed = [r for r in records if r.status == "completed"]
-        if completed:
-            best = min(completed, key=lambda r: (r.loss, r.number))
-            better = or_(
-                runs.c.best_loss.is_(None),
-                runs.c.best_loss > best.loss,
-                and_(runs.c.best_loss == best.loss, runs.c.best_number > best.number),
-            )
-            for column, value in (("best_param_id", best.param_id), ("best_loss", best.loss), ("best_number", best.number)):
-                values[column] = case((better, value), else_=runs.c[column])
-        self._update_run(conn, **values)
+        return store_finished(self._single if self._postgres else self.engine, self.run_id, self.runner_id, records)
 
     def reclaim(self) -> list[TrialRecord]:
         """Take over the leases of runners that are gone; they must be evaluated again."""
@@ -319,16 +242,16 @@ class Ledger:
         return reclaimed
 
     def _inherited_leases(self) -> list[TrialRecord]:
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             rows = conn.execute(
                 select(trials).where(
                     trials.c.run_id == self.run_id, trials.c.runner_id == self.runner_id, trials.c.status == "leased"
                 )
             ).all()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def _other_owners(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             return list(
                 conn.execute(
                     select(trials.c.runner_id)
@@ -353,7 +276,7 @@ class Ledger:
                 rows = conn.execute(
                     select(trials).where(leased & (trials.c.runner_id == self.runner_id) & (trials.c.leased_at == stamp))
                 ).all()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     @_retried
     def counts(self) -> Counts:
@@ -365,33 +288,33 @@ class Ledger:
             .outerjoin(best, and_(best.c.run_id == runs.c.run_id, best.c.param_id == runs.c.best_param_id))
             .where(runs.c.run_id == self.run_id)
         )
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             row = conn.execute(query).one()
-        return Counts(row.budget, row.leased, row.done, row.failed, None if row.param_id is None else _record(row))
+        return Counts(row.budget, row.leased, row.done, row.failed, None if row.param_id is None else record_of(row))
 
     @_retried
     def finished(self, param_ids: list[str]) -> list[TrialRecord]:
         """Those of `param_ids` that have finished (leased elsewhere, watched for their result)."""
         if not param_ids:
             return []
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             rows = conn.execute(
                 select(trials).where(
                     trials.c.run_id == self.run_id, trials.c.param_id.in_(param_ids), trials.c.status != "leased"
                 )
             ).all()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     @_retried
     def records(self) -> list[TrialRecord]:
         """Every finished trial of the run, in lease order."""
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             rows = conn.execute(
                 select(trials)
                 .where(trials.c.run_id == self.run_id, trials.c.status != "leased")
                 .order_by(trials.c.number)
             ).all()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def _update_run(self, conn: Connection, **values: Any) -> None:
         conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(**values))
@@ -402,38 +325,3 @@ class Ledger:
             query = query.with_for_update()  # serialises leases of this run across runners
         return conn.execute(query).one()
 
-
-def _record(row: Any) -> TrialRecord:
-    document = json.loads(row.record) if row.record else {}
-    record = TrialRecord(
-        number=row.number,
-        param_id=row.param_id,
-        params=json.loads(row.params),
-        seeds=tuple(int(s) for s in document.get("seeds", ())),
-        submitted_at=document.get("submitted_at", row.leased_at),
-    )
-    if row.status != "leased":
-        record.status = row.status
-        record.loss = row.loss
-        record.finished_at = row.finished_at
-        record.target_losses = document.get("target_losses", {})
-        record.error = document.get("error")
-        record.sim_seconds = document.get("sim_seconds", 0.0)
-    return record
-
-
-def ledger_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for a study storage URL ("memory" keeps it in this process)."""
-    if url == "memory":
-        return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
-    # No ping per checkout (a round trip each): a call on a connection the server dropped fails, is retried
-    # (`runner.storage_retry`), and SQLAlchemy replaces the pool's connections.
-    return create_engine(sqlalchemy_url(url))
-
-
-def sqlalchemy_url(url: str) -> URL:
-    """psycopg 3 is the PostgreSQL driver here; plain `postgresql://` URLs use it too."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed

@@ -24,7 +24,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from .journal import SqlJournalBackend
-from .ledger import Ledger, sqlalchemy_url
+from .database import sqlalchemy_url
+from .ledger import Ledger
 
 # Key of the advisory lock under which runners create tables, one at a time.
 _SCHEMA_LOCK = 0x6D6F707353434845

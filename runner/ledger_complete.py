@@ -1,0 +1,118 @@
+"""Storing a batch of finished trials in the ledger, and moving them from leased to done in their run's counts.
+
+A trial is stored only while this runner still holds its lease (else it was
+reclaimed, and its result is not ours to give). A retry whose first try
+committed finds its rows stored with the same result: they count as stored and
+are not counted twice. On PostgreSQL the whole batch is one statement (one
+round trip, atomic); SQLite is in this process, so plain statements in one
+transaction cost no round trips.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import and_, case, or_, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from .ledger_tables import record_document, runs, trials
+from .trials import TrialRecord
+
+# The batch's best beats the run's (the lower loss, then the earlier trial).
+_BETTER = (
+    "(best.param_id IS NOT NULL AND (r.best_loss IS NULL OR r.best_loss > best.loss"
+    " OR (r.best_loss = best.loss AND r.best_number > best.number)))"
+)
+# All sub-statements see one snapshot: the final SELECT finds rows stored by an earlier try, not this one's.
+_COMPLETE = text(f"""
+WITH batch AS (
+  SELECT * FROM json_to_recordset(CAST(:batch AS json))
+    AS b(param_id text, status text, loss text, finished_at float8, record text)
+), stored AS (
+  UPDATE {trials.name} t SET status = b.status, loss = CAST(b.loss AS float8), finished_at = b.finished_at,
+    record = b.record
+  FROM batch b
+  WHERE t.run_id = :run AND t.param_id = b.param_id AND t.runner_id = :runner AND t.status = 'leased'
+  RETURNING t.param_id, t.status, t.loss, t.number
+), best AS (
+  SELECT param_id, loss, number FROM stored WHERE status = 'completed' ORDER BY loss, number LIMIT 1
+), counted AS (
+  UPDATE {runs.name} r SET
+    leased = r.leased - (SELECT count(*) FROM stored),
+    done = r.done + (SELECT count(*) FROM stored),
+    failed = r.failed + (SELECT count(*) FROM stored WHERE status = 'failed'),
+    best_param_id = CASE WHEN {_BETTER} THEN best.param_id ELSE r.best_param_id END,
+    best_loss = CASE WHEN {_BETTER} THEN best.loss ELSE r.best_loss END,
+    best_number = CASE WHEN {_BETTER} THEN best.number ELSE r.best_number END
+  FROM (SELECT 1) one LEFT JOIN best ON true
+  WHERE r.run_id = :run AND EXISTS (SELECT 1 FROM stored)
+)
+SELECT param_id FROM stored
+UNION ALL
+SELECT t.param_id FROM {trials.name} t JOIN batch b ON t.param_id = b.param_id
+WHERE t.run_id = :run AND t.runner_id = :runner AND t.status = b.status AND t.finished_at = b.finished_at
+""")
+
+
+def store_finished(engine: Engine, run_id: str, runner_id: str, records: list[TrialRecord]) -> list[bool]:
+    """Store `records`; False for one whose lease is no longer this runner's. `engine` autocommits on PostgreSQL."""
+    if not records:
+        return []
+    if engine.dialect.name == "postgresql":
+        return _in_one_statement(engine, run_id, runner_id, records)
+    stored, newly = [], []
+    with engine.begin() as conn:
+        for record in records:
+            mine = (trials.c.run_id == run_id) & (trials.c.param_id == record.param_id) & (trials.c.runner_id == runner_id)
+            result = conn.execute(
+                trials.update()
+                .where(mine & (trials.c.status == "leased"))
+                .values(status=record.status, loss=record.loss, finished_at=record.finished_at, record=record_document(record))
+            )
+            if result.rowcount == 1:
+                newly.append(record)
+                stored.append(True)
+                continue
+            same = (trials.c.status == record.status) & (trials.c.finished_at == record.finished_at)
+            stored.append(conn.execute(select(trials.c.number).where(mine & same)).first() is not None)
+        _count_finished(conn, run_id, newly)  # what a committed first try stored is counted already
+    return stored
+
+
+def _in_one_statement(engine: Engine, run_id: str, runner_id: str, records: list[TrialRecord]) -> list[bool]:
+    batch = [
+        {
+            "param_id": r.param_id,
+            "status": r.status,
+            "loss": None if r.loss is None else repr(float(r.loss)),  # as text: JSON has no NaN
+            "finished_at": r.finished_at,
+            "record": record_document(r),
+        }
+        for r in records
+    ]
+    with engine.begin() as conn:
+        kept = set(conn.execute(_COMPLETE, {"batch": json.dumps(batch), "run": run_id, "runner": runner_id}).scalars())
+    return [r.param_id in kept for r in records]
+
+
+def _count_finished(conn: Connection, run_id: str, records: list[TrialRecord]) -> None:
+    """Move `records` from leased to done in the run's counts, and keep its best."""
+    if not records:
+        return
+    values: dict[str, Any] = {
+        "leased": runs.c.leased - len(records),
+        "done": runs.c.done + len(records),
+        "failed": runs.c.failed + sum(r.status == "failed" for r in records),
+    }
+    completed = [r for r in records if r.status == "completed"]
+    if completed:
+        best = min(completed, key=lambda r: (r.loss, r.number))
+        better = or_(
+            runs.c.best_loss.is_(None),
+            runs.c.best_loss > best.loss,
+            and_(runs.c.best_loss == best.loss, runs.c.best_number > best.number),
+        )
+        for column, value in (("best_param_id", best.param_id), ("best_loss", best.loss), ("best_number", best.number)):
+            values[column] = case((better, value), else_=runs.c[column])
+    conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
