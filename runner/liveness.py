@@ -10,6 +10,11 @@
 
 The lease timeout does not depend on how long simulations take: the heartbeat
 thread beats while simulations run. Default 30 s, `MODELOPS_LEASE_TIMEOUT_SECONDS`.
+So `model.timeout_seconds` needs no lease timeout derived from it: a live
+runner's lease is never reclaimed however long its simulation may legitimately
+run (the simulation timeout bounds that, and fails the trial), and a runner
+that stopped beating loses its leases after the lease timeout whatever its
+simulations' timeout; what it finishes later is refused by the ledger.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -25,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import Column, Float, MetaData, String, Table, text
 from sqlalchemy.engine import Connection, Engine
 
+from .env_seconds import env_seconds
 from .storage_retry import is_transient, retried
 
 LEASE_TIMEOUT_ENV = "MODELOPS_LEASE_TIMEOUT_SECONDS"
@@ -57,16 +62,7 @@ class LivenessError(RuntimeError):
 
 
 def lease_timeout() -> float:
-    value = os.environ.get(LEASE_TIMEOUT_ENV)
-    if not value:
-        return DEFAULT_LEASE_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{LEASE_TIMEOUT_ENV} must be a number of seconds, not {value!r}") from None
-    if seconds <= DEAD_AFTER_BEATS * HEARTBEAT_SECONDS:
-        raise ValueError(f"{LEASE_TIMEOUT_ENV} must be more than {DEAD_AFTER_BEATS * HEARTBEAT_SECONDS:g} s")
-    return seconds
+    return env_seconds(LEASE_TIMEOUT_ENV, DEFAULT_LEASE_TIMEOUT, more_than=DEAD_AFTER_BEATS * HEARTBEAT_SECONDS)
 
 
 class Liveness:

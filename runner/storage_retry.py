@@ -10,12 +10,13 @@ writes themselves are idempotent (see the ledger and the journal).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from .env_seconds import env_seconds
 
 OUTAGE_ENV = "MODELOPS_STORAGE_OUTAGE_SECONDS"
 DEFAULT_OUTAGE_SECONDS = 120.0
@@ -30,16 +31,7 @@ class StorageOutage(RuntimeError):
 
 
 def outage_seconds() -> float:
-    value = os.environ.get(OUTAGE_ENV)
-    if not value:
-        return DEFAULT_OUTAGE_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{OUTAGE_ENV} must be a number of seconds, not {value!r}") from None
-    if seconds < 0:
-        raise ValueError(f"{OUTAGE_ENV} must not be negative, not {value!r}")
-    return seconds
+    return env_seconds(OUTAGE_ENV, DEFAULT_OUTAGE_SECONDS, at_least=0)
 
 
 def is_transient(error: BaseException) -> bool:
