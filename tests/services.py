@@ -76,11 +76,12 @@ class AzuriteService:
         )
 
 
-def _stop_process(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Terminate `proc` and wait for it; kill it if it outlives `timeout` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -113,7 +114,7 @@ def run_azurite(workdir: pathlib.Path) -> Iterator[AzuriteService]:
         endpoint = f"http://{LOOPBACK}:{{}}/{AZURITE_ACCOUNT_NAME}".format
         yield AzuriteService(endpoint(blob), endpoint(queue), endpoint(table))
     finally:
-        _stop_process(proc)
+        stop_process(proc)
 
 
 @dataclasses.dataclass(frozen=True)

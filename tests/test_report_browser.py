@@ -16,7 +16,7 @@ import websocket
 
 from modelops import calibrate
 from tests.documents import quadratic_doc, write_curve
-from tests.services import service_unavailable
+from tests.services import service_unavailable, stop_process
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -73,12 +73,7 @@ def chromium(tmp_path):
         yield devtools
         devtools.ws.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
 
 
 @pytest.fixture
