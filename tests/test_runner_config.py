@@ -67,9 +67,10 @@ def test_python_m_runner_calibrates_from_the_environment(tmp_path):
     trials = pl.read_parquet(tmp_path / "results" / "trials.parquet")
     assert trials.filter(pl.col("phase") == "search").height == 20  # and the confirmation's re-scorings beside
     events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert [e["type"] for e in events] == ["modelops.run.started"] + ["modelops.trial.completed"] * 20 + [
-        "modelops.run.completed"
-    ]
+    kinds = [(e["type"], e["data"].get("trial", {}).get("phase")) for e in events]
+    searched = [("modelops.trial.completed", None)] * 20
+    confirmed = [("modelops.trial.completed", "confirm")] * 40 + [("modelops.trial.completed", "holdout")] * 4
+    assert kinds == [("modelops.run.started", None), *searched, *confirmed, ("modelops.run.completed", None)]
 
 
 def test_python_m_runner_rejects_bad_configuration_with_exit_2(tmp_path):
