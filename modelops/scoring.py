@@ -71,7 +71,8 @@ def _matched(
     if not all(_plain(target[c]) for c in target.columns) or not replicates:
         return None
     wanted = [target[c].to_numpy() for c in keys]
-    unique = len(keys) > 1 or target.height < 2 or bool(np.all(np.diff(np.sort(wanted[0])) != 0))
+    if len(np.unique(np.stack(wanted, axis=1), axis=0)) != target.height:
+        return None  # a key the data repeats joins every simulated row of that key
     rows = []
     for frame in replicates:
         columns = [frame[c] for c in keys]
@@ -83,7 +84,7 @@ def _matched(
         if frame.height == target.height and all(np.array_equal(h, w) for h, w in zip(have, wanted)):
             rows.append(found)
             continue
-        if len(keys) > 1 or not unique:
+        if len(keys) > 1:
             return None
         order = np.argsort(have[0], kind="stable")
         ranked = have[0][order]

@@ -154,3 +154,10 @@ def test_the_replicate_mean_has_the_bits_of_polars_grouped_mean(seed):
         assert ours["observed"].equals(reference["observed"])
         error = reference["simulated"] - reference["observed"]
         assert mse(frame) == float((error**2).mean())
+
+
+def test_a_key_the_data_repeats_is_joined_to_every_simulated_row_of_it():
+    observed = pl.DataFrame({"t": [0, 1, 1], "v": [1.0, 2.0, 3.0]})
+    replicates = [pl.DataFrame({"t": [0, 1, 1], "v": [4.0, 5.0, 6.0]})] * 2
+    frame = align(replicates, observed, ["t"], "v", "out")
+    assert frame.height == 2 * 5 and frame.equals(per_replicate_align(replicates, observed, ["t"], "v"))
