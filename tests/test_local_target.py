@@ -17,6 +17,8 @@ from tests.durable.functions import FunctionIndex, run_activity
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "examples" / "toy"
+# An upper bound on a workspace coming up (the product's default is 60 s): a busy machine starts Dask slowly.
+UP_S = 240.0
 
 
 def live_group_members(pgid: int) -> list[int]:
@@ -90,7 +92,7 @@ def test_relative_target_data_becomes_absolute_under_the_document_folder(tmp_pat
 def test_workspace_and_runner_start_once_report_and_stop(target: LocalTarget, state_dir: Path, tmp_path: Path) -> None:
     from distributed import Client
 
-    workspace = target.start_workspace("toy-1", workers=2)
+    workspace = target.start_workspace("toy-1", workers=2, timeout_s=UP_S)
     assert workspace["scheduler_address"].startswith("tcp://127.0.0.1:")
     assert workspace["workers"] == 2
     with Client(workspace["scheduler_address"], timeout=60) as client:
@@ -145,10 +147,10 @@ def test_workspace_not_ready_names_what_is_missing_and_a_retry_finishes(target: 
     with pytest.raises(WorkspaceNotReady, match="run slow: the Dask scheduler did not start"):
         target.start_workspace("slow", workers=1, timeout_s=0.01)
 
-    target.start_workspace("slow", workers=1)
+    target.start_workspace("slow", workers=1, timeout_s=UP_S)
     with pytest.raises(WorkspaceNotReady, match=r"1 of 3 Dask workers joined .* not ready: worker-1, worker-2"):
         target.start_workspace("slow", workers=3, timeout_s=0.3)
-    assert target.start_workspace("slow", workers=3)["workers"] == 3
+    assert target.start_workspace("slow", workers=3, timeout_s=UP_S)["workers"] == 3
 
 
 def test_activities_through_the_blueprint(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
