@@ -153,7 +153,7 @@ def calibrate(
     if provenance is not None:
         summary["provenance"] = dict(provenance)
     if posterior is None and records:
-        found = identifiability(records, spec.parameters, evaluation_sd(confirmed))
+        found = identifiability(records, spec.parameters, evaluation_sd(confirmed), (confirmed or {}).get("best_loss"))
         if found is not None:
             summary["identifiability"] = found
     if posterior is not None:

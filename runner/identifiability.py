@@ -3,7 +3,8 @@
 A point estimate hides a ridge: when many parameter sets fit within the noise
 of the best, the best is one of them by luck. After an optimisation, the
 *near-best* trials are those whose loss is within `NOISE_SDS` noise standard
-deviations of the best loss. The noise sd of one evaluation comes from the
+deviations of the best loss — the confirmed best's held-out loss, not the
+luckiest search draw. The noise sd of one evaluation comes from the
 confirmation phase (the best candidate's fresh losses); without it, the band
 is `FALLBACK_BAND` of the way from the best to the median loss. Among the
 near-best trials, for each numeric parameter (on its sampling scale):
@@ -35,22 +36,30 @@ SPREAD = 0.1
 TRADE_OFF = 0.8
 
 
-def near_best_threshold(losses: Sequence[float], noise_sd: float | None) -> float:
+def near_best_threshold(losses: Sequence[float], noise_sd: float | None, best_loss: float | None = None) -> float:
+    """The band's top: `best_loss` (the confirmed best's expected loss; else the lowest loss) plus the noise.
+
+    The lowest search loss is the luckiest draw, a few noise sds below what
+    the best parameter set scores on average: a band from there leaves out
+    most of the trials that fit as well."""
     best = min(losses)
     if noise_sd is not None and noise_sd > 0:
-        return best + NOISE_SDS * noise_sd
+        return max(best, best_loss if best_loss is not None else best) + NOISE_SDS * noise_sd
     return best + FALLBACK_BAND * (statistics.median(losses) - best)
 
 
 def identifiability(
-    records: Sequence[TrialRecord], space: Mapping[str, Parameter], noise_sd: float | None
+    records: Sequence[TrialRecord],
+    space: Mapping[str, Parameter],
+    noise_sd: float | None,
+    best_loss: float | None = None,
 ) -> dict[str, Any] | None:
     """The near-best trials' spread and correlations, and warnings naming the parameters (None: too few trials)."""
     completed = [r for r in records if r.status == "completed" and r.phase == "search"]
     numeric = [n for n, p in space.items() if p.type != "categorical"]
     if len(completed) < 2 * MIN_NEAR_BEST or not numeric:
         return None
-    threshold = near_best_threshold([r.loss for r in completed], noise_sd)
+    threshold = near_best_threshold([r.loss for r in completed], noise_sd, best_loss)
     near = [r for r in completed if r.loss <= threshold]
     if len(near) < MIN_NEAR_BEST:
         return {"near_best": len(near), "threshold": threshold, "spread": {}, "correlations": [], "warnings": []}

@@ -51,6 +51,7 @@ def test_an_identified_optimum_gives_no_warning_and_a_flat_direction_is_weakly_i
 def test_without_a_noise_estimate_the_band_is_a_fraction_of_the_way_to_the_median():
     assert near_best_threshold([1.0, 2.0, 3.0, 11.0, 21.0], None) == pytest.approx(1.0 + 0.05 * 2.0)
     assert near_best_threshold([1.0, 2.0, 3.0], 0.5) == pytest.approx(2.0)
+    assert near_best_threshold([1.0, 2.0, 3.0], 0.5, best_loss=1.8) == pytest.approx(2.8)  # the confirmed best's
 
 
 def test_the_summary_of_a_run_on_a_ridge_warns(dask_client, tmp_path):
