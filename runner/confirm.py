@@ -132,6 +132,8 @@ def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, l
     holdout = Confirmation(spec.replicates, [winner], range(repeats, repeats + spec.confirm.holdout))
     held = _evaluate(engine_for, ledger, HOLDOUT, holdout, first + choice.budget)
     estimate = pooled([winner], held)[0]
+    if estimate["loss_se"] is not None:  # the noise sd pooled over every candidate: 4 losses alone estimate it badly
+        estimate["loss_se"] = _pooled_sd(records + held) / math.sqrt(estimate["evaluations"])
     reported = estimate if estimate["loss_se"] is not None else best  # fewer than 2 held-out losses: the choice's
     fields = {
         "best_params": best["params"],
@@ -149,6 +151,16 @@ def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, l
         },
     }
     return fields, records + held
+
+
+def _pooled_sd(records: Sequence[TrialRecord]) -> float:
+    """One evaluation's noise sd, pooled within (phase, candidate) groups of completed re-scorings."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for record in records:
+        if record.status == "completed":
+            groups.setdefault((record.phase, record.confirms), []).append(record.loss)
+    freedom = sum(len(g) - 1 for g in groups.values())
+    return math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups.values() if len(g) > 1) / freedom)
 
 
 def _evaluate(engine_for, ledger, phase: str, proposals: Confirmation, first_number: int) -> list[TrialRecord]:

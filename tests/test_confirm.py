@@ -65,7 +65,9 @@ def test_the_top_candidates_are_rescored_with_fresh_seeds_and_the_best_is_the_po
     }
     losses = heldout["loss"].to_list()
     assert summary["best_loss"] == pytest.approx(statistics.fmean(losses))
-    assert summary["best_loss_se"] == pytest.approx(statistics.stdev(losses) / math.sqrt(4))
+    groups = [rows["loss"].to_list() for _, rows in trials.filter(pl.col("phase") != "search").group_by("phase", "confirms")]
+    pooled_var = sum((len(g) - 1) * statistics.variance(g) for g in groups) / sum(len(g) - 1 for g in groups)
+    assert summary["best_loss_se"] == pytest.approx(math.sqrt(pooled_var / 4))  # the noise sd pooled over candidates
     assert summary["best_target_losses"]["curve"] == pytest.approx(summary["best_loss"])  # one target, weight 1
 
 
