@@ -91,6 +91,10 @@ BEGIN
 END $$
 """
 _APPEND = text("SELECT modelops_journal_append(CAST(:journal AS varchar), :key, CAST(:logs AS text[]))")
+_SQLITE_APPEND = text(
+    f"INSERT INTO {journal.name} (journal, number, log) SELECT :journal, coalesce(max(number), -1) + 1, :log "
+    f"FROM {journal.name} WHERE journal = :journal RETURNING number"
+)
 # Creating the schema takes this lock, so backends starting together do not race (CREATE OR REPLACE would).
 _SCHEMA_KEY = 0x6D6F70734A524E4C
 
@@ -155,10 +159,9 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return found
             if self._postgres:
                 return conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
-            first = _sqlite_end(conn, self.journal_id)
-            rows = [{"journal": self.journal_id, "number": first + i, "log": t} for i, t in enumerate(texts)]
-            conn.execute(journal.insert(), rows)
-            return first
+            # One statement per entry, each numbered from the end it sees (one transaction: nobody writes between).
+            numbers = [conn.execute(_SQLITE_APPEND, {"journal": self.journal_id, "log": t}).scalar_one() for t in texts]
+            return numbers[0]
 
     def _written(self, conn: Any, texts: list[str]) -> int | None:
         """Where `texts` already stand, one after another, in what was appended since this backend last read."""
@@ -224,13 +227,6 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             metadata.create_all(conn)
             if self._postgres:
                 conn.exec_driver_sql(_APPEND_FUNCTION)
-
-
-def _sqlite_end(conn: Any, journal_id: str) -> int:
-    last = conn.execute(
-        select(journal.c.number).where(journal.c.journal == journal_id).order_by(journal.c.number.desc()).limit(1)
-    ).scalar()
-    return 0 if last is None else last + 1
 
 
 def _engine(url: str) -> Engine:
