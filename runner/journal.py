@@ -49,7 +49,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from .database import sqlalchemy_url
+from .database import fast_sqlite, sqlalchemy_url
 from .storage_retry import retried
 
 metadata = MetaData()
@@ -243,15 +243,4 @@ def _engine(url: str) -> Engine:
             dbapi_connection.autocommit = False
 
         return engine
-    engine = create_engine(parsed)
-
-    @event.listens_for(engine, "connect")
-    def _fast_sqlite(dbapi_connection: Any, _record: Any) -> None:
-        # WAL: a commit appends to the log instead of rewriting pages; NORMAL: no fsync per commit, safe from
-        # a process crash (the runner's), not from losing power.
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine
+    return fast_sqlite(create_engine(parsed))
