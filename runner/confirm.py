@@ -132,8 +132,9 @@ def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, l
     holdout = Confirmation(spec.replicates, [winner], range(repeats, repeats + spec.confirm.holdout))
     held = _evaluate(engine_for, ledger, HOLDOUT, holdout, first + choice.budget)
     estimate = pooled([winner], held)[0]
-    if estimate["loss_se"] is not None:  # the noise sd pooled over every candidate: 4 losses alone estimate it badly
-        estimate["loss_se"] = _pooled_sd(records + held) / math.sqrt(estimate["evaluations"])
+    if estimate["loss_se"] is not None:  # the best's noise sd from its 2 groups: 4 losses alone estimate it badly
+        own = [r for r in records + held if r.confirms == winner.param_id]  # not others': noise grows with the loss
+        estimate["loss_se"] = _pooled_sd(own) / math.sqrt(estimate["evaluations"])
     reported = estimate if estimate["loss_se"] is not None else best  # fewer than 2 held-out losses: the choice's
     fields = {
         "best_params": best["params"],
@@ -154,7 +155,7 @@ def confirm(engine_for, spec: RunSpec, ledger) -> tuple[dict[str, Any] | None, l
 
 
 def _pooled_sd(records: Sequence[TrialRecord]) -> float:
-    """One evaluation's noise sd, pooled within (phase, candidate) groups of completed re-scorings."""
+    """One evaluation's noise sd, pooled within the (phase, candidate) groups of completed re-scorings."""
     groups: dict[tuple[str, str], list[float]] = {}
     for record in records:
         if record.status == "completed":

@@ -65,9 +65,10 @@ def test_the_top_candidates_are_rescored_with_fresh_seeds_and_the_best_is_the_po
     }
     losses = heldout["loss"].to_list()
     assert summary["best_loss"] == pytest.approx(statistics.fmean(losses))
-    groups = [rows["loss"].to_list() for _, rows in trials.filter(pl.col("phase") != "search").group_by("phase", "confirms")]
+    own = trials.filter(pl.col("confirms") == best)  # its confirmation and its held-out losses, each group's mean apart
+    groups = [rows["loss"].to_list() for _, rows in own.group_by("phase")]
     pooled_var = sum((len(g) - 1) * statistics.variance(g) for g in groups) / sum(len(g) - 1 for g in groups)
-    assert summary["best_loss_se"] == pytest.approx(math.sqrt(pooled_var / 4))  # the noise sd pooled over candidates
+    assert summary["best_loss_se"] == pytest.approx(math.sqrt(pooled_var / 4))  # the best's noise sd, 5 degrees of freedom
     assert summary["best_target_losses"]["curve"] == pytest.approx(summary["best_loss"])  # one target, weight 1
 
 
