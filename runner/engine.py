@@ -372,6 +372,7 @@ class Engine:
 
 
 def _observed_data(observed: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The target data as a task of its own: a worker lost with it recomputes it (a scatter would be gone)."""
     return observed
 
 
