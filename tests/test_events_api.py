@@ -17,7 +17,7 @@ from control_plane.api.events import bp
 from control_plane.intake import merge
 from tests.durable import ReplayDriver, Status
 from tests.durable.client import DurableClientDouble
-from tests.test_event_intake import as_eventgrid, run_events, validation_event
+from tests.progress_events import as_eventgrid, run_events, validation_event
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(bp)
