@@ -34,7 +34,7 @@ def new_run_id(name: str, now: datetime | None = None) -> str:
 
 # Azure names: checked here, before any request, so a bad name fails with the rule it breaks
 # instead of an ARM 400 halfway through provisioning.
-_RESOURCE_GROUP = re.compile(r"[\w\-.()]{1,90}")  # \w: Azure allows Unicode letters and digits
+_RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")  # \w: Azure allows Unicode letters and digits
 _REGISTRY = re.compile(r"[a-zA-Z0-9]{5,50}")
 _CLUSTER = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?")
 _DNS_PREFIX = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?")
@@ -44,54 +44,40 @@ _CREDENTIAL = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{2,119}")  # the pattern of t
 _ROLE_ASSIGNMENTS = uuid.uuid5(uuid.NAMESPACE_URL, "https://modelops/role-assignments")
 
 
-def check_resource_group_name(name: str) -> str:
-    if not _RESOURCE_GROUP.fullmatch(name) or name.endswith("."):
-        raise ValueError(
-            f"invalid resource group name {name!r}: 1-90 letters, digits, '-', '_', '.', '(' or ')', "
-            "not ending in '.'"
-        )
+def _checked(name: str, pattern: re.Pattern[str], what: str, rule: str) -> str:
+    """`name` if it matches `pattern` whole, else a ValueError naming `what` and the `rule` it breaks."""
+    if not pattern.fullmatch(name):
+        raise ValueError(f"invalid {what} {name!r}: {rule}")
     return name
+
+
+def check_resource_group_name(name: str) -> str:
+    rule = "1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'"
+    return _checked(name, _RESOURCE_GROUP, "resource group name", rule)
 
 
 def check_registry_name(name: str) -> str:
-    if not _REGISTRY.fullmatch(name):
-        raise ValueError(f"invalid container registry name {name!r}: 5-50 letters and digits only (no '-' or '_')")
-    return name
+    return _checked(name, _REGISTRY, "container registry name", "5-50 letters and digits only (no '-' or '_')")
 
 
 def check_cluster_name(name: str) -> str:
-    if not _CLUSTER.fullmatch(name):
-        raise ValueError(
-            f"invalid AKS cluster name {name!r}: 1-63 letters, digits, '-' or '_', "
-            "starting and ending with a letter or digit"
-        )
-    return name
+    rule = "1-63 letters, digits, '-' or '_', starting and ending with a letter or digit"
+    return _checked(name, _CLUSTER, "AKS cluster name", rule)
 
 
 def check_dns_prefix(prefix: str) -> str:
-    if not _DNS_PREFIX.fullmatch(prefix):
-        raise ValueError(
-            f"invalid AKS DNS prefix {prefix!r}: 1-54 letters, digits or '-', "
-            "starting and ending with a letter or digit"
-        )
-    return prefix
+    rule = "1-54 letters, digits or '-', starting and ending with a letter or digit"
+    return _checked(prefix, _DNS_PREFIX, "AKS DNS prefix", rule)
 
 
 def check_identity_name(name: str) -> str:
-    if not _IDENTITY.fullmatch(name):
-        raise ValueError(
-            f"invalid managed identity name {name!r}: 3-128 letters, digits, '-' or '_', starting with a letter or digit"
-        )
-    return name
+    rule = "3-128 letters, digits, '-' or '_', starting with a letter or digit"
+    return _checked(name, _IDENTITY, "managed identity name", rule)
 
 
 def check_credential_name(name: str) -> str:
-    if not _CREDENTIAL.fullmatch(name):
-        raise ValueError(
-            f"invalid federated credential name {name!r}: 3-120 letters, digits, '-' or '_', "
-            "starting with a letter or digit"
-        )
-    return name
+    rule = "3-120 letters, digits, '-' or '_', starting with a letter or digit"
+    return _checked(name, _CREDENTIAL, "federated credential name", rule)
 
 
 def resource_group_name(env: str, username: str) -> str:
