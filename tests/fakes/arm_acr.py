@@ -13,12 +13,12 @@ from tests.fakes.arm_operations import provider_operation_routes, resource_opera
 from tests.fakes.arm_requests import (
     GROUP,
     SUBSCRIPTION,
-    Call,
     begin_delete,
+    Call,
     check_idle,
     check_location_unchanged,
+    existing,
     group_id,
-    not_found,
     require_group,
     require_location,
     require_tags,
@@ -105,11 +105,7 @@ def create(call: Call) -> Reply:
 
 
 def get(call: Call) -> Reply:
-    require_group(call)
-    registry = call.state.get(_registry_id(call))
-    if registry is None:
-        raise not_found(_TYPE, call.params["name"], call.params["group"])
-    return Reply(200, registry)
+    return Reply(200, existing(call, _registry_id(call), _TYPE))
 
 
 def delete(call: Call) -> Reply:

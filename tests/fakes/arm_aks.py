@@ -14,16 +14,16 @@ from tests.fakes.arm_operations import provider_operation_routes
 from tests.fakes.arm_requests import (
     GROUP,
     SUBSCRIPTION,
-    Call,
-    Route,
     begin_delete,
+    Call,
     check_idle,
     check_location_unchanged,
+    existing,
     group_id,
-    not_found,
     require_group,
     require_location,
     require_tags,
+    Route,
     route,
 )
 from tests.fakes.arm_state import ArmError, Reply, new_guid
@@ -249,12 +249,7 @@ def _succeeded(call: Call, cluster: dict[str, Any]) -> None:
 
 
 def _require_cluster(call: Call, look: bool = False) -> dict[str, Any]:
-    require_group(call)
-    cid = _cluster_id(call)
-    cluster = call.state.get(cid) if look else call.state.peek(cid)
-    if cluster is None:
-        raise not_found("Microsoft.ContainerService/managedClusters", call.params["name"], call.params["group"])
-    return cluster
+    return existing(call, _cluster_id(call), "Microsoft.ContainerService/managedClusters", look)
 
 
 def get(call: Call) -> Reply:

@@ -15,8 +15,8 @@ from tests.fakes.arm_requests import (
     GROUP,
     Call,
     check_location_unchanged,
+    existing,
     group_id,
-    not_found,
     require_group,
     require_location,
     require_tags,
@@ -65,11 +65,7 @@ def create_identity(call: Call) -> Reply:
 
 
 def get_identity(call: Call) -> Reply:
-    require_group(call)
-    identity = call.state.peek(_identity_id(call))
-    if identity is None:
-        raise not_found(_TYPE, call.params["name"], call.params["group"])
-    return Reply(200, identity)
+    return Reply(200, existing(call, _identity_id(call), _TYPE))
 
 
 def delete_identity(call: Call) -> Reply:

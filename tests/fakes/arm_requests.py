@@ -102,6 +102,17 @@ def not_found(resource_type: str, name: str, group: str) -> ArmError:
     )
 
 
+def existing(call: Call, resource_id: str, resource_type: str, look: bool = True) -> dict[str, Any]:
+    """The resource a request names, in a group that exists; 404 as ARM answers when it is not there.
+
+    `look`: as a GET sees it (advancing its running operation), else as stored."""
+    require_group(call)
+    resource = call.state.get(resource_id) if look else call.state.peek(resource_id)
+    if resource is None:
+        raise not_found(resource_type, call.params["name"], call.params["group"])
+    return resource
+
+
 def require_location(body: dict[str, Any]) -> str:
     """ARM's normalised location ('East US' -> 'eastus'); tracked resources must have one."""
     location = body.get("location")
