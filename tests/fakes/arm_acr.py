@@ -13,8 +13,8 @@ from tests.fakes.arm_operations import provider_operation_routes, resource_opera
 from tests.fakes.arm_requests import (
     GROUP,
     SUBSCRIPTION,
-    begin_delete,
     Call,
+    begin_delete,
     check_idle,
     check_location_unchanged,
     existing,

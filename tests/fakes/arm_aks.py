@@ -14,8 +14,9 @@ from tests.fakes.arm_operations import provider_operation_routes
 from tests.fakes.arm_requests import (
     GROUP,
     SUBSCRIPTION,
-    begin_delete,
     Call,
+    Route,
+    begin_delete,
     check_idle,
     check_location_unchanged,
     existing,
@@ -23,7 +24,6 @@ from tests.fakes.arm_requests import (
     require_group,
     require_location,
     require_tags,
-    Route,
     route,
 )
 from tests.fakes.arm_state import ArmError, Reply, new_guid
