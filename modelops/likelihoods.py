@@ -65,19 +65,29 @@ def negative_log_likelihood(target: Mapping, aligned: pl.DataFrame, params: Mapp
     """The target's loss: -log of the replicates' mean likelihood of the data.
 
     `aligned` is the frame every loss gets (one row per key and replicate, in
-    replicate blocks, plus a `size` column for binomial targets); a dispersion
-    or sd naming a parameter takes that parameter's value from `params`.
+    replicate blocks, plus a `size` column for binomial targets).
     """
     replicates = aligned["replicate"].n_unique()
     rows = aligned.height // replicates
     x = aligned["simulated"].to_numpy().astype(float).reshape(replicates, rows)
     y = aligned["observed"].to_numpy()[:rows].astype(float)
+    size = aligned["size"].to_numpy()[:rows].astype(float) if "size" in NEEDS[target["likelihood"]] else None
+    return replicates_negative_log_likelihood(target, x, y, size, params)
+
+
+def replicates_negative_log_likelihood(
+    target: Mapping, x: np.ndarray, y: np.ndarray, size: np.ndarray | None, params: Mapping[str, float]
+) -> float:
+    """The same loss from arrays: `x` (replicates, n) simulated, `y` (n,) data, `size` (n,) for binomials.
+
+    A dispersion or sd naming a parameter takes that parameter's value from `params`.
+    """
     extra = {}
     if "size" in NEEDS[target["likelihood"]]:
-        extra["size"] = aligned["size"].to_numpy()[:rows].astype(float)
+        extra["size"] = size
     for name in ("dispersion", "sd"):
         if name in NEEDS[target["likelihood"]]:
             value = target[name]
             extra[name] = float(params[value] if isinstance(value, str) else value)
     per_replicate = log_density(target["likelihood"], y, x, **extra).sum(axis=1)
-    return float(np.log(replicates) - logsumexp(per_replicate))
+    return float(np.log(x.shape[0]) - logsumexp(per_replicate))

@@ -4,6 +4,9 @@ Every loss, built-in or user-supplied, takes the same *aligned* frame: the
 target's key columns, ``replicate``, ``simulated`` and ``observed``, one row
 per (key, replicate). Built-ins compare the replicate mean with the data and
 average over observations, so targets of different lengths weigh alike.
+Each built-in is also an `ON_MEANS` function of the replicate mean and the
+data as arrays, which scoring calls without building the frame; both give
+the same bits (tests/test_losses_arrays.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ Loss = Callable[[pl.DataFrame], float]
 # Below this many aligned rows polars' grouped mean is a compensated sum in row order (from it on,
 # its result depends on how it splits the rows: measured with polars 2.1); numpy gives those bits.
 SMALL_ROWS = 1000
+# Below this many values polars' mean is a plain sum in order over the count; from it on it adds
+# blocks of this many pairwise (polars 2.1), so the mean of longer arrays is left to polars.
+IN_ORDER_ROWS = 128
 
 
 def _mean_by_key(aligned: pl.DataFrame) -> pl.DataFrame:
@@ -34,11 +40,7 @@ def _mean_by_key(aligned: pl.DataFrame) -> pl.DataFrame:
 
 
 def _blocks_mean(aligned: pl.DataFrame, keys: list[str]) -> pl.DataFrame | None:
-    """The grouped mean for a frame of whole replicate blocks with the same unique numeric keys; else None.
-
-    Kahan-compensated over the replicates in order, as polars sums a small group, so the
-    losses keep their bits (tests/test_scoring.py compares the two).
-    """
+    """The grouped mean for a frame of whole replicate blocks with the same unique numeric keys; else None."""
     replicate = aligned["replicate"].to_numpy()
     count = int(replicate[-1]) + 1 if aligned.height else 0
     rows = aligned.height // count if count else 0
@@ -58,43 +60,69 @@ def _blocks_mean(aligned: pl.DataFrame, keys: list[str]) -> pl.DataFrame | None:
     simulated = aligned["simulated"]
     if simulated.dtype != pl.Float64 or simulated.null_count():
         return None
-    values = simulated.to_numpy().reshape(count, rows)
+    means = replicate_mean(simulated.to_numpy().reshape(count, rows))
+    return None if means is None else pl.DataFrame([pl.Series("simulated", means), aligned["observed"][:rows]])
+
+
+def replicate_mean(values: np.ndarray) -> np.ndarray | None:
+    """The mean over replicates (rows) of finite values, per column; None if any is not finite.
+
+    Kahan-compensated over the replicates in order, as polars sums a small group, so the
+    losses keep their bits (tests/test_scoring.py compares the two).
+    """
     if not np.isfinite(values).all():
         return None
-    total, carry = np.zeros(rows), np.zeros(rows)
+    total, carry = np.zeros(values.shape[1]), np.zeros(values.shape[1])
     for row in values:
         step = row - carry
         moved = total + step
         carry = (moved - total) - step
         total = moved
-    return pl.DataFrame([pl.Series("simulated", total / count), aligned["observed"][:rows]])
+    return total / values.shape[0]
 
 
-def mse(aligned: pl.DataFrame) -> float:
+def _mean(values: np.ndarray) -> float:
+    """polars' `Series.mean()` of float64 values, without building a Series when they are few."""
+    if 0 < values.size < IN_ORDER_ROWS:
+        return float(np.add.accumulate(values)[-1]) / values.size  # in order, as polars adds them
+    return float(pl.Series(values, dtype=pl.Float64).mean())
+
+
+def _on_frame(on_means: Callable[[np.ndarray, np.ndarray], float]) -> Loss:
+    def loss(aligned: pl.DataFrame) -> float:
+        frame = _mean_by_key(aligned)
+        return on_means(frame["simulated"].to_numpy(), frame["observed"].to_numpy().astype(np.float64))
+
+    loss.__name__, loss.__doc__ = on_means.__name__, on_means.__doc__
+    return loss
+
+
+def mse_of_means(simulated: np.ndarray, observed: np.ndarray) -> float:
     """Mean squared error of the replicate mean."""
-    frame = _mean_by_key(aligned)
-    error = frame["simulated"] - frame["observed"]
-    return float((error * error).mean())  # the same bits as `** 2`, which polars runs as a query
+    error = simulated - observed
+    return _mean(error * error)
 
 
-def rmse(aligned: pl.DataFrame) -> float:
+def rmse_of_means(simulated: np.ndarray, observed: np.ndarray) -> float:
     """Root mean squared error of the replicate mean."""
-    return mse(aligned) ** 0.5
+    return mse_of_means(simulated, observed) ** 0.5
 
 
-def mae(aligned: pl.DataFrame) -> float:
+def mae_of_means(simulated: np.ndarray, observed: np.ndarray) -> float:
     """Mean absolute error of the replicate mean."""
-    frame = _mean_by_key(aligned)
-    return float((frame["simulated"] - frame["observed"]).abs().mean())
+    return _mean(np.abs(simulated - observed))
 
 
-def poisson(aligned: pl.DataFrame) -> float:
+def poisson_of_means(simulated: np.ndarray, observed: np.ndarray) -> float:
     """Mean Poisson negative log-likelihood of the data, rate = replicate mean (counts)."""
-    frame = _mean_by_key(aligned)
-    rate = frame["simulated"].cast(pl.Float64).clip(lower_bound=1e-9)
-    observed = frame["observed"].cast(pl.Float64)
+    rate = pl.Series(simulated, dtype=pl.Float64).clip(lower_bound=1e-9)  # polars' log, as before
+    counts = pl.Series(observed, dtype=pl.Float64)
     lgamma = pl.Series([math.lgamma(x + 1) for x in observed], dtype=pl.Float64)
-    return float((rate - observed * rate.log() + lgamma).mean())
+    return float((rate - counts * rate.log() + lgamma).mean())
 
 
+ON_MEANS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "mse": mse_of_means, "rmse": rmse_of_means, "mae": mae_of_means, "poisson": poisson_of_means,
+}  # fmt: skip
+mse, rmse, mae, poisson = (_on_frame(f) for f in ON_MEANS.values())
 BUILTIN: dict[str, Loss] = {"mse": mse, "rmse": rmse, "mae": mae, "poisson": poisson}

@@ -2,24 +2,67 @@
 
 Pure functions, run on Dask workers next to the simulations. The total loss
 is the weighted sum of the per-target losses: a loss (`modelops.losses`) or
-a negative log-likelihood (`modelops.likelihoods`).
+a negative log-likelihood (`modelops.likelihoods`). What scoring needs of the
+target data (its keys and values as arrays) is prepared once per data frame,
+not once per trial: a run's every trial is scored against the same frames.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from .entrypoints import load_object
-from .likelihoods import negative_log_likelihood
-from .losses import BUILTIN
+from .likelihoods import negative_log_likelihood, replicates_negative_log_likelihood
+from .losses import BUILTIN, ON_MEANS, SMALL_ROWS, replicate_mean
+
+# Prepared target data kept per (frame, keys, value, size); a worker scores few distinct targets.
+PREPARED_KEPT = 64
 
 
 class ScoringError(ValueError):
     """Simulation outputs cannot be compared with the target data."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Target data as scoring uses it: `frame` (keys, observed, size), and arrays when numpy can match keys."""
+
+    source: pl.DataFrame  # the data frame this was prepared from (kept, so its id names no other)
+    frame: pl.DataFrame
+    keys: tuple[str, ...]
+    wanted: list[np.ndarray] | None  # the key columns, when numeric, null-free and unique
+    observed: np.ndarray  # the values, as float64
+    size: np.ndarray | None
+
+
+_prepared: dict[tuple, Prepared] = {}
+
+
+def prepare(observed: pl.DataFrame, keys: Sequence[str], value: str, size: str | None = None) -> Prepared:
+    """The target data `observed` ready for scoring; the same frame is prepared once."""
+    cache_key = (id(observed), tuple(keys), value, size)
+    hit = _prepared.get(cache_key)
+    if hit is not None and hit.source is observed:
+        return hit
+    extra = [] if size is None else [observed[size].alias("size")]
+    frame = pl.DataFrame([*(observed[c] for c in keys), observed[value].alias("observed"), *extra])
+    wanted = None
+    if all(_plain(frame[c]) for c in frame.columns):
+        columns = [frame[c].to_numpy() for c in keys]
+        if len(np.unique(np.stack(columns, axis=1), axis=0)) == frame.height:
+            wanted = columns  # a key the data repeats joins every simulated row of that key: polars says how
+    observed_values = frame["observed"].to_numpy().astype(np.float64)
+    sizes = None if size is None else frame["size"].to_numpy().astype(np.float64)
+    prepared = Prepared(observed, frame, tuple(keys), wanted, observed_values, sizes)
+    if len(_prepared) >= PREPARED_KEPT:
+        _prepared.clear()
+    _prepared[cache_key] = prepared
+    return prepared
 
 
 def align(
@@ -37,54 +80,59 @@ def align(
     duplicates, missing rows, casts) is joined by polars, all replicates at once: for the
     small tables most models return, each polars call costs more than the arithmetic.
     """
+    target = prepare(observed, keys, value, size)
+    simulated = _simulated(replicates, target, value, output)
+    return _joined(replicates, target, value, output) if simulated is None else _aligned(target, simulated)
+
+
+def _simulated(
+    replicates: Sequence[pl.DataFrame], target: Prepared, value: str, output: str
+) -> np.ndarray | None:
+    """`_matched`, once every replicate is known to have the columns the target reads."""
     for frame in replicates:
-        missing = [c for c in [*keys, value] if c not in frame.columns]
+        missing = [c for c in [*target.keys, value] if c not in frame.columns]
         if missing:
             raise ScoringError(f"output {output!r} lacks column(s) {missing}; it has {frame.columns}")
-    extra = [] if size is None else [observed[size].alias("size")]
-    target = pl.DataFrame([*(observed[c] for c in keys), observed[value].alias("observed"), *extra])
-    simulated = _matched(replicates, target, keys, value)
-    if simulated is None:
-        return _joined(replicates, target, keys, value, output)
-    count = len(replicates)
+    return _matched(replicates, target, value)
+
+
+def _aligned(target: Prepared, simulated: np.ndarray) -> pl.DataFrame:
+    """The aligned frame of matched values: the data's rows once per replicate."""
+    count, frame = len(simulated), target.frame
 
     def tiled(name: str) -> pl.Series:
-        return pl.Series(name, np.tile(target[name].to_numpy(), count), dtype=target.schema[name])
+        return pl.Series(name, np.tile(frame[name].to_numpy(), count), dtype=frame.schema[name])
 
     return pl.DataFrame([
-        *(tiled(c) for c in keys),
-        pl.Series("replicate", np.repeat(np.arange(count, dtype=np.int64), target.height)),
+        *(tiled(c) for c in target.keys),
+        pl.Series("replicate", np.repeat(np.arange(count, dtype=np.int64), frame.height)),
         pl.Series("simulated", simulated.ravel()),
         tiled("observed"),
-        *([tiled("size")] if size else []),
+        *([tiled("size")] if target.size is not None else []),
     ])  # fmt: skip
 
 
-def _matched(
-    replicates: Sequence[pl.DataFrame], target: pl.DataFrame, keys: list[str], value: str
-) -> np.ndarray | None:
+def _matched(replicates: Sequence[pl.DataFrame], target: Prepared, value: str) -> np.ndarray | None:
     """Simulated values as a (replicates, target rows) array, or None where only a join can say.
 
     Taken by position when a replicate's keys are the data's row for row, else (one key)
     by binary search; only numeric columns without nulls, keys of the data's own type.
     """
-    if not all(_plain(target[c]) for c in target.columns) or not replicates:
+    wanted, schema = target.wanted, target.frame.schema
+    if wanted is None or not replicates:
         return None
-    wanted = [target[c].to_numpy() for c in keys]
-    if len(np.unique(np.stack(wanted, axis=1), axis=0)) != target.height:
-        return None  # a key the data repeats joins every simulated row of that key
     rows = []
     for frame in replicates:
-        columns = [frame[c] for c in keys]
-        values = frame[value]
-        if not _plain(values) or any(s.dtype != target.schema[c] or s.null_count() for s, c in zip(columns, keys)):
+        columns = [frame.get_column(c) for c in target.keys]
+        values = frame.get_column(value)
+        if not _plain(values) or any(s.dtype != schema[c] or s.null_count() for s, c in zip(columns, target.keys)):
             return None
         found = values.to_numpy().astype(np.float64, copy=False)
         have = [s.to_numpy() for s in columns]
-        if frame.height == target.height and all(np.array_equal(h, w) for h, w in zip(have, wanted)):
+        if len(found) == len(target.observed) and all(np.array_equal(h, w) for h, w in zip(have, wanted)):
             rows.append(found)
             continue
-        if len(keys) > 1:
+        if len(wanted) > 1:
             return None
         order = np.argsort(have[0], kind="stable")
         ranked = have[0][order]
@@ -101,41 +149,55 @@ def _plain(series: pl.Series) -> bool:
     return series.dtype.is_numeric() and not series.null_count()
 
 
-def _joined(
-    replicates: Sequence[pl.DataFrame], target: pl.DataFrame, keys: list[str], value: str, output: str
-) -> pl.DataFrame:
+def _joined(replicates: Sequence[pl.DataFrame], target: Prepared, value: str, output: str) -> pl.DataFrame:
     """`align` by one polars join of the data with every replicate's rows."""
-    count = len(replicates)
-    heights = [frame.height for frame in replicates]
-    stacked = pl.concat([frame.select(*keys, value) for frame in replicates], how="vertical_relaxed")
+    count, keys, frame = len(replicates), list(target.keys), target.frame
+    heights = [r.height for r in replicates]
+    stacked = pl.concat([r.select(*keys, value) for r in replicates], how="vertical_relaxed")
     simulated = stacked.select(
-        *[pl.col(c).cast(target.schema[c]) for c in keys],
+        *[pl.col(c).cast(frame.schema[c]) for c in keys],
         pl.Series("replicate", np.repeat(np.arange(count, dtype=np.int64), heights)),
         pl.col(value).cast(pl.Float64).alias("simulated"),
     )
-    blocks = pl.DataFrame({"replicate": np.arange(count, dtype=np.int64)}).join(target, how="cross")
+    blocks = pl.DataFrame({"replicate": np.arange(count, dtype=np.int64)}).join(frame, how="cross")
     joined = blocks.join(simulated, on=[*keys, "replicate"], how="left", maintain_order="left")
     if joined["simulated"].null_count():
         absent = joined.filter(pl.col("simulated").is_null())
         index = absent["replicate"][0]
         count_absent = absent.filter(pl.col("replicate") == index).height
         raise ScoringError(
-            f"output {output!r} (replicate {index}) has no {value!r} for {count_absent} of {target.height} target rows"
+            f"output {output!r} (replicate {index}) has no {value!r} for {count_absent} of {frame.height} target rows"
         )
-    extra = ["size"] if "size" in target.columns else []
+    extra = ["size"] if target.size is not None else []
     return joined.select([*keys, "replicate", "simulated", "observed", *extra])
 
 
 def target_loss(target: Mapping, aligned: pl.DataFrame, params: Mapping[str, float]) -> float:
     """The target's loss, or its negative log-likelihood when it has a `likelihood`."""
     if target.get("likelihood"):
-        what, value = f"likelihood {target['likelihood']!r}", negative_log_likelihood(target, aligned, params)
-    else:
-        loss = target.get("loss") or "mse"
-        what, value = f"loss {loss!r}", float((BUILTIN.get(loss) or load_object(loss))(aligned))
+        return _finite(target, negative_log_likelihood(target, aligned, params))
+    loss = target.get("loss") or "mse"
+    return _finite(target, float((BUILTIN.get(loss) or load_object(loss))(aligned)))
+
+
+def _finite(target: Mapping, value: float) -> float:
     if not math.isfinite(value):
+        likelihood = target.get("likelihood")
+        what = f"likelihood {likelihood!r}" if likelihood else f"loss {target.get('loss') or 'mse'!r}"
         raise ScoringError(f"{what} is {value}")
     return value
+
+
+def _fast_loss(target: Mapping, prepared: Prepared, simulated: np.ndarray, params: Mapping) -> float | None:
+    """A built-in loss or a likelihood straight from the matched values, with the frame path's bits; else None."""
+    if target.get("likelihood"):
+        value = replicates_negative_log_likelihood(target, simulated, prepared.observed, prepared.size, params)
+        return _finite(target, value)
+    on_means = ON_MEANS.get(target.get("loss") or "mse")
+    if on_means is None or simulated.size >= SMALL_ROWS:
+        return None  # a user's loss takes the frame; a large one is averaged by polars' grouping
+    means = replicate_mean(simulated)
+    return None if means is None else _finite(target, on_means(means, prepared.observed))
 
 
 def score(
@@ -162,7 +224,12 @@ def score(
                     f"simulation returned no output {output!r} (replicate {index}); it returned {sorted(replicate)}"
                 )
             frames.append(replicate[output])
-        aligned = align(frames, observed[name], target["keys"], target["value"], output, target.get("size"))
-        per_target[name] = target_loss(target, aligned, params or {})
-        total += target["weight"] * per_target[name]
+        prepared = prepare(observed[name], target["keys"], target["value"], target.get("size"))
+        simulated = _simulated(frames, prepared, target["value"], output)
+        loss = None if simulated is None else _fast_loss(target, prepared, simulated, params or {})
+        if loss is None:
+            aligned = _joined(frames, prepared, target["value"], output) if simulated is None else _aligned(prepared, simulated)
+            loss = target_loss(target, aligned, params or {})
+        per_target[name] = loss
+        total += target["weight"] * loss
     return total, per_target
