@@ -169,7 +169,7 @@ def _evaluate(engine_for, ledger, phase: str, proposals: Confirmation, first_num
     phased = ledger.phase(phase, proposals.budget)
     mark = lambda record: proposals.mark([replace(record)], phase, first_number)[0]  # noqa: E731
     engine_for(proposals, phased, proposals.seeds, mark).run()
-    return proposals.mark(phased.records(), phase, first_number)
+    return proposals.mark([replace(r) for r in phased.records()], phase, first_number)  # not the ledger's own
 
 
 def evaluation_sd(confirmed: dict[str, Any] | None) -> float | None:

@@ -10,6 +10,14 @@ study, so the runner keeps its own transactional record next to the study:
 - a runner proves it is alive by holding a lock for its lifetime (a PostgreSQL
   session advisory lock, an OS file lock for SQLite). When a runner dies its
   lock goes with it, and the leases it held are reclaimed and evaluated again.
+
+Bookkeeping costs O(1) per trial, however long the run: the run's counts and
+best live in its row, kept by every lease and completion. On SQLite and in
+memory this runner is the only writer (the file lock says so), so it keeps them
+in process too and never reads them back; on PostgreSQL a completion returns
+them, and the next `counts` serves those. Finished rows never change, so
+`records` decodes each once and then reads only rows from the first trial not
+known finished on (other runners' and reclaimed ones included).
 """
 
 from __future__ import annotations
@@ -17,14 +25,14 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection, Engine
 
 from .database import ledger_engine
-from .ledger_complete import store_finished
+from .ledger_complete import Counts, counted, store_finished
 from .ledger_tables import create_or_upgrade, record_of, runs, trials
 from .liveness import Liveness, LivenessError
 from .liveness import liveness as runner_liveness
@@ -53,21 +61,14 @@ class _Leased:
     status: str = "leased"
 
 
-@dataclass(frozen=True)
-class Counts:
-    budget: int
-    leased: int
-    done: int
-    failed: int
-    best: TrialRecord | None
-
-
 def _retried(method: Any) -> Any:
     """A ledger call that rides out a study storage outage (its writes are idempotent)."""
 
     @functools.wraps(method)
     def call(self: Ledger, *args: Any, **kwargs: Any) -> Any:
-        return retried(lambda: method(self, *args, **kwargs), f"{method.__name__.strip('_')} in the trial ledger")
+        what = f"{method.__name__.strip('_')} in the trial ledger"
+        # A retried write may have committed before it failed: the counts kept here are read again.
+        return retried(lambda: method(self, *args, **kwargs), what, on_retry=self._forget_counts)
 
     return call
 
@@ -91,6 +92,12 @@ class Ledger:
         self._postgres = engine.dialect.name == "postgresql"
         # On PostgreSQL a read or a single statement is a transaction of its own: one round trip, no BEGIN/COMMIT.
         self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
+        self._exclusive = not self._postgres  # SQLite (its file lock) and memory: nobody else writes this ledger
+        self._known: Counts | None = None  # the counts after this runner's last write (see `counts`)
+        self._best: TrialRecord | None = None  # the best trial of the counts last seen
+        self._finished: dict[int, TrialRecord] = {}  # finished trials by number, decoded once (they never change)
+        self._in_order: list[TrialRecord] = []  # the same, in lease order
+        self._all_below = 0  # every trial numbered below this is finished and in `_finished`
         retried(lambda: self._upgrade(), "creating or upgrading the trial ledger")
         try:
             self._lock: Liveness = liveness or retried(lambda: runner_liveness(engine, run_id, runner_id), "joining the run")
@@ -178,8 +185,9 @@ class Ledger:
         """
         if not proposals:
             return []
+        known = self._known if self._exclusive else None
         with self.engine.begin() as conn:
-            run = self._lock_run(conn)
+            run = known or self._lock_run(conn)
             budget, number = run.budget, run.leased + run.done  # every lease ever made has a row
             existing = {
                 row.param_id: row
@@ -217,7 +225,8 @@ class Ledger:
             if rows:
                 conn.execute(trials.insert(), rows)
                 self._update_run(conn, leased=runs.c.leased + len(rows))
-            return leases
+        self._known = known and replace(known, leased=known.leased + len(rows))
+        return leases
 
     @_retried
     def complete(self, records: list[TrialRecord]) -> list[bool]:
@@ -226,7 +235,28 @@ class Ledger:
         A row this runner already stored with the same result counts as stored:
         a retry whose first try committed.
         """
-        return store_finished(self._single if self._postgres else self.engine, self.run_id, self.runner_id, records)
+        stored = store_finished(self._single if self._postgres else self.engine, self.run_id, self.runner_id, records)
+        if self._exclusive:
+            self._known = self._known and counted(self._known, stored.newly)
+        else:
+            self._known = None if stored.run is None else self._returned(stored.run, records)
+        return stored.kept
+
+    def _returned(self, run: Any, records: list[TrialRecord]) -> Counts | None:
+        """The counts a completion returned, with its best trial if known here (else None: read them)."""
+        best = None
+        if run.best_param_id is not None:
+            if self._best is not None and self._best.param_id == run.best_param_id:
+                best = self._best
+            else:
+                best = next((replace(r) for r in records if r.param_id == run.best_param_id), None)
+                if best is None:  # another runner's
+                    return None
+        self._best = best
+        return Counts(run.budget, run.leased, run.done, run.failed, best)
+
+    def _forget_counts(self) -> None:
+        self._known = None
 
     def reclaim(self) -> list[TrialRecord]:
         """Take over the leases of runners that are gone; they must be evaluated again."""
@@ -280,7 +310,20 @@ class Ledger:
 
     @_retried
     def counts(self) -> Counts:
-        """One row's read: the run's counts and its best trial, kept by `lease` and `complete`."""
+        """The run's counts and its best trial, kept by `lease` and `complete`.
+
+        No read where this runner is the only writer; on PostgreSQL the first
+        call after a completion serves the counts it returned, others read one row.
+        """
+        known = self._known
+        if known is not None:
+            self._known = known if self._exclusive else None
+            return known
+        counts = self._read_counts()
+        self._known, self._best = (counts if self._exclusive else None), counts.best
+        return counts
+
+    def _read_counts(self) -> Counts:
         best = trials.alias("best")
         query = (
             select(runs.c.budget, runs.c.leased, runs.c.done, runs.c.failed, best)
@@ -307,14 +350,26 @@ class Ledger:
 
     @_retried
     def records(self) -> list[TrialRecord]:
-        """Every finished trial of the run, in lease order."""
+        """Every finished trial of the run, in lease order: the ledger's own records, not to be changed.
+
+        Reads only rows numbered from the first trial not known finished, and decodes only the new ones.
+        """
         with self._single.connect() as conn:
             rows = conn.execute(
                 select(trials)
-                .where(trials.c.run_id == self.run_id, trials.c.status != "leased")
+                .where(trials.c.run_id == self.run_id, trials.c.status != "leased", trials.c.number >= self._all_below)
                 .order_by(trials.c.number)
             ).all()
-        return [record_of(row) for row in rows]
+        new = [record_of(row) for row in rows if row.number not in self._finished]
+        for record in new:
+            self._finished[record.number] = record
+        while self._all_below in self._finished:
+            self._all_below += 1
+        if new and self._in_order and new[0].number < self._in_order[-1].number:
+            self._in_order = [self._finished[number] for number in sorted(self._finished)]
+        else:
+            self._in_order += new
+        return list(self._in_order)
 
     def _update_run(self, conn: Connection, **values: Any) -> None:
         conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(**values))

@@ -6,11 +6,17 @@ committed finds its rows stored with the same result: they count as stored and
 are not counted twice. On PostgreSQL the whole batch is one statement (one
 round trip, atomic); SQLite is in this process, so plain statements in one
 transaction cost no round trips.
+
+What a call stored comes back with the run's counts as they stand after it
+(PostgreSQL: the same statement's RETURNING) or with the records it newly
+counted (SQLite: the ledger is this runner's alone, and keeps its counts in
+process), so nobody reads the counts again right after storing.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, case, or_, select, text
@@ -47,18 +53,40 @@ WITH batch AS (
     best_number = CASE WHEN {_BETTER} THEN best.number ELSE r.best_number END
   FROM (SELECT 1) one LEFT JOIN best ON true
   WHERE r.run_id = :run AND EXISTS (SELECT 1 FROM stored)
+  RETURNING r.budget, r.leased, r.done, r.failed, r.best_param_id
 )
-SELECT param_id FROM stored
+SELECT param_id, CAST(NULL AS integer) AS budget, CAST(NULL AS integer) AS leased, CAST(NULL AS integer) AS done,
+  CAST(NULL AS integer) AS failed, CAST(NULL AS text) AS best_param_id FROM stored
 UNION ALL
-SELECT t.param_id FROM {trials.name} t JOIN batch b ON t.param_id = b.param_id
+SELECT t.param_id, NULL, NULL, NULL, NULL, NULL FROM {trials.name} t JOIN batch b ON t.param_id = b.param_id
 WHERE t.run_id = :run AND t.runner_id = :runner AND t.status = b.status AND t.finished_at = b.finished_at
+UNION ALL
+SELECT NULL, budget, leased, done, failed, best_param_id FROM counted
 """)
 
 
-def store_finished(engine: Engine, run_id: str, runner_id: str, records: list[TrialRecord]) -> list[bool]:
+@dataclass(frozen=True)
+class Counts:
+    budget: int
+    leased: int
+    done: int
+    failed: int
+    best: TrialRecord | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Which records were stored (in their order), and what the call changed in the run's counts."""
+
+    kept: list[bool]
+    newly: list[TrialRecord]  # counted by this call (SQLite; a retry's first try may have counted others)
+    run: Any = None  # PostgreSQL: the run's row (budget, leased, done, failed, best_param_id) after this call
+
+
+def store_finished(engine: Engine, run_id: str, runner_id: str, records: list[TrialRecord]) -> Stored:
     """Store `records`; False for one whose lease is no longer this runner's. `engine` autocommits on PostgreSQL."""
     if not records:
-        return []
+        return Stored([], [])
     if engine.dialect.name == "postgresql":
         return _in_one_statement(engine, run_id, runner_id, records)
     stored, newly = [], []
@@ -77,10 +105,10 @@ def store_finished(engine: Engine, run_id: str, runner_id: str, records: list[Tr
             same = (trials.c.status == record.status) & (trials.c.finished_at == record.finished_at)
             stored.append(conn.execute(select(trials.c.number).where(mine & same)).first() is not None)
         _count_finished(conn, run_id, newly)  # what a committed first try stored is counted already
-    return stored
+    return Stored(stored, newly)
 
 
-def _in_one_statement(engine: Engine, run_id: str, runner_id: str, records: list[TrialRecord]) -> list[bool]:
+def _in_one_statement(engine: Engine, run_id: str, runner_id: str, records: list[TrialRecord]) -> Stored:
     batch = [
         {
             "param_id": r.param_id,
@@ -92,8 +120,31 @@ def _in_one_statement(engine: Engine, run_id: str, runner_id: str, records: list
         for r in records
     ]
     with engine.begin() as conn:
-        kept = set(conn.execute(_COMPLETE, {"batch": json.dumps(batch), "run": run_id, "runner": runner_id}).scalars())
-    return [r.param_id in kept for r in records]
+        rows = conn.execute(_COMPLETE, {"batch": json.dumps(batch), "run": run_id, "runner": runner_id}).all()
+    kept = {row.param_id for row in rows if row.param_id is not None}
+    run = next((row for row in rows if row.param_id is None), None)
+    return Stored([r.param_id in kept for r in records], [], run)
+
+
+def counted(known: Counts, newly: list[TrialRecord]) -> Counts:
+    """`known` after `newly` moved from leased to done, as `_count_finished` counts them in the run's row."""
+    best, was = _best_of(newly), known.best
+    better = best is not None and (
+        was is None or was.loss is None or was.loss > best.loss or (was.loss == best.loss and was.number > best.number)
+    )
+    return Counts(
+        known.budget,
+        known.leased - len(newly),
+        known.done + len(newly),
+        known.failed + sum(r.status == "failed" for r in newly),
+        replace(best) if better else was,  # a copy: the caller's record may change
+    )
+
+
+def _best_of(records: list[TrialRecord]) -> TrialRecord | None:
+    """The best completed trial of `records`: the lowest loss, then the earliest."""
+    completed = [r for r in records if r.status == "completed"]
+    return min(completed, key=lambda r: (r.loss, r.number)) if completed else None
 
 
 def _count_finished(conn: Connection, run_id: str, records: list[TrialRecord]) -> None:
@@ -105,9 +156,8 @@ def _count_finished(conn: Connection, run_id: str, records: list[TrialRecord]) -
         "done": runs.c.done + len(records),
         "failed": runs.c.failed + sum(r.status == "failed" for r in records),
     }
-    completed = [r for r in records if r.status == "completed"]
-    if completed:
-        best = min(completed, key=lambda r: (r.loss, r.number))
+    best = _best_of(records)
+    if best is not None:
         better = or_(
             runs.c.best_loss.is_(None),
             runs.c.best_loss > best.loss,

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, inspect
 
 from runner.database import sqlalchemy_url
-from runner.ledger import Ledger
+from runner.ledger import Ledger, LedgerError
 from runner.ledger_tables import runs, trials
 from runner.trials import TrialRecord
 
@@ -103,3 +103,51 @@ def test_a_batch_stored_again_after_its_commit_went_unconfirmed_is_counted_once(
         ledger.close()
         if other is not None:
             other.close()
+
+
+def test_the_counts_one_runner_keeps_in_process_are_what_a_restart_reads_from_the_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    ledger = Ledger.open(url, "run", "a", budget=5)
+    try:
+        leases = ledger.lease([(f"p{i}", {"x": i}) for i in range(4)])
+        records = [TrialRecord(lease.number, f"p{i}", {"x": i}, (i,), 1.0) for i, lease in enumerate(leases)]
+        finish(records[0], 0.5), finish(records[1], 0.25)
+        records[2].finish({"status": "failed", "error": {"type": "E", "message": "m"}, "sim_seconds": 0.0}, 3.0)
+        assert ledger.complete(records[:3]) == [True] * 3
+        kept = ledger.counts()
+        assert (kept.budget, kept.leased, kept.done, kept.failed, kept.best.param_id) == (5, 1, 3, 1, "p1")
+        with pytest.raises(LedgerError, match="SQLite serves one runner"):  # so nobody else changes its counts
+            Ledger.open(url, "another run", "b", budget=5)
+    finally:
+        ledger.close()
+    reopened = Ledger.open(url, "run", "a", budget=5)
+    try:
+        assert reopened.counts() == kept
+    finally:
+        reopened.close()
+
+
+def test_records_read_again_bring_every_runners_newly_finished_trials_once_in_lease_order(postgres_url):
+    a = Ledger.open(postgres_url, "run", "a", budget=6)
+    b = Ledger.open(postgres_url, "run", "b", budget=6)
+    try:
+        mine = [TrialRecord(lease.number, f"a{i}", {"x": i}, (i,), 1.0)
+                for i, lease in enumerate(a.lease([("a0", {"x": 0}), ("a1", {"x": 1})]))]  # fmt: skip
+        theirs = [TrialRecord(lease.number, f"b{i}", {"x": i}, (i,), 1.0)
+                  for i, lease in enumerate(b.lease([("b0", {"x": 0}), ("b1", {"x": 1})]))]  # fmt: skip
+        assert a.complete([finish(mine[1], 0.5)]) == [True]
+        assert [r.param_id for r in a.records()] == ["a1"]
+        assert b.complete([finish(theirs[0], 0.25)]) == [True]
+        assert a.counts().best.param_id == "a1"  # served once: the counts a's completion returned
+        assert a.counts().best.param_id == "b0"  # then read: another runner's best
+        assert a.complete([finish(mine[0], 0.75)]) == [True]
+        assert a.counts().best.param_id == "b0"
+        assert [r.param_id for r in a.records()] == ["a0", "a1", "b0"]
+        b.close()
+        (reclaimed,) = a.reclaim()  # b is gone: its lease is a's now
+        assert a.complete([finish(reclaimed, 0.1)]) == [True]
+        assert a.counts().best.param_id == "b1"
+        assert [r.param_id for r in a.records()] == ["a0", "a1", "b0", "b1"]
+        assert [r.param_id for r in a.records()] == ["a0", "a1", "b0", "b1"]
+    finally:
+        a.close()
