@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from modelops.services.executor import warm
 from modelops.spec import RunSpec, parse_spec, preflight
 from runner.calibrate import calibrate
+from runner.cluster import local_client
 
 WORKERS = 2
 
@@ -48,13 +49,12 @@ def quick_flag(description: str) -> bool:
 
 @contextlib.contextmanager
 def workspace() -> Iterator[tuple[Client, Path]]:
-    """A Dask client on `WORKERS` single-thread worker processes, and a folder holding the target data."""
+    """The cluster `mops run --local` makes (`WORKERS` single-thread worker processes), and the target data's folder."""
     folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
     pl.DataFrame({"t": [0, 1], "value": [0.5, 0.5]}).write_csv(folder / "target.csv")
-    with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as client:
-            client.run(warm, "bench.models:spin")  # start each worker's simulation child off the clock
-            yield client, folder
+    with local_client(WORKERS, threads_per_worker=1) as client:
+        client.run(warm, "bench.models:spin")  # start each worker's simulation child off the clock
+        yield client, folder
 
 
 def spec_and_data(raw: dict, folder: Path) -> tuple[RunSpec, dict[str, pl.DataFrame]]:

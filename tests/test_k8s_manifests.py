@@ -11,11 +11,13 @@ import json
 import os
 import subprocess
 
+import dask
 import kubernetes_validate
 import pytest
 import yaml
 
 from control_plane.k8s import manifests as m
+from modelops.dask_settings import SETTINGS
 from runner.config import RunnerConfig
 
 VERSIONS = ("1.30", kubernetes_validate.latest_version())
@@ -136,6 +138,14 @@ def test_workers_connect_to_the_scheduler_with_their_resources(cpu: str, threads
     wanted = {"cpu": cpu, "memory": "6Gi"}
     assert container["resources"] == {"requests": wanted, "limits": wanted}
     assert workers()["spec"]["replicas"] == 3
+
+
+@pytest.mark.parametrize("build", [scheduler, workers])
+def test_scheduler_and_workers_read_the_runners_dask_settings_from_their_env(build) -> None:
+    env = {e["name"]: e["value"] for e in build()["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert all(name.startswith("DASK_") for name in env)
+    read = dask.config.collect_env(env)  # as dask does in the pod, from its environment
+    assert {key: dask.config.get(key, config=read) for key in SETTINGS} == SETTINGS
 
 
 def test_workers_have_a_writable_tmp() -> None:

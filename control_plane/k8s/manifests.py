@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from modelops import dask_settings
 from modelops.naming import check_run_id
 
 SCHEDULER, WORKERS = "dask-scheduler", "dask-workers"
@@ -76,10 +77,13 @@ def service_account(ns: str, name: str, client_id: str, object_labels: Mapping[s
 def dask_scheduler_deployment(ns: str, image: str, *, environment: str, cpu: str = "1", memory: str = "2Gi",
                               node_selector: Mapping[str, str] | None = None, tolerations: Sequence[dict] = (),
                               image_pull_secrets: Sequence[str] = (), client_id: str | None = None) -> dict:
-    """One scheduler, replaced rather than rolled: two at once would split the workers."""
+    """One scheduler, replaced rather than rolled: two at once would split the workers.
+
+    It and the workers run with the runner's Dask settings, as `mops run --local` does."""
     container = {
         "name": "scheduler", "image": image,
         "args": ["dask", "scheduler", "--port", str(SCHEDULER_PORT), "--dashboard-address", f":{DASHBOARD_PORT}"],
+        "env": dask_settings.as_env(),
         "ports": [{"name": "scheduler", "containerPort": SCHEDULER_PORT},
                   {"name": "dashboard", "containerPort": DASHBOARD_PORT}],
         # /health on the dashboard's HTTP server, as the dask-kubernetes operator probes it: ready
@@ -108,6 +112,7 @@ def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: 
         "name": "worker", "image": image,
         "args": ["dask", "worker", scheduler_address(ns), "--nthreads", str(_threads(cpu)),
                     "--memory-limit", memory, "--local-directory", "/tmp"],
+        "env": dask_settings.as_env(),
         "resources": _resources(cpu, memory),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
