@@ -23,6 +23,7 @@ from modelops.spec.sampler_options import TpeOptions, sampler_options
 from modelops_contracts import ContractViolationError, TrialResult, TrialStatus, UniqueParameterSet, make_param_id
 
 from .history import BoundedHistory
+from .tpe import IncrementalTPE
 
 # Consecutive duplicate proposals after which a (finite) space counts as exhausted.
 MAX_DUPLICATES = 200
@@ -43,11 +44,12 @@ def distributions(space: Mapping[str, Parameter]) -> dict[str, BaseDistribution]
 def make_sampler(name: str, seed: int | None, options: Mapping) -> optuna.samplers.BaseSampler:
     """The Optuna sampler `name` seeded with `seed`; `options` are validated first (`ValueError`).
 
-    TPE fits on a bounded history (`BoundedHistory`, option `history`)."""
+    TPE (Optuna's, its per-trial work done once: `IncrementalTPE`) fits on a bounded history
+    (`BoundedHistory`, option `history`)."""
     validated = sampler_options(name, dict(options))
     kwargs = validated.sampler_kwargs()
     samplers = {
-        "tpe": optuna.samplers.TPESampler,
+        "tpe": IncrementalTPE,
         "cmaes": optuna.samplers.CmaEsSampler,
         "random": optuna.samplers.RandomSampler,
         "qmc": optuna.samplers.QMCSampler,
