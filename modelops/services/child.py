@@ -57,8 +57,8 @@ def main(argv: list[str]) -> None:
                 load_simulation(entrypoint)
             except Exception:  # reported by the first simulation that needs it
                 pass
+        _flush()  # what the imports printed belongs to no simulation; each one's own output is flushed after it
         for index, (entrypoint, params, seed, outputs) in enumerate(simulations):
-            _flush()
             starts = _start(1), _start(2)
             os.pwrite(progress, PROGRESS.pack(batch, index, time.monotonic(), *starts), 0)
             outcome = run_simulation(entrypoint, params, seed, outputs)
