@@ -1,12 +1,15 @@
-"""What a worker adds per trial on top of the model itself, in process.
+"""What a worker adds per trial on top of the model itself, in process, stage by stage.
 
     .venv/bin/python -m bench.worker_overhead [--quick]
 
 Times `runner.worker_tasks.run_trials` (simulate every replicate in the warm
 child process, bring its outputs back, score the trial) against calling the
 model's function for the same replicates in this process, best of several
-rounds each; and the part of it spent in this process (decoding and scoring
-the outcomes: `outcome`). Last line: {"overhead_ms", "scoring_ms"}, extra
+rounds each. The stages, each timed on its own in this process:
+`encode` (the child's Arrow IPC encoding of the outputs), `simulate` (the
+whole round trip to the child, model and encoding included: `protocol` is
+what it adds to them), `decode` and `score` (the two parts of `outcome`).
+Last line: {"overhead_ms", "scoring_ms", and each stage's "<stage>_ms"},
 milliseconds per trial of 2 replicates.
 """
 
@@ -17,11 +20,13 @@ import time
 
 import polars as pl
 
+from modelops.ipc import to_ipc
+from modelops.scoring import score
 from modelops.seeds import replicate_seeds
+from modelops.services.executor import simulate_groups, warm
 from modelops.spec import parse_spec
 from modelops_contracts import SimTask, UniqueParameterSet
-from modelops.services.executor import simulate_groups, warm
-from runner.worker_tasks import outcome, run_trials
+from runner.worker_tasks import decode, outcome, run_trials
 
 from .common import document, quick_flag
 from .models import spin
@@ -40,36 +45,61 @@ def main() -> None:
         [SimTask(spec.model.bundle_ref, spec.model.entrypoint, p, s, outputs=("out",)) for s in replicate_seeds(p.param_id, 2)]
         for p in psets
     ]
+    warm(spec.model.entrypoint)
+    simulated = simulate_groups(work)
+    returned = [[spin(dict(task.params.params), task.seed) for task in tasks] for tasks in work]
 
-    def model_only() -> None:
+    def model() -> None:
         for tasks in work:
             for task in tasks:
                 spin(dict(task.params.params), task.seed)
 
-    def worker() -> None:
-        outcomes = run_trials(work, observed, targets)
-        assert all(o["status"] == "completed" for o in outcomes), outcomes[0]
+    def encode() -> None:
+        for outputs in returned:
+            for replicate in outputs:
+                to_ipc(replicate)
 
-    warm(spec.model.entrypoint)
-    simulated = simulate_groups(work)
+    def decode_all() -> None:
+        for replicates in simulated:
+            decode(replicates)
+
+    def score_all(decoded: list) -> None:
+        for tasks, outputs in zip(work, decoded):
+            score(targets, observed, outputs, tasks[0].params.params)
 
     def scoring() -> None:
         for tasks, replicates in zip(work, simulated):
             outcome(observed, targets, replicates, tasks[0].params.params)
 
+    def worker() -> None:
+        outcomes = run_trials(work, observed, targets)
+        assert all(o["status"] == "completed" for o in outcomes), outcomes[0]
+
+    def fresh() -> list:  # the tables as outcome scores them: decoded anew before each round
+        return [decode(replicates) for replicates in simulated]
+
+    stages = {"model": (model, None), "encode": (encode, None), "simulate": (lambda: simulate_groups(work), None),
+              "decode": (decode_all, None), "score": (score_all, fresh), "scoring": (scoring, None),
+              "worker": (worker, None)}  # fmt: skip
     best = {}
-    for name, fn in (("model", model_only), ("worker", worker), ("scoring", scoring)):
-        fn()  # warm imports and caches
+    for name, (fn, setup) in stages.items():
         times = []
-        for _ in range(rounds):
+        for _ in range(rounds + 1):  # the first warms imports and caches
+            argument = () if setup is None else (setup(),)
             started = time.perf_counter()
-            fn()
+            fn(*argument)
             times.append(time.perf_counter() - started)
-        best[name] = min(times) / trials * 1000
+        best[name] = min(times[1:]) / trials * 1000
+    best["protocol"] = best["simulate"] - best["model"] - best["encode"]
     overhead = best["worker"] - best["model"]
     print(f"per trial of 2 replicates: model {best['model']:.3f} ms, worker {best['worker']:.3f} ms "
-          f"(overhead {overhead:.3f} ms), of which scoring {best['scoring']:.3f} ms")  # fmt: skip
-    print(json.dumps({"overhead_ms": round(overhead, 3), "scoring_ms": round(best["scoring"], 3)}))
+          f"(overhead {overhead:.3f} ms)")  # fmt: skip
+    print(f"  in the child: encode {best['encode']:.3f} ms; the round trip adds {best['protocol']:.3f} ms "
+          f"(simulate {best['simulate']:.3f} ms in all)")  # fmt: skip
+    print(f"  here: decode {best['decode']:.3f} ms, score {best['score']:.3f} ms (outcome {best['scoring']:.3f} ms)")
+    figures = {"overhead_ms": overhead, "scoring_ms": best["scoring"]}
+    figures |= {f"{name}_ms": best[name] for name in ("model", "encode", "protocol", "simulate", "decode", "score")}
+    print(json.dumps({name: round(value, 3) for name, value in figures.items()}))
 
 
 if __name__ == "__main__":

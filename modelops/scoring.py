@@ -35,6 +35,7 @@ class Prepared:
     source: pl.DataFrame  # the data frame this was prepared from (kept, so its id names no other)
     frame: pl.DataFrame
     keys: tuple[str, ...]
+    dtypes: tuple[pl.DataType, ...]  # the key columns' types: a replicate's must be the same to match
     wanted: list[np.ndarray] | None  # the key columns, when numeric, null-free and unique
     observed: np.ndarray  # the values, as float64
     size: np.ndarray | None
@@ -58,7 +59,8 @@ def prepare(observed: pl.DataFrame, keys: Sequence[str], value: str, size: str |
             wanted = columns  # a key the data repeats joins every simulated row of that key: polars says how
     observed_values = frame["observed"].to_numpy().astype(np.float64)
     sizes = None if size is None else frame["size"].to_numpy().astype(np.float64)
-    prepared = Prepared(observed, frame, tuple(keys), wanted, observed_values, sizes)
+    dtypes = tuple(frame.schema[c] for c in keys)
+    prepared = Prepared(observed, frame, tuple(keys), dtypes, wanted, observed_values, sizes)
     if len(_prepared) >= PREPARED_KEPT:
         _prepared.clear()
     _prepared[cache_key] = prepared
@@ -118,18 +120,18 @@ def _matched(replicates: Sequence[pl.DataFrame], target: Prepared, value: str) -
     Taken by position when a replicate's keys are the data's row for row, else (one key)
     by binary search; only numeric columns without nulls, keys of the data's own type.
     """
-    wanted, schema = target.wanted, target.frame.schema
+    wanted = target.wanted
     if wanted is None or not replicates:
         return None
     rows = []
     for frame in replicates:
         columns = [frame.get_column(c) for c in target.keys]
         values = frame.get_column(value)
-        if not _plain(values) or any(s.dtype != schema[c] or s.null_count() for s, c in zip(columns, target.keys)):
+        if not _plain(values) or any(s.dtype != d or s.null_count() for s, d in zip(columns, target.dtypes)):
             return None
         found = values.to_numpy().astype(np.float64, copy=False)
         have = [s.to_numpy() for s in columns]
-        if len(found) == len(target.observed) and all(np.array_equal(h, w) for h, w in zip(have, wanted)):
+        if len(found) == len(target.observed) and all((h == w).all() for h, w in zip(have, wanted)):
             rows.append(found)
             continue
         if len(wanted) > 1:

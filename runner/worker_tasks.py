@@ -45,6 +45,11 @@ def run_trials(
     return [outcome(observed, targets, group, tasks[0].params.params) for tasks, group in zip(trials, groups)]
 
 
+def decode(replicates: list[Replicate]) -> list[dict[str, pl.DataFrame]]:
+    """Each replicate's outputs as tables, in replicate order."""
+    return [{name: ipc_to_table(a.inline) for name, a in r.outputs.items()} for r, _ in replicates]
+
+
 def outcome(
     observed: Mapping[str, pl.DataFrame], targets: Mapping[str, Mapping], replicates: list[Replicate], params: Mapping
 ) -> dict[str, Any]:
@@ -64,8 +69,7 @@ def outcome(
                 },
             }
     try:
-        decoded = [{name: ipc_to_table(a.inline) for name, a in r.outputs.items()} for r, _ in replicates]
-        loss, per_target = score(targets, observed, decoded, params)
+        loss, per_target = score(targets, observed, decode(replicates), params)
     except Exception as exc:  # a scoring failure fails this trial only
         return base | {
             "status": "failed",
