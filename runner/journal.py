@@ -17,6 +17,17 @@ commit is visible before its lock is released, so any one read sees a gap-free
 prefix of the journal. SQLite serves one runner; its writes are serialised by
 the database itself.
 
+An ask writes a new trial, then its sampler's system attributes and each of its
+parameters: one operation each. Those that follow the new trial are handed back
+to Optuna at once and written with this backend's next append (the tell's, or
+the next ask's new trial) or before its next read: one write per ask and one
+per tell. Optuna may have them before entries others appended ahead of them;
+they touch only this runner's new trial, so the order does not matter to it,
+and a read skips them where the database has them. A runner that dies in
+between leaves a trial without its parameters (in a busy loop only its last
+ask's): nobody adopts it, so the lease the ledger reclaims is evaluated again
+without the study learning that result, and it is closed as abandoned at the end.
+
 Optuna reads the journal back before and after each of its own operations:
 about a dozen reads per trial. Here the database is read once per ask (the
 first read after this backend appends a new trial), when an append shows that
@@ -72,6 +83,8 @@ snapshots = Table(
 FRESH_SECONDS = 0.25
 # Optuna's code for the operation its ask appends (`JournalOperation.CREATE_TRIAL`).
 _CREATE_TRIAL = 4
+# What an ask writes about its new trial after creating it (`SET_TRIAL_PARAM`, `SET_TRIAL_SYSTEM_ATTR`): deferred.
+_DEFERRED = frozenset({5, 9})
 
 # A snapshot is saved once the journal has grown by this many entries, or by as many as the last
 # snapshot held (so the snapshots of a run cost O(entries) in all, not O(entries^2)).
@@ -91,9 +104,11 @@ BEGIN
 END $$
 """
 _APPEND = text("SELECT modelops_journal_append(CAST(:journal AS varchar), :key, CAST(:logs AS text[]))")
+# SQLite reads the whole SELECT before inserting (it reads the table it inserts into): one end for the batch.
 _SQLITE_APPEND = text(
-    f"INSERT INTO {journal.name} (journal, number, log) SELECT :journal, coalesce(max(number), -1) + 1, :log "
-    f"FROM {journal.name} WHERE journal = :journal RETURNING number"
+    f"INSERT INTO {journal.name} (journal, number, log) SELECT :journal, e.first + logs.key, logs.value "
+    f"FROM json_each(:logs) AS logs, (SELECT coalesce(max(number), -1) + 1 AS first FROM {journal.name} "
+    "WHERE journal = :journal) AS e RETURNING number"
 )
 # Creating the schema takes this lock, so backends starting together do not race (CREATE OR REPLACE would).
 _SCHEMA_KEY = 0x6D6F70734A524E4C
@@ -116,7 +131,10 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._statements = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else self.engine
         self._lock = threading.Lock()  # one append or read at a time in this process (SQLite needs it)
         self._read_to = 0  # entries handed out by read_logs so far (Optuna reads each entry once, in order)
-        self._own: tuple[int, list[dict[str, Any]]] | None = None  # (first number, entries) this backend appended
+        self._db_to = 0  # Optuna has every entry of the database numbered below this
+        self._pending: list[str] = []  # deferred entries, handed out already, not written yet
+        self._ahead: set[int] = set()  # numbers of written entries handed out before some below them
+        self._own: tuple[list[dict[str, Any]], bool] | None = None  # to hand out next: (entries, written)
         self._snapshot_at = 0  # entries the last snapshot saved or loaded here held
         self._due = True  # the next read asks the database (an ask began, or others appended)
         self._read_at = -float("inf")  # monotonic time of the last read from the database
@@ -131,26 +149,63 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
         with self._lock:
             own, self._own = self._own, None
-            if own is not None and own[0] == log_number_from:
-                logs = own[1]  # nobody appended between what was read and what this backend wrote
-            elif self._due or log_number_from != self._read_to or time.monotonic() - self._read_at >= FRESH_SECONDS:
-                logs = retried(lambda: self._select(log_number_from), "reading the Optuna journal")
+            if log_number_from != self._read_to:  # read again from there (a snapshot's end, the start)
+                self._flush([])
+                own, self._ahead, self._db_to, self._due = None, set(), log_number_from, True
+            if own is not None:
+                logs, written = own  # deferred, or nobody appended between what was read and what this wrote
+                self._db_to += len(logs) if written else 0
+            elif self._due or time.monotonic() - self._read_at >= FRESH_SECONDS:
+                logs = self._catch_up()
                 self._due, self._read_at = False, time.monotonic()
             else:
                 logs = []  # read once this ask already: what others appended since is seen at the next
             self._read_to = log_number_from + len(logs)
             return logs
 
+    def _catch_up(self) -> list[dict[str, Any]]:
+        """What the database has beyond what Optuna has, this backend's deferred entries written first."""
+        self._flush([])
+        rows = retried(lambda: self._select(self._db_to), "reading the Optuna journal")
+        self._db_to += len(rows)
+        logs = [json.loads(log) for number, log in rows if number not in self._ahead]
+        self._ahead = set()
+        return logs
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         texts = [json.dumps(log, separators=(",", ":")) for log in logs]
-        tries = itertools.count()
+        # Handed back as read from the database would (a JSON round trip): now if deferred, else if they follow
+        # what was read.
+        handed = [json.loads(t) for t in texts]
         with self._lock:
-            first = retried(lambda: self._append(texts, retry=next(tries) > 0), "appending to the Optuna journal")
-            # Handed back as read from the database would (a JSON round trip), if they follow what was read.
-            self._own = (first, [json.loads(t) for t in texts]) if first == self._read_to else None
+            unread, self._own = self._own, None
+            if unread is not None and not unread[1]:  # deferred, and not read back before this: written as any
+                texts, handed = self._pending[-len(unread[0]) :] + texts, unread[0] + handed
+                del self._pending[-len(unread[0]) :]
+            elif unread is None and all(log.get("op_code") in _DEFERRED for log in logs):
+                self._pending += texts
+                self._own = (handed, False)
+                return
+            aligned = self._flush(texts)
+            self._own = (handed, True) if aligned else None
             # A new trial (an ask) reads what others appended; so does a gap before these entries, which must be
             # replayed before them.
-            self._due = self._due or self._own is None or any(log.get("op_code") == _CREATE_TRIAL for log in logs)
+            self._due = self._due or not aligned or any(log.get("op_code") == _CREATE_TRIAL for log in logs)
+
+    def _flush(self, texts: list[str]) -> bool:
+        """Write the deferred entries, then `texts`, in one append; whether they follow what Optuna has."""
+        pending, written = self._pending, self._pending + texts
+        if not written:
+            return True
+        tries = itertools.count()
+        first = retried(lambda: self._append(written, retry=next(tries) > 0), "appending to the Optuna journal")
+        self._pending = []
+        aligned = first == self._db_to and not self._ahead
+        if aligned:
+            self._db_to += len(pending)  # handed out already, and where Optuna has them
+        else:
+            self._ahead |= set(range(first, first + len(pending)))
+        return aligned
 
     def _append(self, texts: list[str], retry: bool) -> int:
         """The number of the first entry written (or found written by a try whose commit was not confirmed)."""
@@ -159,15 +214,13 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return found
             if self._postgres:
                 return conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
-            # One statement per entry, each numbered from the end it sees (one transaction: nobody writes between).
-            numbers = [conn.execute(_SQLITE_APPEND, {"journal": self.journal_id, "log": t}).scalar_one() for t in texts]
-            return numbers[0]
+            return min(conn.execute(_SQLITE_APPEND, {"journal": self.journal_id, "logs": json.dumps(texts)}).scalars())
 
     def _written(self, conn: Any, texts: list[str]) -> int | None:
         """Where `texts` already stand, one after another, in what was appended since this backend last read."""
         rows = conn.execute(
             select(journal.c.number, journal.c.log)
-            .where(journal.c.journal == self.journal_id, journal.c.number >= self._read_to)
+            .where(journal.c.journal == self.journal_id, journal.c.number >= self._db_to)
             .order_by(journal.c.number)
         ).all()
         logs = [row.log for row in rows]
@@ -180,8 +233,8 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         """Keep `snapshot` (the study replayed up to what this backend read), if the journal grew enough since."""
         with self._lock:
             entries = self._read_to
-            if entries - self._snapshot_at < max(SNAPSHOT_MIN_ENTRIES, self._snapshot_at):
-                return
+            if self._pending or self._ahead or entries - self._snapshot_at < max(SNAPSHOT_MIN_ENTRIES, self._snapshot_at):
+                return  # Optuna has entries out of the database's order: not a prefix of the journal
             insert = (postgresql_insert if self._postgres else sqlite_insert)(snapshots)
             upsert = insert.values(journal=self.journal_id, entries=entries, snapshot=snapshot).on_conflict_do_update(
                 index_elements=[snapshots.c.journal],
@@ -199,7 +252,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         row = retried(self._snapshot, "loading an Optuna journal snapshot")
         if row is None:
             return None
-        self._snapshot_at = self._read_to = row.entries  # Optuna reads on from where the snapshot ends
+        self._snapshot_at = self._read_to = self._db_to = row.entries  # Optuna reads on from where it ends
         return row.snapshot
 
     def _snapshot(self) -> Any:
@@ -208,7 +261,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 select(snapshots.c.entries, snapshots.c.snapshot).where(snapshots.c.journal == self.journal_id)
             ).first()
 
-    def _select(self, log_number_from: int) -> list[dict[str, Any]]:
+    def _select(self, log_number_from: int) -> list[tuple[int, str]]:
         with self._statements.connect() as conn:
             rows = conn.execute(
                 select(journal.c.number, journal.c.log)
@@ -218,7 +271,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         for expected, row in enumerate(rows, start=log_number_from):
             if row.number != expected:
                 raise RuntimeError(f"journal {self.journal_id!r} has no entry {expected}; it was altered")
-        return [json.loads(row.log) for row in rows]
+        return [(row.number, row.log) for row in rows]
 
     def _create_schema(self) -> None:
         with self.engine.begin() as conn:

@@ -144,3 +144,30 @@ def test_each_run_keeps_its_own_journal(postgres_url):
     assert [log["op"] for log in second.read_logs(0)] == ["b0"] and numbers(second) == [0]
     for backend in (first, second):
         backend.engine.dispose()
+
+
+def test_an_asks_parameters_are_written_with_the_next_append_and_replayed_once_whatever_came_between(
+    postgres_url, monkeypatch
+):
+    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only asks and others' appends cause reads
+    space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.IntDistribution(0, 9)}
+    first = optuna.create_study(study_name="deferred", storage=optuna_storage(postgres_url, "deferred"))
+    second = optuna.load_study(study_name="deferred", storage=optuna_storage(postgres_url, "deferred"))
+    backend, appends = first._storage._backend, []
+    append = backend._append
+    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
+
+    mine = first.ask(space)  # its new trial written; its parameters handed to Optuna, not written yet
+    written = lambda: [log["op_code"] for log in SqlJournalBackend(postgres_url, "deferred").read_logs(0)]  # noqa: E731
+    assert len(appends) == 1 and written() == [0, 4]  # the study, the new trial
+    theirs = second.ask(space)  # appended after mine was created, before my parameters
+    first.tell(mine, 1.0)  # one append: my parameters, then the tell
+    assert len(appends) == 2 and written() == [0, 4, 4, 5, 5, 6]  # then its parameters and its tell together
+    second.tell(theirs, 2.0)
+
+    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 0.0)  # now each reads what the other wrote
+    replayed = optuna.load_study(study_name="deferred", storage=optuna_storage(postgres_url, "deferred"))
+    expected = [(0, mine.params, 1.0), (1, theirs.params, 2.0)]
+    for study in (first, second, replayed):
+        assert [(t.number, t.params, t.value) for t in study.get_trials()] == expected
+    assert numbers(backend) == list(range(len(numbers(backend))))
