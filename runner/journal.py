@@ -233,8 +233,10 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         """Keep `snapshot` (the study replayed up to what this backend read), if the journal grew enough since."""
         with self._lock:
             entries = self._read_to
-            if self._pending or self._ahead or entries - self._snapshot_at < max(SNAPSHOT_MIN_ENTRIES, self._snapshot_at):
-                return  # Optuna has entries out of the database's order: not a prefix of the journal
+            if entries - self._snapshot_at < max(SNAPSHOT_MIN_ENTRIES, self._snapshot_at):
+                return
+            if self._pending or self._ahead:
+                return  # Optuna holds entries out of the database's order: not a prefix of the journal
             insert = (postgresql_insert if self._postgres else sqlite_insert)(snapshots)
             upsert = insert.values(journal=self.journal_id, entries=entries, snapshot=snapshot).on_conflict_do_update(
                 index_elements=[snapshots.c.journal],

@@ -6,7 +6,8 @@
 - `ResultsWriter.progress` rewrites `trials.parquet` (atomically: a new file or
   blob replaces the old) every `RESULTS_EVERY_SECONDS` or `RESULTS_EVERY_TRIALS`
   trials, whichever comes first, in a background thread; a crash loses only
-  what finished since.
+  what finished since. The thread keeps the table it wrote last and adds only
+  the trials finished since, so a snapshot costs what finished, not the run.
 - `ResultsWriter.final` retries a store that is down, then writes to a local
   fallback folder and says why (the run then fails, its summary naming the folder).
 """
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from modelops.storage import ResultsLocation, open_results
 from modelops.storage.local_results import LocalResults
@@ -85,9 +88,25 @@ class ResultsWriter:
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._table: pl.DataFrame | None = None  # the last mid-run snapshot's rows (the background thread's)
+        self._tabled: set[int] = set()  # their trial numbers
 
     def _parquet(self, records: Sequence[TrialRecord]) -> bytes:
         return parquet_bytes(trials_frame(records, self._parameters, self._targets))
+
+    def _snapshot(self, records: list[TrialRecord]) -> bytes:
+        """`trials.parquet` for `records` (in lease order), framing only those not in the last snapshot."""
+        table, new = self._table, [r for r in records if r.number not in self._tabled]
+        part = None if table is None or not new else trials_frame(new, self._parameters, self._targets)
+        if table is None or (part is not None and part.schema != table.schema):  # e.g. a categorical became text
+            table, self._tabled = trials_frame(records, self._parameters, self._targets), {r.number for r in records}
+        elif part is not None:
+            later = len(table) > 0 and new[0].number < table["number"][-1]  # finished after trials leased later
+            table = pl.concat([table, part])
+            table = table.sort("number") if later else table
+            self._tabled.update(r.number for r in new)
+        self._table = table
+        return parquet_bytes(table)
 
     def progress(self, records: Callable[[], list[TrialRecord]]) -> None:
         """A trial finished: hand `trials.parquet` to the background writer if the bound says so."""
@@ -115,7 +134,7 @@ class ResultsWriter:
                     return
                 current, self._latest, self._busy = self._latest, None, True
             try:
-                self.location.write_bytes("trials.parquet", self._parquet(current))
+                self.location.write_bytes("trials.parquet", self._snapshot(current))
             except Exception as exc:
                 if not self._warned:
                     log.warning("could not write trials.parquet to %s yet (%s); will retry", self.location, exc)

@@ -8,10 +8,14 @@ import polars as pl
 
 from modelops.spec import parse_spec, preflight
 from modelops.storage.blob_results import CONNECTION_STRING_ENV
+from modelops.storage.local_results import LocalResults
+from runner import results_writer
 from runner.calibrate import calibrate
-from runner.results_writer import FALLBACK_ENV
+from runner.results import trials_frame
+from runner.results_writer import FALLBACK_ENV, ResultsWriter
+from runner.trials import TrialRecord
 from tests.documents import quadratic_doc, write_curve
-from tests.runner_processes import calls, start_runner, write_run
+from tests.runner_processes import calls, start_runner, wait_until, write_run
 from tests.services import run_azurite
 
 
@@ -40,6 +44,29 @@ def test_trials_parquet_is_written_while_the_run_goes(dask_client, tmp_path):
     summary = calibrate(spec, preflight(spec, tmp_path), dask_client, run_id="live", results_url=str(out), on_trial=look)
     assert summary["status"] == "completed"
     assert seen and seen[0] >= 1 and min(seen) < 12  # there from the first trial on, before the end
+
+
+def test_each_snapshot_frames_only_the_trials_finished_since_and_writes_them_all_in_lease_order(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(results_writer, "RESULTS_EVERY_TRIALS", 1)
+    framed, frame = [], results_writer.trials_frame
+    counted = lambda records, *names: framed.append(len(records)) or frame(records, *names)  # noqa: E731
+    monkeypatch.setattr(results_writer, "trials_frame", counted)
+    records = []
+    for number in range(6):
+        record = TrialRecord(number, f"p{number}", {"x": number / 10}, (number,), 1.0)
+        outcome = {"status": "completed", "loss": number, "target_losses": {"out": number}, "sim_seconds": 0.1}
+        record.finish(outcome, 2.0)
+        records.append(record)
+    writer = ResultsWriter(LocalResults(tmp_path), "run", ["x"], ["out"], clock=lambda: 0.0)
+    for shown in ([0, 1, 3], [0, 1, 3, 4], [0, 1, 2, 3, 4, 5]):  # 2 finished after 3 and 4
+        current = [records[i] for i in shown]
+        writer.progress(lambda: current)
+        wait_until(lambda: writer.records == current)
+        assert pl.read_parquet(tmp_path / "trials.parquet").equals(trials_frame(current, ["x"], ["out"]))
+    assert framed == [3, 1, 2]
+    writer.final(records)
 
 
 def test_a_results_store_down_at_the_end_leaves_the_results_in_a_local_fallback_folder(
