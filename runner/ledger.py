@@ -28,12 +28,25 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
 
 from .database import ledger_engine
 from .ledger_complete import Counts, counted, store_finished
-from .ledger_tables import create_or_upgrade, record_of, runs, trials
+from .ledger_tables import (
+    ADD_LEASED,
+    AMONG,
+    COUNTS,
+    FINISHED_AMONG,
+    FINISHED_FROM,
+    LEASE,
+    LOCKED_RUN_COUNTS,
+    RUN_COUNTS,
+    create_or_upgrade,
+    record_of,
+    runs,
+    trials,
+)
 from .liveness import Liveness, LivenessError
 from .liveness import liveness as runner_liveness
 from .run_document import SpecMismatch, compared_document, differences, document_digest, document_json
@@ -187,16 +200,10 @@ class Ledger:
             return []
         known = self._known if self._exclusive else None
         with self.engine.begin() as conn:
-            run = known or self._lock_run(conn)
+            run = known or conn.execute(LOCKED_RUN_COUNTS if self._postgres else RUN_COUNTS, {"run": self.run_id}).one()
             budget, number = run.budget, run.leased + run.done  # every lease ever made has a row
-            existing = {
-                row.param_id: row
-                for row in conn.execute(
-                    select(trials).where(
-                        trials.c.run_id == self.run_id, trials.c.param_id.in_([pid for pid, _ in proposals])
-                    )
-                )
-            }
+            among = {"run": self.run_id, "param_ids": [pid for pid, _ in proposals]}
+            existing = {row.param_id: row for row in conn.execute(AMONG, among)}
             leases, rows = [], []
             for param_id, params in proposals:
                 row = existing.get(param_id)
@@ -223,8 +230,8 @@ class Ledger:
                     )
                     number += 1
             if rows:
-                conn.execute(trials.insert(), rows)
-                self._update_run(conn, leased=runs.c.leased + len(rows))
+                conn.execute(LEASE, rows)
+                conn.execute(ADD_LEASED, {"run": self.run_id, "n": len(rows)})
         self._known = known and replace(known, leased=known.leased + len(rows))
         return leases
 
@@ -324,15 +331,8 @@ class Ledger:
         return counts
 
     def _read_counts(self) -> Counts:
-        best = trials.alias("best")
-        query = (
-            select(runs.c.budget, runs.c.leased, runs.c.done, runs.c.failed, best)
-            .select_from(runs)
-            .outerjoin(best, and_(best.c.run_id == runs.c.run_id, best.c.param_id == runs.c.best_param_id))
-            .where(runs.c.run_id == self.run_id)
-        )
         with self._single.connect() as conn:
-            row = conn.execute(query).one()
+            row = conn.execute(COUNTS, {"run": self.run_id}).one()
         return Counts(row.budget, row.leased, row.done, row.failed, None if row.param_id is None else record_of(row))
 
     @_retried
@@ -341,11 +341,7 @@ class Ledger:
         if not param_ids:
             return []
         with self._single.connect() as conn:
-            rows = conn.execute(
-                select(trials).where(
-                    trials.c.run_id == self.run_id, trials.c.param_id.in_(param_ids), trials.c.status != "leased"
-                )
-            ).all()
+            rows = conn.execute(FINISHED_AMONG, {"run": self.run_id, "param_ids": param_ids}).all()
         return [record_of(row) for row in rows]
 
     @_retried
@@ -355,11 +351,7 @@ class Ledger:
         Reads only rows numbered from the first trial not known finished, and decodes only the new ones.
         """
         with self._single.connect() as conn:
-            rows = conn.execute(
-                select(trials)
-                .where(trials.c.run_id == self.run_id, trials.c.status != "leased", trials.c.number >= self._all_below)
-                .order_by(trials.c.number)
-            ).all()
+            rows = conn.execute(FINISHED_FROM, {"run": self.run_id, "from_number": self._all_below}).all()
         new = [record_of(row) for row in rows if row.number not in self._finished]
         for record in new:
             self._finished[record.number] = record
@@ -371,12 +363,4 @@ class Ledger:
             self._in_order += new
         return list(self._in_order)
 
-    def _update_run(self, conn: Connection, **values: Any) -> None:
-        conn.execute(runs.update().where(runs.c.run_id == self.run_id).values(**values))
-
-    def _lock_run(self, conn: Connection) -> Any:
-        query = select(runs.c.budget, runs.c.leased, runs.c.done).where(runs.c.run_id == self.run_id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update()  # serialises leases of this run across runners
-        return conn.execute(query).one()
 

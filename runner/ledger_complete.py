@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, text
+from sqlalchemy import and_, bindparam, case, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from .ledger_tables import record_document, runs, trials
@@ -65,6 +65,36 @@ SELECT NULL, budget, leased, done, failed, best_param_id FROM counted
 """)
 
 
+# SQLite's statements, built once (see `runner.ledger_tables`).
+_MINE = and_(trials.c.run_id == bindparam("run"), trials.c.param_id == bindparam("param"),
+             trials.c.runner_id == bindparam("runner"))  # fmt: skip
+_STORE = (
+    trials.update()
+    .where(_MINE, trials.c.status == "leased")
+    .values(status=bindparam("to_status"), loss=bindparam("to_loss"), finished_at=bindparam("to_finished_at"),
+            record=bindparam("to_record"))
+)  # fmt: skip
+_STORED = select(trials.c.number).where(
+    _MINE, trials.c.status == bindparam("to_status"), trials.c.finished_at == bindparam("to_finished_at")
+)
+_COUNT = (
+    runs.update()
+    .where(runs.c.run_id == bindparam("run"))
+    .values(leased=runs.c.leased - bindparam("n"), done=runs.c.done + bindparam("n"),
+            failed=runs.c.failed + bindparam("n_failed"))
+)  # fmt: skip
+_BEATS = or_(
+    runs.c.best_loss.is_(None),
+    runs.c.best_loss > bindparam("loss"),
+    and_(runs.c.best_loss == bindparam("loss"), runs.c.best_number > bindparam("number")),
+)
+_COUNT_BEST = _COUNT.values(
+    best_param_id=case((_BEATS, bindparam("param")), else_=runs.c.best_param_id),
+    best_loss=case((_BEATS, bindparam("loss")), else_=runs.c.best_loss),
+    best_number=case((_BEATS, bindparam("number")), else_=runs.c.best_number),
+)
+
+
 @dataclass(frozen=True)
 class Counts:
     budget: int
@@ -92,18 +122,13 @@ def store_finished(engine: Engine, run_id: str, runner_id: str, records: list[Tr
     stored, newly = [], []
     with engine.begin() as conn:
         for record in records:
-            mine = (trials.c.run_id == run_id) & (trials.c.param_id == record.param_id) & (trials.c.runner_id == runner_id)
-            result = conn.execute(
-                trials.update()
-                .where(mine & (trials.c.status == "leased"))
-                .values(status=record.status, loss=record.loss, finished_at=record.finished_at, record=record_document(record))
-            )
-            if result.rowcount == 1:
+            values = {"run": run_id, "param": record.param_id, "runner": runner_id, "to_status": record.status,
+                      "to_finished_at": record.finished_at}  # fmt: skip
+            if conn.execute(_STORE, values | {"to_loss": record.loss, "to_record": record_document(record)}).rowcount:
                 newly.append(record)
                 stored.append(True)
-                continue
-            same = (trials.c.status == record.status) & (trials.c.finished_at == record.finished_at)
-            stored.append(conn.execute(select(trials.c.number).where(mine & same)).first() is not None)
+            else:
+                stored.append(conn.execute(_STORED, values).first() is not None)
         _count_finished(conn, run_id, newly)  # what a committed first try stored is counted already
     return Stored(stored, newly)
 
@@ -151,18 +176,9 @@ def _count_finished(conn: Connection, run_id: str, records: list[TrialRecord]) -
     """Move `records` from leased to done in the run's counts, and keep its best."""
     if not records:
         return
-    values: dict[str, Any] = {
-        "leased": runs.c.leased - len(records),
-        "done": runs.c.done + len(records),
-        "failed": runs.c.failed + sum(r.status == "failed" for r in records),
-    }
+    values = {"run": run_id, "n": len(records), "n_failed": sum(r.status == "failed" for r in records)}
     best = _best_of(records)
-    if best is not None:
-        better = or_(
-            runs.c.best_loss.is_(None),
-            runs.c.best_loss > best.loss,
-            and_(runs.c.best_loss == best.loss, runs.c.best_number > best.number),
-        )
-        for column, value in (("best_param_id", best.param_id), ("best_loss", best.loss), ("best_number", best.number)):
-            values[column] = case((better, value), else_=runs.c[column])
-    conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+    if best is None:
+        conn.execute(_COUNT, values)
+    else:
+        conn.execute(_COUNT_BEST, values | {"param": best.param_id, "loss": best.loss, "number": best.number})
