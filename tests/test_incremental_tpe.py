@@ -45,9 +45,11 @@ def proposals(sampler, trials, pending, direction="minimize", prune_every=0):
     [
         {"multivariate": True, "constant_liar": True},  # the runner's default
         {"multivariate": True, "constant_liar": False},
+        {"multivariate": True, "group": True, "constant_liar": True},
         {},  # Optuna's default: independent, no liar
     ],
 )
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # group
 def test_it_proposes_what_optuna_tpe_proposes(options):
     plain = proposals(TPESampler(seed=5, n_startup_trials=5, **options), 70, pending=4)
     ours = proposals(IncrementalTPE(seed=5, n_startup_trials=5, **options), 70, pending=4)
