@@ -161,3 +161,12 @@ def test_a_key_the_data_repeats_is_joined_to_every_simulated_row_of_it():
     replicates = [pl.DataFrame({"t": [0, 1, 1], "v": [4.0, 5.0, 6.0]})] * 2
     frame = align(replicates, observed, ["t"], "v", "out")
     assert frame.height == 2 * 5 and frame.equals(per_replicate_align(replicates, observed, ["t"], "v"))
+
+
+def test_target_data_prepared_once_is_never_mistaken_for_other_data():
+    """Fresh frames (whose ids Python reuses) and other columns of one frame each score against their own values."""
+    replicates = [{"out": pl.DataFrame({"t": [0, 1], "v": [1.0, 3.0], "w": [2.0, 2.0]})}] * 2
+    for level in range(200):
+        observed = {"out": pl.DataFrame({"t": [0, 1], "v": [float(level)] * 2, "w": [0.0, 0.0]})}
+        assert score({"out": spec()}, observed, replicates)[0] == ((1 - level) ** 2 + (3 - level) ** 2) / 2
+        assert score({"out": spec() | {"value": "w"}}, observed, replicates)[0] == 4.0
