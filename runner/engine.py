@@ -56,6 +56,8 @@ WORKER_WAIT_SECONDS = 120.0
 WAKE_SECONDS = 0.5
 
 Running = dict[Future, list[TrialRecord]]
+Done = tuple[Future, Any]  # a future that finished, and its result if it could be fetched
+_UNFETCHED = object()  # no result: errored, cancelled, or its data lost meanwhile
 log = logging.getLogger(__name__)
 
 
@@ -94,7 +96,7 @@ class Engine:
         self._trial_seconds: float | None = None  # moving average of simulation time per trial
         self._watched: dict[str, UniqueParameterSet] = {}  # proposals leased by other runners
         self.threads = sum(client.nthreads().values()) or 1
-        self._done: queue.SimpleQueue[Future | None] = queue.SimpleQueue()  # finished futures; None wakes
+        self._done: queue.SimpleQueue[Done | None] = queue.SimpleQueue()  # finished futures; None wakes
         self._attempts: dict[str, int] = {}  # task errors per trial (param_id)
         self._open: set[str] = set()  # param_ids being evaluated here
         self._submissions = 0
@@ -184,7 +186,7 @@ class Engine:
                 finished += self._collect(running, self._wait_for_any(None))
             self._finish(sorted(finished, key=lambda pair: pair[0].number))
 
-    def _wait_for_any(self, timeout: float | None) -> list[Future]:
+    def _wait_for_any(self, timeout: float | None) -> list[Done]:
         """Futures that finished (at least one unless woken); waits at most `timeout` s (None: until one does)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -199,26 +201,23 @@ class Engine:
                 continue
             ready = [] if first is None else [first]
             while not self._done.empty():
-                future = self._done.get()
-                if future is not None:
-                    ready.append(future)
+                done = self._done.get()
+                if done is not None:
+                    ready.append(done)
             if ready or first is None:
                 return ready
 
-    def _collect(self, running: Running, ready: list[Future]) -> list[tuple[TrialRecord, dict[str, Any]]]:
+    def _collect(self, running: Running, ready: list[Done]) -> list[tuple[TrialRecord, dict[str, Any]]]:
         """Outcomes of the finished futures among `ready`; lost, cancelled or errored ones run again."""
-        ready = [future for future in ready if future in running]
-        finished = [future for future in ready if future.status == "finished"]
-        outcomes = self.client.gather(finished, errors="skip") if finished else []
         pairs: list[tuple[TrialRecord, dict[str, Any]]] = []
-        if len(outcomes) == len(finished):
-            for future, result in zip(finished, outcomes):
-                pairs += zip(running.pop(future), result)
         retry: list[TrialRecord] = []
-        for future in ready:
+        for future, result in ready:
             if future not in running:
-                continue
+                continue  # cancelled at the end of a grace period, or a duplicate wake-up
             records = running.pop(future)
+            if result is not _UNFETCHED:
+                pairs += zip(records, result)
+                continue
             error = future.exception() if future.status == "error" else None
             for record in records:
                 if error is None:
@@ -312,9 +311,22 @@ class Engine:
                 future = self.client.submit(
                     run_trials, trials, self._observed, self._targets, self._timeout, key=key
                 )
-            future.add_done_callback(self._done.put)
+            self.client.loop.add_callback(self._fetch, future)
             running[future] = chunk
         return running
+
+    async def _fetch(self, future: Future) -> None:
+        """On the client's event loop: wait for `future`, fetch its result there, and queue both.
+
+        The engine's thread finds results ready instead of asking the loop for them
+        (a round trip per finished task it would wait through), and one wake-up
+        per task replaces Dask's done-callback thread's.
+        """
+        try:
+            result = await self.client.gather([future], errors="skip", asynchronous=True)
+        except Exception:  # e.g. the future was released: `_collect` judges by its status
+            result = []
+        self._done.put((future, result[0] if result and future.status == "finished" else _UNFETCHED))
 
     def _tasks(self, record: TrialRecord) -> list[SimTask]:
         model = self.spec.model
