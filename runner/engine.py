@@ -54,6 +54,8 @@ MAX_TASK_ATTEMPTS = 3
 WORKER_WAIT_SECONDS = 120.0
 # How often a waiting engine wakes to check for a stop request or a workerless cluster.
 WAKE_SECONDS = 0.5
+# How often a busy engine counts the workers' threads again: workers that join get trials to run.
+THREADS_SECONDS = 5.0
 
 Running = dict[Future, list[TrialRecord]]
 Done = tuple[Future, Any]  # a future that finished, and its result if it could be fetched
@@ -96,6 +98,7 @@ class Engine:
         self._trial_seconds: float | None = None  # moving average of simulation time per trial
         self._watched: dict[str, UniqueParameterSet] = {}  # proposals leased by other runners
         self.threads = sum(client.nthreads().values()) or 1
+        self._threads_at = time.monotonic()
         self._done: queue.SimpleQueue[Done | None] = queue.SimpleQueue()  # finished futures; None wakes
         self._attempts: dict[str, int] = {}  # task errors per trial (param_id)
         self._open: set[str] = set()  # param_ids being evaluated here
@@ -148,6 +151,7 @@ class Engine:
     def _run_busy(self, running: Running) -> None:
         idle = 0.0
         while True:
+            self._recount_threads()
             counts = self.ledger.counts()
             stopping = self._target_reached(counts) or self._stop_at is not None
             pending = sum(map(len, running.values()))
@@ -241,6 +245,13 @@ class Engine:
         running.clear()
         return True
 
+    def _recount_threads(self) -> None:
+        """Every `THREADS_SECONDS`, the cluster's worker threads (one scheduler call): `in_flight` follows them."""
+        now = time.monotonic()
+        if now - self._threads_at >= THREADS_SECONDS:
+            self._threads_at = now
+            self.threads = sum(self.client.nthreads().values()) or self.threads  # none: keep the last count
+
     def _check_workers(self) -> None:
         if self.client.scheduler_info(n_workers=1).get("workers"):
             self._workerless_since = None
@@ -316,12 +327,8 @@ class Engine:
         return running
 
     async def _fetch(self, future: Future) -> None:
-        """On the client's event loop: wait for `future`, fetch its result there, and queue both.
-
-        The engine's thread finds results ready instead of asking the loop for them
-        (a round trip per finished task it would wait through), and one wake-up
-        per task replaces Dask's done-callback thread's.
-        """
+        """On the client's event loop: wait for `future`, fetch its result, queue both. The engine's thread
+        finds results ready instead of waiting through a gather per task; no done-callback thread wakes."""
         try:
             result = await self.client.gather([future], errors="skip", asynchronous=True)
         except Exception:  # e.g. the future was released: `_collect` judges by its status

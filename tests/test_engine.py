@@ -4,11 +4,13 @@ import json
 
 import polars as pl
 import pytest
+from distributed import Client, LocalCluster
 
 from modelops.seeds import replicate_seeds
 from modelops.spec import parse_spec, preflight
 from runner.calibrate import calibrate
 from runner.algorithms import build_algorithm
+from runner import engine as engine_module
 from runner.engine import Engine
 from runner.ledger import Ledger
 from tests.documents import quadratic_doc, write_curve
@@ -118,6 +120,28 @@ def test_trials_in_flight_never_exceed_the_setting(dask_client, tmp_path):
     engine.on_trial = lambda record, counts: running.append(sum(r.status == "running" for r in engine.evaluated))
     counts = engine.run()
     assert engine.in_flight == 3 and max(running) <= 2 and counts.done == len(engine.evaluated) == 12
+
+
+def test_a_worker_that_joins_a_running_run_gets_trials_in_flight(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_module, "THREADS_SECONDS", 0.0)  # count at every loop, not every 5 s
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc(budget={"trials": 12}))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            ledger = Ledger.open("memory", "joined", "runner-0", spec.budget.trials)
+            algorithm = build_algorithm(spec, seed=1, study_name="j")
+            engine = Engine(client, spec, preflight(spec, tmp_path), algorithm, ledger)
+            seen = []
+
+            def on_trial(record, counts):
+                if counts.done == 3:
+                    cluster.scale(2)
+                    client.wait_for_workers(2)
+                seen.append((counts.done, engine.threads))
+
+            engine.on_trial = on_trial
+            assert engine.run().done == 12
+    assert seen[0][1] == 1 and seen[-1][1] == 2
 
 
 def test_packing_cheap_trials_does_not_multiply_the_trials_in_flight(dask_client, tmp_path):
