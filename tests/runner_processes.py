@@ -59,10 +59,11 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def wait_until(condition, timeout: float = 120, every: float = 0.1) -> None:
+def wait_until(condition, timeout: float = 120, every: float = 0.1, *, what: str = "the condition") -> None:
+    """Poll `condition` until true; past `timeout` s fail naming `what` was awaited."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
+        assert time.monotonic() < deadline, f"{what}: not reached in {timeout:.0f} s"
         time.sleep(every)
 
 

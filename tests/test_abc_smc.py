@@ -169,7 +169,8 @@ def test_abc_smc_killed_mid_run_resumes_from_its_rebuilt_population(tmp_path, mo
         return [(float(lam), int(seed)) for lam, seed in (line.split(",") for line in lines)]
 
     first = start_runner(spec, "abc-crash", storage, tmp_path / "out", log, "--no-report")
-    wait_until(lambda: len(simulated()) >= 70)  # generation 0 (30 particles) done, generation 1 under way
+    # generation 0 (30 particles) done, generation 1 under way
+    wait_until(lambda: len(simulated()) >= 70, what="70 simulations")
     kill_group(first)
     ledger = Ledger.open(storage, "abc-crash", "observer", 2000)
     try:

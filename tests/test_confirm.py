@@ -130,7 +130,7 @@ def test_a_runner_killed_during_confirmation_resumes_it_exactly_once(tmp_path, m
     spec = write_run(tmp_path, trials=12, confirm={"top": 4, "repeats": 3})
     log = tmp_path / "calls.log"
     first = start_runner(spec, "crash", storage, tmp_path / "out", log, "--no-report")
-    wait_until(lambda: len(calls(log)) >= 12 * 2 + 6)  # the search done, confirmation under way
+    wait_until(lambda: len(calls(log)) >= 12 * 2 + 6, what="the confirmation under way")  # the search done, confirmation under way
     kill_group(first)
     phase = Ledger.open(storage, f"crash/{PHASE}", "observer", 12)
     try:

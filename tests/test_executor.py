@@ -132,7 +132,7 @@ def test_a_child_whose_parent_is_killed_goes_too(tmp_path):
     pid, folder = parent.stdout.readline().split()
     parent.kill()
     parent.wait()
-    wait_until(lambda: gone(pid) and not os.path.exists(folder), timeout=60)
+    wait_until(lambda: gone(pid) and not os.path.exists(folder), timeout=60, what="the child and its folder gone")
 
 
 def gone(pid: str) -> bool:

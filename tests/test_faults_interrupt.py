@@ -22,7 +22,7 @@ def test_ctrl_c_mid_run_keeps_every_finished_trial_and_the_same_command_resumes(
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     command = (spec, "ctrl-c", storage, out, log, "--events", str(sink))
     runner = start_runner(*command)
-    wait_until(lambda: len(calls(log)) >= 10)
+    wait_until(lambda: len(calls(log)) >= 10, what="10 simulations by the runner")
     os.killpg(runner.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
     stdout, stderr = runner.communicate(timeout=120)
 
@@ -54,7 +54,7 @@ def test_sigterm_stops_the_in_cluster_runner_with_143_and_its_results(tmp_path, 
     runner = subprocess.Popen(
         [sys.executable, "-m", "runner"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    wait_until(lambda: len(calls(log)) >= 10)
+    wait_until(lambda: len(calls(log)) >= 10, what="10 simulations by the runner")
     runner.send_signal(signal.SIGTERM)  # the kubelet signals the container's main process
     stdout, stderr = runner.communicate(timeout=120)
 

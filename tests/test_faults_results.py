@@ -63,7 +63,7 @@ def test_each_snapshot_frames_only_the_trials_finished_since_and_writes_them_all
     for shown in ([0, 1, 3], [0, 1, 3, 4], [0, 1, 2, 3, 4, 5]):  # 2 finished after 3 and 4
         current = [records[i] for i in shown]
         writer.progress(lambda: current)
-        wait_until(lambda: writer.records == current)
+        wait_until(lambda: writer.records == current, what="the finished trials written")
         assert pl.read_parquet(tmp_path / "trials.parquet").equals(trials_frame(current, ["x"], ["out"]))
     assert framed == [3, 1, 2]
     writer.final(records)

@@ -49,10 +49,10 @@ def test_a_postgresql_restart_and_a_10_s_outage_are_ridden_out_counting_nothing_
     spec = write_run(tmp_path, trials=40)
     log, out = tmp_path / "calls.log", tmp_path / "out"
     runner = start_runner(spec, "outage", storage, out, log)
-    wait_until(lambda: len(calls(log)) >= 10)
+    wait_until(lambda: len(calls(log)) >= 10, what="10 simulations by the runner")
     own_postgres.restart()
     seen = len(calls(log))
-    wait_until(lambda: len(calls(log)) >= seen + 10)  # it went on after the restart
+    wait_until(lambda: len(calls(log)) >= seen + 10, what="10 simulations after the restart")  # it went on after the restart
     own_postgres.stop()
     time.sleep(OUTAGE_SECONDS)
     own_postgres.start()
@@ -70,7 +70,7 @@ def test_an_outage_past_the_bound_stops_the_run_cleanly_with_its_results(tmp_pat
     spec = write_run(tmp_path, trials=400)
     log, out, sink = tmp_path / "calls.log", tmp_path / "out", tmp_path / "events.jsonl"
     runner = start_runner(spec, "down", storage, out, log, "--events", str(sink))
-    wait_until(lambda: len(calls(log)) >= 10)
+    wait_until(lambda: len(calls(log)) >= 10, what="10 simulations by the runner")
     own_postgres.stop()
 
     stdout, stderr = runner.communicate(timeout=120)
@@ -92,7 +92,7 @@ def test_a_frozen_runner_does_not_stall_the_one_sharing_its_study(tmp_path, post
     out, logs = tmp_path / "out", {name: tmp_path / f"{name}.log" for name in ("frozen", "live")}
     # Both start at once (a runner's start-up is most of its cost); each simulates before the freeze.
     frozen, live = (start_runner(spec, "frozen", postgres_url, out, logs[name], "--runner-id", name) for name in logs)
-    wait_until(lambda: len(calls(logs["frozen"])) >= 4 and len(calls(logs["live"])) >= 4)
+    wait_until(lambda: len(calls(logs["frozen"])) >= 4 and len(calls(logs["live"])) >= 4, what="4 simulations by each runner")
     os.killpg(frozen.pid, signal.SIGSTOP)  # the runner and its workers: leases held, no progress
     try:
         summary = finish(live)  # finishes while the other stays frozen

@@ -34,7 +34,8 @@ def test_all_workers_killed_twice_mid_run_the_run_completes_its_budget(tmp_path,
 
         def kill_every_worker(record, counts):
             if counts.done in (5, 15) and len(kills) < 2:
-                wait_until(lambda: len(worker_pids(cluster)) == workers and not (kills and worker_pids(cluster) & kills[-1]))
+                wait_until(lambda: len(worker_pids(cluster)) == workers and not (kills and worker_pids(cluster) & kills[-1]),
+                           what=f"{workers} restarted worker process(es)")
                 pids = worker_pids(cluster)
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)  # the worker processes; their nannies start new ones

@@ -98,7 +98,7 @@ def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_ur
     assert [t.value for t in trials[:4]] == [t.value for t in second.get_trials()[:4]]
 
     first.tell(running.number, 1.0)  # a trial asked by one storage, told through the other
-    wait_until(lambda: second.get_trials()[4].value == 1.0, timeout=30)  # seen without an ask, soon
+    wait_until(lambda: second.get_trials()[4].value == 1.0, timeout=30, what="the other study's trial seen")  # seen without an ask, soon
 
 
 def test_a_study_reads_the_journal_from_the_database_once_per_ask(postgres_url, monkeypatch):

@@ -82,7 +82,7 @@ def test_a_runner_killed_mid_run_and_restarted_finishes_without_repeating_finish
     log, sink = tmp_path / "calls.log", tmp_path / "events.jsonl"
     command = (spec, "crash", storage, tmp_path / "out", log, "--events", str(sink))
     first = start_runner(*command)
-    wait_until(lambda: len(calls(log)) >= 30)  # well into the run, trials in flight
+    wait_until(lambda: len(calls(log)) >= 30, what="30 simulations")  # well into the run, trials in flight
     kill_group(first)  # SIGKILL: events queued or in flight are never sent by this process
     finished_first = finished_in(storage, "crash", 40)
     assert 0 < len(finished_first) < 40
@@ -110,7 +110,7 @@ def test_a_live_runner_takes_over_the_leases_of_one_that_died(tmp_path, postgres
     log = tmp_path / "calls.log"
     doomed = start_runner(spec, "takeover", postgres_url, tmp_path / "out", log, "--runner-id", "doomed")
     survivor = start_runner(spec, "takeover", postgres_url, tmp_path / "out", log, "--runner-id", "survivor")
-    wait_until(lambda: len(calls(log)) >= 20)
+    wait_until(lambda: len(calls(log)) >= 20, what="20 simulations")
     kill_group(doomed)
     finished_first = finished_in(postgres_url, "takeover", 40)
 

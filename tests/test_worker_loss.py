@@ -36,7 +36,8 @@ def test_killing_a_worker_mid_run_loses_no_trial_and_a_slow_restart_comes_back(t
                 killed.append(nanny.process.pid)
                 os.kill(killed[0], signal.SIGKILL)  # the worker, not its nanny: it is restarted
                 lost_at.append(time.monotonic())
-                wait_until(lambda: nanny.process is not None and nanny.process.pid not in (None, killed[0]), 60, 0.005)
+                wait_until(lambda: nanny.process is not None and nanny.process.pid not in (None, killed[0]), 60, 0.005,
+                           what="the killed worker's replacement process")
                 stopped.append(nanny.process.pid)
                 os.kill(stopped[0], signal.SIGSTOP)
 
