@@ -23,10 +23,11 @@ to Optuna at once and written with this backend's next append (the tell's, or
 the next ask's new trial) or before its next read: one write per ask and one
 per tell. Optuna may have them before entries others appended ahead of them;
 they touch only this runner's new trial, so the order does not matter to it,
-and a read skips them where the database has them. A runner that dies in
-between leaves a trial without its parameters (in a busy loop only its last
-ask's): nobody adopts it, so the lease the ledger reclaims is evaluated again
-without the study learning that result, and it is closed as abandoned at the end.
+and a read skips them where the database has them. The last ask of a batch is
+written by `RunJournalStorage.flush`, which the algorithm calls before handing
+its proposals to the ledger: a trial leased is a trial whose parameters the
+study has, so a runner that dies while evaluating it leaves a running trial
+that the runner reclaiming the lease tells its result (one write per ask batch).
 
 Optuna reads the journal back before and after each of its own operations:
 about a dozen reads per trial. Here the database is read once per ask (the
@@ -53,6 +54,7 @@ import threading
 import time
 from typing import Any
 
+from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
 from optuna.storages.journal._base import BaseJournalSnapshot  # the interface JournalStorage checks for
 from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, Text, create_engine, event, select, text
@@ -178,19 +180,29 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         # what was read.
         handed = [json.loads(t) for t in texts]
         with self._lock:
-            unread, self._own = self._own, None
-            if unread is not None and not unread[1]:  # deferred, and not read back before this: written as any
-                texts, handed = self._pending[-len(unread[0]) :] + texts, unread[0] + handed
-                del self._pending[-len(unread[0]) :]
-            elif unread is None and all(log.get("op_code") in _DEFERRED for log in logs):
+            if self._own is None and all(log.get("op_code") in _DEFERRED for log in logs):
                 self._pending += texts
                 self._own = (handed, False)
                 return
-            aligned = self._flush(texts)
-            self._own = (handed, True) if aligned else None
-            # A new trial (an ask) reads what others appended; so does a gap before these entries, which must be
-            # replayed before them.
-            self._due = self._due or not aligned or any(log.get("op_code") == _CREATE_TRIAL for log in logs)
+            self._write(texts, handed)
+            # A new trial (an ask) reads what others appended.
+            self._due = self._due or any(log.get("op_code") == _CREATE_TRIAL for log in logs)
+
+    def flush(self) -> None:
+        """Write what asks deferred, now."""
+        with self._lock:
+            if self._pending:
+                self._write([], [])
+
+    def _write(self, texts: list[str], handed: list[dict[str, Any]]) -> None:
+        """Append `texts` after the deferred entries; what Optuna has not read back yet is handed back next."""
+        unread, self._own = self._own, None
+        if unread is not None and not unread[1]:  # deferred, and not read back before this: written as any
+            texts, handed = self._pending[-len(unread[0]) :] + texts, unread[0] + handed
+            del self._pending[-len(unread[0]) :]
+        aligned = self._flush(texts)
+        self._own = (handed, True) if aligned and handed else None
+        self._due = self._due or not aligned  # a gap before these entries must be replayed before them
 
     def _flush(self, texts: list[str]) -> bool:
         """Write the deferred entries, then `texts`, in one append; whether they follow what Optuna has."""
@@ -299,3 +311,14 @@ def _engine(url: str) -> Engine:
 
         return engine
     return fast_sqlite(create_engine(parsed))
+
+
+class RunJournalStorage(JournalStorage):
+    """Optuna's journal storage on `SqlJournalBackend`, whose `flush` writes what the last asks deferred."""
+
+    def __init__(self, backend: SqlJournalBackend):
+        super().__init__(backend)
+        self.backend = backend
+
+    def flush(self) -> None:
+        self.backend.flush()

@@ -23,7 +23,7 @@ import optuna
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from .journal import SqlJournalBackend
+from .journal import RunJournalStorage, SqlJournalBackend
 from .database import sqlalchemy_url
 from .ledger import Ledger
 
@@ -83,7 +83,7 @@ def optuna_storage(url: str, run_id: str) -> optuna.storages.BaseStorage | None:
     kind = storage_kind(url)
     if kind == "memory":
         return None
-    return optuna.storages.JournalStorage(SqlJournalBackend(url, run_id))
+    return RunJournalStorage(SqlJournalBackend(url, run_id))
 
 
 def sampler_seed(seed: int, runner_id: str, shared: bool, already_asked: int) -> int:

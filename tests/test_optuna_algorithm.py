@@ -4,9 +4,10 @@ import optuna
 import pytest
 
 from modelops.spec import SpecError, parse_spec
-from modelops_contracts import AdaptiveAlgorithm, ContractViolationError, TrialResult, TrialStatus
+from modelops_contracts import AdaptiveAlgorithm, ContractViolationError, TrialResult, TrialStatus, make_param_id
 from runner.algorithms import build_algorithm
 from runner.algorithms.optuna_algorithm import distributions
+from runner.study import optuna_storage
 from tests.documents import quadratic_doc
 
 
@@ -136,6 +137,17 @@ def test_a_result_for_a_set_asked_before_a_restart_completes_the_studys_running_
     second.tell([TrialResult("f" * 64, 1.0)])  # asked and told elsewhere: nothing left to tell here
     assert len(second.study.trials) == 1
 
+
+def test_a_set_asked_before_a_crash_is_in_the_runs_journal_so_the_resumed_runner_completes_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    spec = parse_spec(quadratic_doc())
+    first = build_algorithm(spec, seed=1, study_name="resume", storage=optuna_storage(url, "resume"))
+    [pset] = first.ask(1)  # leased next; the runner dies before telling, with nothing else written after the ask
+    second = build_algorithm(spec, seed=2, study_name="resume", storage=optuna_storage(url, "resume"))
+    second.tell([TrialResult(pset.param_id, 0.5)])
+    [trial] = second.study.trials
+    assert trial.state.name == "COMPLETE" and trial.value == 0.5
+    assert make_param_id(trial.params) == pset.param_id
 
 def test_parameter_kinds_map_to_optuna_distributions():
     spec = parse_spec(

@@ -40,7 +40,8 @@ def build_algorithm(
             direction="minimize",
             sampler=make_sampler(spec.algorithm.sampler, seed, spec.algorithm.options),
         )
-        return OptunaAlgorithm(study, spec.parameters, spec.budget.trials, spec.budget.target_loss)
+        flush = getattr(storage, "flush", None)  # a journal writes the last ask's parameters then, not later
+        return OptunaAlgorithm(study, spec.parameters, spec.budget.trials, spec.budget.target_loss, flush=flush)
     factory = load_object(spec.algorithm.name)
     algorithm = factory(
         space=spec.parameters, budget=spec.budget.trials, seed=seed, **spec.algorithm.options

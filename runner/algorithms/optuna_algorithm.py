@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -69,8 +69,11 @@ class OptunaAlgorithm:
         space: Mapping[str, Parameter],
         budget: int,
         target_loss: float | None = None,
+        flush: Callable[[], None] | None = None,
     ):
+        """`flush` makes what the study's storage holds back of the asks durable before they are proposed."""
         self.study = study
+        self._flush = flush
         self._distributions = distributions(space)
         self._budget = budget
         self._target_loss = target_loss
@@ -101,6 +104,8 @@ class OptunaAlgorithm:
             duplicates += 1
             if duplicates >= MAX_DUPLICATES:
                 self._exhausted = True
+        if proposals and self._flush is not None:
+            self._flush()  # leased next: a crash must not part a leased set from the study's trial for it
         return proposals
 
     def tell(self, results: list[TrialResult]) -> None:
