@@ -92,8 +92,9 @@ class WarmChild:
     def __init__(self, environment: Environment):
         self.folder = tempfile.mkdtemp(prefix="modelops-sim-")
         paths = {name: os.path.join(self.folder, name) for name in ("spool", "progress", "stdout", "stderr")}
-        for name in ("spool", "progress"):
-            open(paths[name], "wb").close()
+        open(paths["spool"], "wb").close()
+        with open(paths["progress"], "wb") as progress:  # the child maps it: its size is fixed
+            progress.write(bytes(PROGRESS.size))
         self._spool = os.open(paths["spool"], os.O_RDWR)
         self._progress = os.open(paths["progress"], os.O_RDONLY)
         self._output = [open(paths[name], "a+b", buffering=0) for name in ("stdout", "stderr")]
