@@ -39,6 +39,11 @@ def wrong_type(params, seed):
     return {"curve": [1, 2, 3]}
 
 
+def with_scratch_output(params, seed):
+    """A target's output and a scratch value no target reads (and no IPC can encode)."""
+    return quadratic(params, seed) | {"scratch": object()}
+
+
 def records_calls(params, seed):
     """Appends to the file named by $MODELOPS_TEST_CALLS, proving whether it ran."""
     with open(os.environ["MODELOPS_TEST_CALLS"], "a") as log:

@@ -61,7 +61,7 @@ def test_a_simulation_that_crashes_once_is_run_again_in_a_fresh_child(tmp_path, 
     monkeypatch.setenv("MODELOPS_TEST_CALLS", str(tmp_path / "crashed-once"))
     [(result, _)] = simulate([task("crash_once")])
     assert (tmp_path / "crashed-once").exists()  # the first run crashed ...
-    assert result.error is None and value(result) == 4.0  # ... the second succeeded
+    assert result.error is None and value(result) == 1.0  # ... the second succeeded
 
 
 def test_a_simulation_running_past_the_timeout_is_stopped_and_the_rest_go_on():
@@ -159,3 +159,12 @@ def test_an_environment_whose_interpreter_is_missing_fails_its_simulations_sayin
     [(result, _)] = simulate([task()], environment=missing)
     assert result.error.error_type == "SimulationNotStarted"
     assert "cannot start a simulation process" in result.error.message and "no-python" in result.error.message
+
+
+def test_only_the_outputs_a_task_names_are_encoded():
+    params = UniqueParameterSet.from_dict({"x": 2.0, "y": 0.0})
+    named = SimTask("installed", "tests.models:with_scratch_output", params, 0, outputs=("curve",))
+    everything = SimTask("installed", "tests.models:with_scratch_output", params, 0)
+    [(result, _)], [(unfiltered, _)] = simulate([named]), simulate([everything])
+    assert result.error is None and set(result.outputs) == {"curve"} and value(result) == 1.0
+    assert unfiltered.error.error_type == "TypeError" and "output 'scratch'" in unfiltered.error.message

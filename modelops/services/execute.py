@@ -31,15 +31,21 @@ def run_simulation(
 ) -> Outcome:
     started = time.perf_counter()
     try:
-        encoded = to_ipc(load_simulation(entrypoint)(dict(params), seed))
-        if outputs is not None:
-            missing = [name for name in outputs if name not in encoded]
-            if missing:
-                raise KeyError(f"simulation did not return output(s) {missing}; it returned {sorted(encoded)}")
-            encoded = {name: encoded[name] for name in outputs}
+        returned = load_simulation(entrypoint)(dict(params), seed)
+        encoded = to_ipc(returned if outputs is None else _requested(returned, outputs))
         if not encoded:
             raise ValueError("simulation returned no outputs")
         return Outcome(encoded, None, None, time.perf_counter() - started)
     except Exception as exc:  # the model's failure is data for the trial, not a crash
         error = (type(exc).__name__, str(exc) or repr(exc))
         return Outcome({}, error, traceback.format_exc(), time.perf_counter() - started)
+
+
+def _requested(returned: Any, outputs: Sequence[str]) -> Any:
+    """The outputs the caller reads: the others are not encoded only to be dropped."""
+    if not isinstance(returned, Mapping):
+        return returned  # to_ipc says what it must be
+    missing = [name for name in outputs if name not in returned]
+    if missing:
+        raise KeyError(f"simulation did not return output(s) {missing}; it returned {sorted(returned)}")
+    return {name: returned[name] for name in outputs}
