@@ -70,10 +70,10 @@ def replicate_mean(values: np.ndarray) -> np.ndarray | None:
     Kahan-compensated over the replicates in order, as polars sums a small group, so the
     losses keep their bits (tests/test_scoring.py compares the two).
     """
-    if not np.isfinite(values).all():
+    if not len(values) or not np.isfinite(values).all():
         return None
-    total, carry = np.zeros(values.shape[1]), np.zeros(values.shape[1])
-    for row in values:
+    total, carry = values[0] + 0.0, 0.0  # the first step from zero, exactly (adding 0.0 turns -0.0 into 0.0 as it did)
+    for row in values[1:]:
         step = row - carry
         moved = total + step
         carry = (moved - total) - step

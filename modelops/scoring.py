@@ -92,7 +92,8 @@ def _simulated(
 ) -> np.ndarray | None:
     """`_matched`, once every replicate is known to have the columns the target reads."""
     for frame in replicates:
-        missing = [c for c in [*target.keys, value] if c not in frame.columns]
+        columns = frame.columns  # a new list per call
+        missing = [c for c in [*target.keys, value] if c not in columns]
         if missing:
             raise ScoringError(f"output {output!r} lacks column(s) {missing}; it has {frame.columns}")
     return _matched(replicates, target, value)
