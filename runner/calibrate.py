@@ -128,6 +128,8 @@ def calibrate(
             error = exc
             if not isinstance(exc, CalibrationError):
                 log.debug("the calibration stopped", exc_info=True)
+    with contextlib.suppress(Exception):  # the study's last tells (the ledger has them: a resume tells them again)
+        getattr(storage, "flush", lambda: None)()
     try:
         records, counts = ledger.records() + confirmations, ledger.counts()
     except Exception:  # the study is unreachable: what this runner knows

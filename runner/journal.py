@@ -18,26 +18,33 @@ prefix of the journal. SQLite serves one runner; its writes are serialised by
 the database itself.
 
 An ask writes a new trial, then its sampler's system attributes and each of its
-parameters: one operation each. Those that follow the new trial are handed back
-to Optuna at once and written with this backend's next append (the tell's, or
-the next ask's new trial) or before its next read: one write per ask and one
-per tell. Optuna may have them before entries others appended ahead of them;
-they touch only this runner's new trial, so the order does not matter to it,
-and a read skips them where the database has them. The last ask of a batch is
-written by `RunJournalStorage.flush`, which the algorithm calls before handing
-its proposals to the ledger: a trial leased is a trial whose parameters the
-study has, so a runner that dies while evaluating it leaves a running trial
-that the runner reclaiming the lease tells its result (one write per ask batch).
+parameters; a tell writes the trial's state and values: one operation each.
+Only the new trial is written at once (its number in the journal is its trial
+id, which every reader must agree on). The others touch a trial whose id is
+settled, so they are handed back to Optuna at once and written with this
+backend's next append (the next ask's new trial) or before its next read: one
+write per ask, the previous tells and parameters riding along. Optuna may have
+them before entries others appended ahead of them; they touch only trials this
+runner evaluates, so the order does not matter to it, and a read skips them
+where the database has them. The last ask of a batch is written by
+`RunJournalStorage.flush`, which the algorithm calls before handing its
+proposals to the ledger: a trial leased is a trial whose parameters the study
+has, so a runner that dies while evaluating it leaves a running trial that the
+runner reclaiming the lease tells its result (one write per ask batch). A tell
+not written when a runner dies is not lost: the ledger has the result, and the
+runner that resumes tells it to the study again. The runner flushes at its end,
+and pickling a backend flushes it first.
 
 Optuna reads the journal back before and after each of its own operations:
-about a dozen reads per trial. Here the database is read once per ask (the
-first read after this backend appends a new trial), when an append shows that
-others wrote since the last read, and otherwise at most every `FRESH_SECONDS`;
-in between, reads hand back what this backend itself wrote, or nothing new.
-What others wrote is seen a little later, never out of order, and everything
-Optuna checks against this backend's own writes (e.g. telling a finished
-trial) is checked against the whole journal before them. Exactness does not
-rest on the study anyway: the trial ledger decides who evaluates what.
+about a dozen reads per trial. Here the database is read when an append shows
+that others wrote since the last read (the new trial's number is not the next
+one this backend expected: the entries between must be replayed before it), and
+otherwise at most every `FRESH_SECONDS`; in between, reads hand back what this
+backend itself wrote, or nothing new. What others wrote is seen a little later,
+never out of order, and everything Optuna checks against this backend's own
+writes (e.g. telling a finished trial) is checked against the whole journal
+before them. Exactness does not rest on the study anyway: the trial ledger
+decides who evaluates what.
 
 Reads and writes ride out a storage outage (`runner.storage_retry`). An append
 retried after its connection broke may have committed already, so a retry
@@ -83,10 +90,10 @@ snapshots = Table(
 
 # Without an ask of its own, this backend reads what others appended at most this often.
 FRESH_SECONDS = 0.25
-# Optuna's code for the operation its ask appends (`JournalOperation.CREATE_TRIAL`).
-_CREATE_TRIAL = 4
-# What an ask writes about its new trial after creating it (`SET_TRIAL_PARAM`, `SET_TRIAL_SYSTEM_ATTR`): deferred.
-_DEFERRED = frozenset({5, 9})
+# What Optuna writes about a trial whose id is settled, by `JournalOperation` code: deferred (a param, an
+# intermediate value, a user or system attribute; a state change only to a finished state, i.e. a tell).
+_DEFERRED = frozenset({5, 7, 8, 9})
+_SET_STATE, _FINISHED_STATES = 6, frozenset({1, 2, 3})  # `TrialState` COMPLETE, PRUNED, FAIL
 
 # A snapshot is saved once the journal has grown by this many entries, or by as many as the last
 # snapshot held (so the snapshots of a run cost O(entries) in all, not O(entries^2)).
@@ -138,11 +145,12 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._ahead: set[int] = set()  # numbers of written entries handed out before some below them
         self._own: tuple[list[dict[str, Any]], bool] | None = None  # to hand out next: (entries, written)
         self._snapshot_at = 0  # entries the last snapshot saved or loaded here held
-        self._due = True  # the next read asks the database (an ask began, or others appended)
+        self._due = True  # the next read asks the database (the first, or others appended)
         self._read_at = -float("inf")  # monotonic time of the last read from the database
         retried(self._create_schema, "creating the Optuna journal")
 
     def __getstate__(self) -> dict[str, Any]:
+        self.flush()  # a copy reads the journal from the database: what was deferred must be there
         return {"url": self.url, "journal_id": self.journal_id}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -180,16 +188,14 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         # what was read.
         handed = [json.loads(t) for t in texts]
         with self._lock:
-            if self._own is None and all(log.get("op_code") in _DEFERRED for log in logs):
+            if self._own is None and all(map(_deferred, logs)):
                 self._pending += texts
                 self._own = (handed, False)
                 return
             self._write(texts, handed)
-            # A new trial (an ask) reads what others appended.
-            self._due = self._due or any(log.get("op_code") == _CREATE_TRIAL for log in logs)
 
     def flush(self) -> None:
-        """Write what asks deferred, now."""
+        """Write what was deferred (asks' parameters, tells), now."""
         with self._lock:
             if self._pending:
                 self._write([], [])
@@ -296,6 +302,12 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 conn.exec_driver_sql(_APPEND_FUNCTION)
 
 
+def _deferred(log: dict[str, Any]) -> bool:
+    """Whether Optuna's `log` can wait for the next append (see the module's docstring)."""
+    op = log.get("op_code")
+    return op in _DEFERRED or (op == _SET_STATE and log.get("state") in _FINISHED_STATES)
+
+
 def _engine(url: str) -> Engine:
     parsed = sqlalchemy_url(url)
     if parsed.get_backend_name() == "postgresql":
@@ -314,7 +326,7 @@ def _engine(url: str) -> Engine:
 
 
 class RunJournalStorage(JournalStorage):
-    """Optuna's journal storage on `SqlJournalBackend`, whose `flush` writes what the last asks deferred."""
+    """Optuna's journal storage on `SqlJournalBackend`, whose `flush` writes what the last asks and tells deferred."""
 
     def __init__(self, backend: SqlJournalBackend):
         super().__init__(backend)

@@ -87,7 +87,7 @@ def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_ur
     first = optuna.create_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
     second = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url, "shared"))
     for study, x in [(first, 0.1), (second, 0.2), (first, 0.3), (second, 0.4)]:
-        trial = study.ask()  # each ask reads what the other appended
+        trial = study.ask()  # each ask reads what the other appended (its tells ride with its next ask)
         study.tell(trial, trial.suggest_float("x", 0.0, 1.0) + x)
     running = second.ask()
     first.ask()  # asked in one, seen running in the other at its next ask
@@ -95,25 +95,31 @@ def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_ur
     trials = first.get_trials()
     assert [t.number for t in trials] == [0, 1, 2, 3, 4, 5]
     assert [t.state.name for t in trials] == ["COMPLETE"] * 4 + ["RUNNING"] * 2
-    assert [t.value for t in trials[:4]] == [t.value for t in second.get_trials()[:4]]
+    values = [t.value for t in trials[:4]]
+    wait_until(lambda: [t.value for t in second.get_trials()[:4]] == values, timeout=30, what="the first's tells seen")
 
     first.tell(running.number, 1.0)  # a trial asked by one storage, told through the other
+    first._storage.flush()  # (a tell is written with the next ask, or by a flush: the runner's at its end)
     wait_until(lambda: second.get_trials()[4].value == 1.0, timeout=30, what="the other study's trial seen")  # seen without an ask, soon
 
 
-def test_a_study_reads_the_journal_from_the_database_once_per_ask(postgres_url, monkeypatch):
-    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only asks and others' appends cause reads
+def test_a_study_alone_on_its_journal_reads_it_once_and_writes_once_per_trial(postgres_url, monkeypatch):
+    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only others' appends cause reads
     storage = optuna_storage(postgres_url, "counted")
-    reads = []
-    select_logs = storage._backend._select
-    monkeypatch.setattr(storage._backend, "_select", lambda start: reads.append(start) or select_logs(start))
+    reads, appends = [], []
+    backend = storage._backend
+    select_logs, append = backend._select, backend._append
+    monkeypatch.setattr(backend, "_select", lambda start: reads.append(start) or select_logs(start))
+    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
     study = optuna.create_study(study_name="counted", storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1) + t.suggest_int("z", 0, 3), 20)
+    storage.flush()
 
     assert len(study.trials) == 20 and {t.state.name for t in study.trials} == {"COMPLETE"}
-    assert len(reads) <= 20 + 2  # Optuna's storage reads about a dozen times per trial
+    assert reads == []  # nobody else appends, so Optuna's dozen reads per trial need none
+    assert len(appends) == 1 + 20 + 1  # the study, each ask with the trial before's parameters and tell, the flush
     rejoined = optuna.load_study(study_name="counted", storage=optuna_storage(postgres_url, "counted"))
-    assert [t.params for t in rejoined.trials] == [t.params for t in study.trials]
+    assert [(t.params, t.value) for t in rejoined.trials] == [(t.params, t.value) for t in study.trials]
 
 
 def test_a_study_opened_by_runners_through_open_storage_is_shared(postgres_url):
@@ -124,8 +130,9 @@ def test_a_study_opened_by_runners_through_open_storage_is_shared(postgres_url):
             for storage, _ in opened
         ]
         assert all(isinstance(storage, optuna.storages.JournalStorage) for storage, _ in opened)
-        for study in studies:
+        for study, (storage, _) in zip(studies, opened):
             study.optimize(lambda trial: (trial.suggest_float("x", -1.0, 1.0) - 0.5) ** 2, n_trials=6)
+            storage.flush()  # its last tell, as a runner does at its end
 
         rejoined = optuna.load_study(study_name="run", storage=optuna_storage(postgres_url, "run"))
         assert len(rejoined.trials) == 12 and {t.state.name for t in rejoined.trials} == {"COMPLETE"}
@@ -146,7 +153,7 @@ def test_each_run_keeps_its_own_journal(postgres_url):
         backend.engine.dispose()
 
 
-def test_an_asks_parameters_are_written_with_the_next_append_and_replayed_once_whatever_came_between(
+def test_an_asks_parameters_and_its_tell_are_written_with_the_next_append_and_replayed_once_whatever_came_between(
     postgres_url, monkeypatch
 ):
     monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only asks and others' appends cause reads
@@ -161,9 +168,12 @@ def test_an_asks_parameters_are_written_with_the_next_append_and_replayed_once_w
     written = lambda: [log["op_code"] for log in SqlJournalBackend(postgres_url, "deferred").read_logs(0)]  # noqa: E731
     assert len(appends) == 1 and written() == [0, 4]  # the study, the new trial
     theirs = second.ask(space)  # appended after mine was created, before my parameters
-    first.tell(mine, 1.0)  # one append: my parameters, then the tell
+    first.tell(mine, 1.0)  # handed to Optuna, not written yet either
+    assert len(appends) == 1 and first.trials[0].value == 1.0
+    first._storage.flush()  # one append: my parameters, then the tell
     assert len(appends) == 2 and written() == [0, 4, 4, 5, 5, 6]  # then its parameters and its tell together
     second.tell(theirs, 2.0)
+    second._storage.flush()
 
     monkeypatch.setattr(journal_module, "FRESH_SECONDS", 0.0)  # now each reads what the other wrote
     replayed = optuna.load_study(study_name="deferred", storage=optuna_storage(postgres_url, "deferred"))

@@ -41,6 +41,7 @@ def test_a_joining_storage_starts_from_the_snapshot_and_replays_only_what_came_a
         study.tell(trial, float(i))
     saved = storage._backend._snapshot_at
     assert saved > 0
+    storage._backend.flush()  # the last tell
 
     joining = SqlJournalBackend(storage._backend.url, "contract")
     reads = []
