@@ -3,18 +3,21 @@
     .venv/bin/python -m bench.storage_overhead [--quick]
 
 The cheap document (1 ms x 2 replicates, TPE, busy mode, 2 workers) run with
-each storage in turn; the extra wall time per trial of SQLite and of PostgreSQL
-(the tests' throwaway server; null where PostgreSQL is not installed) over the
-in-memory run, and the SQL statements each sends per trial (ledger, journal and
-heartbeat together; load-independent, so the strongest evidence of round
-trips saved). Last line: {"sqlite_ms", "postgresql_ms", "sqlite_statements",
-"postgresql_statements"}.
+each storage, in `ROUNDS` rounds that interleave the storages (each round in
+another order), so a load that comes and goes slows all of them alike. Per
+storage: the median over rounds of its extra wall time per trial over the same
+round's in-memory run (SQLite; PostgreSQL on the tests' throwaway server, null
+where it is not installed), and the median of the SQL statements it sends per
+trial (ledger, journal and heartbeat together; load-independent, so the
+strongest evidence of round trips saved). Last line: {"sqlite_ms",
+"postgresql_ms", "sqlite_statements", "postgresql_statements", "rounds"}.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import statistics
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -22,6 +25,7 @@ from sqlalchemy.engine import Engine
 from .common import document, quick_flag, spec_and_data, timed_run, workspace
 
 TRIALS, QUICK_TRIALS = 500, 40
+ROUNDS, QUICK_ROUNDS = 3, 1
 
 
 @contextlib.contextmanager
@@ -54,23 +58,36 @@ def postgres():
 
 
 def main() -> None:
-    trials = QUICK_TRIALS if quick_flag(__doc__) else TRIALS
+    quick = quick_flag(__doc__)
+    trials, rounds = (QUICK_TRIALS, QUICK_ROUNDS) if quick else (TRIALS, ROUNDS)
     with workspace() as (client, folder), postgres() as pg_url:
         spec, observed = spec_and_data(document(1.0, trials), folder)
-        memory = timed_run(client, spec, observed, folder, "memory")
-        urls = {"sqlite": f"sqlite:///{folder / 'study.db'}", "postgresql": pg_url}
-        extra = {}
-        sent = {}
-        for kind, url in urls.items():
-            with statements() as count:
-                seconds = None if url is None else timed_run(client, spec, observed, folder, kind, url)
-            extra[f"{kind}_ms"] = None if seconds is None else round((seconds - memory) / trials * 1000, 2)
-            sent[f"{kind}_statements"] = None if seconds is None else round(count[0] / trials, 2)
-        print(f"{trials} trials; memory {trials / memory:.1f} trials/s; extra per trial: "
-              + ", ".join(f"{k[:-3]} {'n/a' if v is None else f'{v:+.2f} ms'}" for k, v in extra.items())
-              + "; statements per trial: " + ", ".join(f"{k[:-11]} {v}" for k, v in sent.items()))  # fmt: skip
-        extra |= sent
-    print(json.dumps(extra))
+        kinds = ["memory", "sqlite"] + (["postgresql"] if pg_url else [])
+        seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
+        sent: dict[str, list[int]] = {kind: [] for kind in kinds}
+        for round_ in range(rounds):
+            urls = {"memory": "memory", "sqlite": f"sqlite:///{folder / f'study-{round_}.db'}", "postgresql": pg_url}
+            for kind in kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]:  # each round starts elsewhere
+                with statements() as count:
+                    seconds[kind].append(timed_run(client, spec, observed, folder, f"{kind}-{round_}", urls[kind]))
+                sent[kind].append(count[0])
+        results: dict[str, float | int | None] = {}
+        for kind in ("sqlite", "postgresql"):
+            extra = [s - m for s, m in zip(seconds.get(kind, []), seconds["memory"])]
+            results[f"{kind}_ms"] = round(statistics.median(extra) / trials * 1000, 2) if extra else None
+        for kind in ("sqlite", "postgresql"):
+            results[f"{kind}_statements"] = round(statistics.median(sent[kind]) / trials, 2) if kind in sent else None
+        memory = statistics.median(seconds["memory"])
+        extra_text = ", ".join(
+            f"{kind} {'n/a' if results[f'{kind}_ms'] is None else format(results[f'{kind}_ms'], '+.2f') + ' ms'}"
+            for kind in ("sqlite", "postgresql")
+        )
+        sent_text = ", ".join(f"{kind} {results[f'{kind}_statements']}" for kind in ("sqlite", "postgresql"))
+        rounds_text = ", ".join(f"{kind} {[round(s, 2) for s in runs]}" for kind, runs in seconds.items())
+        print(f"{trials} trials x {rounds} rounds; memory {trials / memory:.1f} trials/s; median extra per trial: "
+              f"{extra_text}; statements per trial: {sent_text}; seconds per round: {rounds_text}")  # fmt: skip
+        results["rounds"] = rounds
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
