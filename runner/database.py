@@ -6,18 +6,15 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.pool import StaticPool
 
 
 def ledger_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for a study storage URL ("memory" keeps it in this process).
+    """A SQLAlchemy engine for a SQLite or PostgreSQL study storage URL (a "memory" ledger has none).
 
     No ping per checkout (a round trip each): a call on a connection the server
     dropped fails, is retried (`runner.storage_retry`), and SQLAlchemy replaces
     the pool's connections.
     """
-    if url == "memory":
-        return create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     engine = create_engine(sqlalchemy_url(url))
     return fast_sqlite(engine) if engine.dialect.name == "sqlite" else engine
 

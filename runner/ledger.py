@@ -14,7 +14,8 @@ study, so the runner keeps its own transactional record next to the study:
 Bookkeeping costs O(1) per trial, however long the run: the run's counts and
 best live in its row, kept by every lease and completion. On SQLite and in
 memory this runner is the only writer (the file lock says so), so it keeps them
-in process too and never reads them back; on PostgreSQL a completion returns
+in process too and never reads them back (in memory the whole ledger is this
+process's dicts: `runner.ledger_memory`); on PostgreSQL a completion returns
 them, and the next `counts` serves those. Finished rows never change, so
 `records` decodes each once and then reads only rows from the first trial not
 known finished on (other runners' and reclaimed ones included).
@@ -25,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -33,6 +34,8 @@ from sqlalchemy.engine import Engine
 
 from .database import ledger_engine
 from .ledger_complete import Counts, counted, store_finished
+from .ledger_lease import Lease, decide
+from .ledger_memory import MemoryLedger
 from .ledger_tables import (
     ADD_LEASED,
     AMONG,
@@ -55,23 +58,6 @@ from .trials import TrialRecord
 
 class LedgerError(RuntimeError):
     """The ledger cannot be used as asked (e.g. a second runner on SQLite)."""
-
-
-@dataclass(frozen=True)
-class Lease:
-    """What `Ledger.lease` decided: "new" (evaluate it), "finished", "leased" (elsewhere) or "full"."""
-
-    outcome: str
-    number: int | None = None
-    record: TrialRecord | None = None
-
-
-@dataclass(frozen=True)
-class _Leased:
-    """A lease made earlier in the same `lease` call (a repeated proposal)."""
-
-    number: int
-    status: str = "leased"
 
 
 def _retried(method: Any) -> Any:
@@ -150,7 +136,10 @@ class Ledger:
     def open(
         cls, url: str, run_id: str, runner_id: str, budget: int, document: dict[str, Any] | None = None,
         force: bool = False,
-    ) -> Ledger:  # fmt: skip
+    ) -> Ledger | MemoryLedger:  # fmt: skip
+        """The ledger at a study storage URL; "memory": this process's own (`runner.ledger_memory`)."""
+        if url == "memory":
+            return MemoryLedger(run_id, runner_id, budget)
         return cls(ledger_engine(url), run_id, runner_id, budget, document, force)
 
     @_retried
@@ -201,39 +190,28 @@ class Ledger:
         known = self._known if self._exclusive else None
         with self.engine.begin() as conn:
             run = known or conn.execute(LOCKED_RUN_COUNTS if self._postgres else RUN_COUNTS, {"run": self.run_id}).one()
-            budget, number = run.budget, run.leased + run.done  # every lease ever made has a row
             among = {"run": self.run_id, "param_ids": [pid for pid, _ in proposals]}
             existing = {row.param_id: row for row in conn.execute(AMONG, among)}
-            leases, rows = [], []
-            for param_id, params in proposals:
-                row = existing.get(param_id)
-                if row is not None:
-                    if row.status != "leased":
-                        leases.append(Lease("finished", row.number, record_of(row)))
-                    else:
-                        leases.append(Lease("mine" if row.runner_id == self.runner_id else "leased", row.number))
-                elif number >= budget:
-                    leases.append(Lease("full"))
-                else:
-                    leases.append(Lease("new", number))
-                    existing[param_id] = _Leased(number)
-                    rows.append(
-                        dict(
-                            run_id=self.run_id,
-                            param_id=param_id,
-                            number=number,
-                            params=json.dumps(params),
-                            status="leased",
-                            runner_id=self.runner_id,
-                            leased_at=time.time(),
-                        )
-                    )
-                    number += 1
+            leases, new = decide(proposals, lambda pid: self._lease_of(existing.get(pid)), run.leased + run.done, run.budget)
+            stamp = time.time()
+            rows = [
+                dict(run_id=self.run_id, param_id=param_id, number=number, params=json.dumps(params), status="leased",
+                     runner_id=self.runner_id, leased_at=stamp)
+                for param_id, params, number in new
+            ]  # fmt: skip
             if rows:
                 conn.execute(LEASE, rows)
                 conn.execute(ADD_LEASED, {"run": self.run_id, "n": len(rows)})
         self._known = known and replace(known, leased=known.leased + len(rows))
         return leases
+
+    def _lease_of(self, row: Any) -> Lease | None:
+        """The lease of a set whose row is `row` (None: it has none)."""
+        if row is None:
+            return None
+        if row.status != "leased":
+            return Lease("finished", row.number, record_of(row))
+        return Lease("mine" if row.runner_id == self.runner_id else "leased", row.number)
 
     @_retried
     def complete(self, records: list[TrialRecord]) -> list[bool]:
