@@ -8,7 +8,8 @@ model's function for the same replicates in this process, best of several
 rounds each. The stages, each timed on its own in this process:
 `encode` (the child's Arrow IPC encoding of the outputs), `simulate` (the
 whole round trip to the child, model and encoding included: `protocol` is
-what it adds to them), `decode` and `score` (the two parts of `outcome`).
+what it adds to them), `decode` and `score` (the two parts of `outcomes`,
+which `run_trials` calls after `simulate`).
 Last line: {"overhead_ms", "scoring_ms", and each stage's "<stage>_ms"},
 milliseconds per trial of 2 replicates.
 """
@@ -26,7 +27,7 @@ from modelops.seeds import replicate_seeds
 from modelops.services.executor import simulate_groups, warm
 from modelops.spec import parse_spec
 from modelops_contracts import SimTask, UniqueParameterSet
-from runner.worker_tasks import decode, outcome, run_trials
+from runner.worker_tasks import decode, outcomes, run_trials
 
 from .common import document, quick_flag
 from .models import spin
@@ -68,14 +69,13 @@ def main() -> None:
             score(targets, observed, outputs, tasks[0].params.params)
 
     def scoring() -> None:
-        for tasks, replicates in zip(work, simulated):
-            outcome(observed, targets, replicates, tasks[0].params.params)
+        outcomes(work, simulated, observed, targets)
 
     def worker() -> None:
-        outcomes = run_trials(work, observed, targets)
-        assert all(o["status"] == "completed" for o in outcomes), outcomes[0]
+        results = run_trials(work, observed, targets)
+        assert all(o["status"] == "completed" for o in results), results[0]
 
-    def fresh() -> list:  # the tables as outcome scores them: decoded anew before each round
+    def fresh() -> list:  # the tables as outcomes scores them: decoded anew before each round
         return [decode(replicates) for replicates in simulated]
 
     stages = {"model": (model, None), "encode": (encode, None), "simulate": (lambda: simulate_groups(work), None),
@@ -96,7 +96,7 @@ def main() -> None:
           f"(overhead {overhead:.3f} ms)")  # fmt: skip
     print(f"  in the child: encode {best['encode']:.3f} ms; the round trip adds {best['protocol']:.3f} ms "
           f"(simulate {best['simulate']:.3f} ms in all)")  # fmt: skip
-    print(f"  here: decode {best['decode']:.3f} ms, score {best['score']:.3f} ms (outcome {best['scoring']:.3f} ms)")
+    print(f"  here: decode {best['decode']:.3f} ms, score {best['score']:.3f} ms (outcomes {best['scoring']:.3f} ms)")
     figures = {"overhead_ms": overhead, "scoring_ms": best["scoring"]}
     figures |= {f"{name}_ms": best[name] for name in ("model", "encode", "protocol", "simulate", "decode", "score")}
     print(json.dumps({name: round(value, 3) for name, value in figures.items()}))
