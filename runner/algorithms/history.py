@@ -18,6 +18,7 @@ import bisect
 import copy
 from collections import deque
 from collections.abc import Container, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -62,6 +63,11 @@ class BoundedHistory(BaseSampler):
 
     def reseed_rng(self) -> None:
         self.sampler.reseed_rng()
+
+    def batch(self, n: int) -> AbstractContextManager:
+        """The sampler's batch of `n` proposals, if it has batches."""
+        batch = getattr(self.sampler, "batch", None)
+        return nullcontext() if batch is None else batch(n)
 
     def _view(self, study: Study) -> _StudyView:
         history = self._views.get(study._study_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -86,24 +87,26 @@ class OptunaAlgorithm:
         room = min(n, self._budget - len(self._results) - len(self._pending))
         proposals: list[UniqueParameterSet] = []
         duplicates = 0
-        while len(proposals) < room and not self.finished():
-            try:
-                trial = self.study.ask(self._distributions)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue  # frozen mid-ask, its new trial was closed as abandoned by another runner: ask again
-            pset = UniqueParameterSet.from_dict(trial.params)
-            if pset.param_id in self._results:
-                self._tell_trial(trial, self._results[pset.param_id])
-            elif pset.param_id in self._pending:
-                self._pending[pset.param_id].append(trial)
-            else:
-                self._pending[pset.param_id] = [trial]
-                proposals.append(pset)
-                duplicates = 0
-                continue
-            duplicates += 1
-            if duplicates >= MAX_DUPLICATES:
-                self._exhausted = True
+        batch = getattr(self.study.sampler, "batch", None)  # TPE proposes a whole ask from one fit
+        with nullcontext() if batch is None or room < 2 else batch(room):
+            while len(proposals) < room and not self.finished():
+                try:
+                    trial = self.study.ask(self._distributions)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue  # frozen mid-ask, its new trial was closed as abandoned by another runner: ask again
+                pset = UniqueParameterSet.from_dict(trial.params)
+                if pset.param_id in self._results:
+                    self._tell_trial(trial, self._results[pset.param_id])
+                elif pset.param_id in self._pending:
+                    self._pending[pset.param_id].append(trial)
+                else:
+                    self._pending[pset.param_id] = [trial]
+                    proposals.append(pset)
+                    duplicates = 0
+                    continue
+                duplicates += 1
+                if duplicates >= MAX_DUPLICATES:
+                    self._exhausted = True
         if proposals and self._flush is not None:
             self._flush()  # leased next: a crash must not part a leased set from the study's trial for it
         return proposals
