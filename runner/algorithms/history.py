@@ -9,7 +9,8 @@ running one (TPE's constant liar needs those): TPE's "good" group is the best
 of the "bad" group, so what the view leaves out is what TPE barely uses. Until
 the study outgrows the window the view is the whole study, so short runs
 propose exactly what plain TPE proposes. The view is kept up to date
-incrementally: each proposal looks only at trials new or unfinished since the last.
+incrementally: each proposal looks only at trials new or unfinished since the last,
+and the finished trials shown are sorted again only after one finishes.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class _History:
         self.recent: deque[FrozenTrial] = deque(maxlen=window)  # in the order they were seen finished
         self.best: list[tuple[float, int]] = []  # (signed value, number), best first
         self.best_trials: dict[int, FrozenTrial] = {}
+        self.kept: list[FrozenTrial] = []  # the finished trials shown (recent and best), by number
+        self.kept_numbers: list[int] = []
+        self.changed = False  # a trial finished since `kept` was built
 
     def update(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         fresh = range(self.seen, len(trials))
@@ -103,10 +107,21 @@ class _History:
             self.unfinished.discard(number)
             if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
                 self._finished(trial)
-        shown = {t.number: t for t in self.recent} | self.best_trials | {t.number: t for t in running}
-        return [shown[number] for number in sorted(shown)]
+        if self.changed:  # rebuilt once per batch of results, not at every proposal
+            kept = {t.number: t for t in self.recent} | self.best_trials
+            self.kept_numbers = sorted(kept)
+            self.kept = [kept[number] for number in self.kept_numbers]
+            self.changed = False
+        shown, start = [], 0
+        for trial in running:  # by number, as the finished ones
+            at = bisect.bisect_left(self.kept_numbers, trial.number, start)
+            shown += self.kept[start:at]
+            shown.append(trial)
+            start = at
+        return shown + self.kept[start:]
 
     def _finished(self, trial: FrozenTrial) -> None:
+        self.changed = True
         self.recent.append(trial)
         if trial.state != TrialState.COMPLETE or not self.keep_best:
             return
