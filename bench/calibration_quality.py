@@ -1,11 +1,12 @@
 """Calibration quality: does the runner find the truth, is its reported best honest, is busy mode as good?
 
     .venv/bin/python -m bench.calibration_quality [--quick] [--seeds N] [--trials N]
-                                                  [--modes busy,deterministic] [--models seir,ridge]
+                                                  [--modes busy,deterministic,busy-single] [--models seir,ridge]
 
 For each model of `bench.epidemic_models` (target data made at a known truth)
 and each seed, the same document is calibrated in this run:
-- by the runner (`calibrate`) in each of `--modes` (busy, deterministic), on a
+- by the runner (`calibrate`) in each of `--modes` (busy, deterministic, and
+  busy-single: busy with TPE fitted once per proposal, as before batches), on a
   local Dask cluster of 2 single-thread workers, an in-memory study;
 - by the baseline, a plain sequential Optuna loop (`bench.plain_loop`).
 Each best is then re-scored in this process with fresh replicate seeds
@@ -21,8 +22,8 @@ best loss is within two standard errors of its re-scored value), `optimism`
 (median reported / re-scored loss; 1 is honest, below 1 is the winner's
 curse), `rescored_ratio` (median runner / baseline re-scored loss; at most ~1
 means the runner searches as well as the plain loop) and `throughput`
-(median evaluations/s). With both modes, `busy_vs_deterministic` gives the
-median busy / deterministic re-scored loss, the seeds where the two agree
+(median evaluations/s). With busy and another mode, `busy_vs_<mode>` gives the
+median busy / other re-scored loss, the seeds where the two agree
 within two standard errors (`within_noise`) or busy is not worse
 (`busy_not_worse`), and the median throughput ratio (the baseline measured in
 the same run). `load` is the 1-minute load average at the end.
@@ -37,6 +38,8 @@ import statistics
 import tempfile
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +49,13 @@ from distributed import Client, LocalCluster
 from modelops.seeds import CONFIRM, replicate_seeds
 from modelops.spec import parse_spec, preflight
 from modelops_contracts import UniqueParameterSet
+from runner.algorithms.tpe import IncrementalTPE
 from runner.calibrate import calibrate
 
 from . import epidemic_models as models
 from .plain_loop import loss_of, plain_optuna
 
+MODES = ("busy", "deterministic", "busy-single")
 WORKERS = 2
 REPLICATES = 4
 RESCORE_GROUPS = 24
@@ -112,9 +117,11 @@ def measure(client, name, model, seed, trials, folder, modes) -> dict[str, dict]
     rows = {}
     for mode in modes:
         run_id = f"{name}-{seed}-{mode}"
+        single = mock.patch.object(IncrementalTPE, "batch", lambda self, n: nullcontext())  # one fit per proposal
         started = time.perf_counter()
-        summary = calibrate(spec, observed, client, run_id=run_id, results_url=str(folder / run_id),
-                            deterministic=mode == "deterministic")  # fmt: skip
+        with single if mode == "busy-single" else nullcontext():
+            summary = calibrate(spec, observed, client, run_id=run_id, results_url=str(folder / run_id),
+                                deterministic=mode == "deterministic")  # fmt: skip
         elapsed = time.perf_counter() - started
         ours_loss, ours_se = rescore(spec, observed, summary["best_params"])
         row = rows[mode] = {
@@ -154,9 +161,9 @@ def aggregate(rows: list[dict]) -> dict:
     }
 
 
-def busy_vs_deterministic(busy: list[dict], deterministic: list[dict]) -> dict:
-    """Does busy mode search as well as deterministic mode at the same budget, and faster?"""
-    pairs = list(zip(busy, deterministic))
+def busy_vs(busy: list[dict], other: list[dict]) -> dict:
+    """Does busy mode search as well as the other mode at the same budget, and faster?"""
+    pairs = list(zip(busy, other))
     return {
         "rescored_ratio": round(statistics.median(b["rescored"] / d["rescored"] for b, d in pairs), 3),
         "within_noise": sum(within(b["rescored"], b["rescored_se"], d["rescored"], d["rescored_se"]) for b, d in pairs),
@@ -176,8 +183,8 @@ def main() -> None:
     args = parser.parse_args()
     seeds, trials = (1, 100) if args.quick else (args.seeds, args.trials)
     modes = args.modes.split(",")
-    if not set(modes) <= {"busy", "deterministic"}:
-        raise SystemExit(f"unknown mode in {args.modes!r}: use busy and/or deterministic")
+    if not set(modes) <= set(MODES):
+        raise SystemExit(f"unknown mode in {args.modes!r}: use {', '.join(MODES)}")
     folder = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
     results = {}
     with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -188,8 +195,8 @@ def main() -> None:
                 runs = [measure(client, name, model, s, trials, folder, modes) for s in range(1, seeds + 1)]
                 by_mode = {mode: [run[mode] for run in runs] for mode in modes}
                 results[name] = {mode: aggregate(rows) for mode, rows in by_mode.items()}
-                if len(modes) == 2:
-                    results[name]["busy_vs_deterministic"] = busy_vs_deterministic(by_mode["busy"], by_mode["deterministic"])
+                for other in [m for m in modes if m != "busy"] if "busy" in modes else []:
+                    results[name][f"busy_vs_{other}"] = busy_vs(by_mode["busy"], by_mode[other])
     print(json.dumps(results | {"trials": trials, "load": round(os.getloadavg()[0], 1)}))
 
 
