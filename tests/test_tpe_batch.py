@@ -2,6 +2,7 @@
 
 import numpy as np
 import optuna
+import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import TPESampler
 
@@ -19,49 +20,54 @@ SPACE = {
 OPTIONS = {"seed": 3, "n_startup_trials": 5, "multivariate": True, "constant_liar": True}
 
 
+CONTINUOUS = {"x": FloatDistribution(0, 1), "y": FloatDistribution(1e-3, 10, log=True)}
+
+
 class Recording(IncrementalTPE):
-    """Keeps each acquisition call's candidates and their values."""
+    """Keeps each draw of candidates and their acquisition values."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.scored = []
 
-    def _compute_acquisition_func(self, samples, mpe_below, mpe_above):
-        values = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
+    def _candidates(self, mpe_below, mpe_above, count):
+        samples, values = super()._candidates(mpe_below, mpe_above, count)
         self.scored.append(({k: v.copy() for k, v in samples.items()}, values))
-        return values
+        return samples, values
 
 
 def loss(params):
-    return (params["x"] - 0.3) ** 2 + (params["y"] - 2) ** 2 / 10 + params["n"] / 20 + (params["kind"] == "b")
+    x, y = params["x"], params["y"]
+    return (x - 0.3) ** 2 + (y - 2) ** 2 / 10 + params.get("n", 0) / 20 + (params.get("kind") == "b")
 
 
-def study_with_history(sampler, finished=30, running=3):
+def study_with_history(sampler, finished=30, running=3, space=SPACE):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=sampler)
     for _ in range(finished):
-        trial = study.ask(SPACE)
+        trial = study.ask(space)
         study.tell(trial, loss(trial.params))
-    return study, [study.ask(SPACE) for _ in range(running)]
+    return study, [study.ask(space) for _ in range(running)]
 
 
-def internal(params):
-    return {name: dist.to_internal_repr(params[name]) for name, dist in SPACE.items()}
+def internal(params, space=SPACE):
+    return {name: dist.to_internal_repr(params[name]) for name, dist in space.items()}
 
 
-def test_a_batch_is_scored_once_and_each_proposal_is_the_best_of_its_group():
+@pytest.mark.parametrize("space", [SPACE, CONTINUOUS], ids=["mixed", "continuous"])
+def test_a_batch_is_scored_once_and_each_proposal_is_the_best_of_its_group(space):
     sampler = Recording(**OPTIONS)
-    study, _ = study_with_history(sampler)
+    study, _ = study_with_history(sampler, space=space)
     sampler.scored.clear()
     with sampler.batch(5):
-        asked = [study.ask(SPACE) for _ in range(5)]
+        asked = [study.ask(space) for _ in range(5)]
     assert len(sampler.scored) == 1  # one fit, one draw, one acquisition call for the five
     samples, values = sampler.scored[0]
     assert len(values) == 5 * 24
     for group, trial in enumerate(asked):
         best = group * 24 + int(np.argmax(values[group * 24 : (group + 1) * 24]))
-        assert internal(trial.params) == {k: v[best].item() for k, v in samples.items()}
-    assert len({tuple(internal(t.params).values()) for t in asked}) == 5
+        assert internal(trial.params, space) == {k: v[best].item() for k, v in samples.items()}
+    assert len({tuple(internal(t.params, space).values()) for t in asked}) == 5
 
 
 def test_a_tell_inside_a_batch_fits_the_rest_again():
