@@ -1,6 +1,5 @@
-"""A batch of TPE proposals comes from one fit: the best of each group of candidates, refitted after a tell."""
+"""A batch of TPE proposals shares one draw from the good group's density; each is still scored with the liar."""
 
-import numpy as np
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -24,16 +23,21 @@ CONTINUOUS = {"x": FloatDistribution(0, 1), "y": FloatDistribution(1e-3, 10, log
 
 
 class Recording(IncrementalTPE):
-    """Keeps each draw of candidates and their acquisition values."""
+    """Keeps the size of each draw from the good group's density, and the kernels of each bad group scored."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.scored = []
+        self.draws, self.scored = [], []
 
-    def _candidates(self, mpe_below, mpe_above, count):
-        samples, values = super()._candidates(mpe_below, mpe_above, count)
-        self.scored.append(({k: v.copy() for k, v in samples.items()}, values))
-        return samples, values
+    def _draw(self, mpe, count):
+        self.draws.append(count)
+        samples, log_below = super()._draw(mpe, count)
+        self.candidates = {k: v.copy() for k, v in samples.items()}
+        return samples, log_below
+
+    def _log_pdf(self, mpe, samples):
+        self.scored.append(len(mpe._mixture_distribution.weights))
+        return super()._log_pdf(mpe, samples)
 
 
 def loss(params):
@@ -55,31 +59,35 @@ def internal(params, space=SPACE):
 
 
 @pytest.mark.parametrize("space", [SPACE, CONTINUOUS], ids=["mixed", "continuous"])
-def test_a_batch_is_scored_once_and_each_proposal_is_the_best_of_its_group(space):
+def test_a_batch_draws_once_and_each_proposal_sees_the_earlier_ones_in_flight(space):
     sampler = Recording(**OPTIONS)
-    study, _ = study_with_history(sampler, space=space)
+    study, running = study_with_history(sampler, space=space)
+    sampler.draws.clear()
     sampler.scored.clear()
     with sampler.batch(5):
         asked = [study.ask(space) for _ in range(5)]
-    assert len(sampler.scored) == 1  # one fit, one draw, one acquisition call for the five
-    samples, values = sampler.scored[0]
-    assert len(values) == 5 * 24
+    assert sampler.draws == [5 * 24]  # one draw for the five
+    below, *above = sampler.scored  # the draw's own density, then each proposal's bad group
+    first = above[0]
+    assert above == [first, first + 1, first + 2, first + 3, first + 4]  # the liar: each sees the batch's earlier ones
     for group, trial in enumerate(asked):
-        best = group * 24 + int(np.argmax(values[group * 24 : (group + 1) * 24]))
-        assert internal(trial.params, space) == {k: v[best].item() for k, v in samples.items()}
+        members = [{k: v[i].item() for k, v in sampler.candidates.items()} for i in range(group * 24, group * 24 + 24)]
+        assert internal(trial.params, space) in members
     assert len({tuple(internal(t.params, space).values()) for t in asked}) == 5
 
 
-def test_a_tell_inside_a_batch_fits_the_rest_again():
+def test_a_tell_that_changes_the_good_group_draws_the_rest_anew():
     sampler = Recording(**OPTIONS)
-    study, running = study_with_history(sampler)
-    sampler.scored.clear()
-    with sampler.batch(4):
+    study, running = study_with_history(sampler, finished=31)  # 31 and 32 finished: TPE's good group is 4 trials
+    sampler.draws.clear()
+    with sampler.batch(5):
         study.ask(SPACE)
-        study.tell(running[0], 0.0)  # e.g. a duplicate told its known result
+        study.tell(running[0], 1e9)  # the bad group only: the draw stays
+        study.ask(SPACE)
+        study.tell(running[1], -1.0)  # a new best: the good group changed
         study.ask(SPACE)
         study.ask(SPACE)
-    assert [len(values) for _, values in sampler.scored] == [4 * 24, 3 * 24]
+    assert sampler.draws == [5 * 24, 3 * 24]
 
 
 def test_outside_a_batch_and_for_one_proposal_it_is_optunas_tpe():
@@ -96,6 +104,6 @@ def test_optuna_algorithm_asks_a_batch_through_the_bounded_history():
     study, _ = study_with_history(BoundedHistory(sampler, window=10, keep_best=3))
     space = {"x": Parameter(type="float", low=0, high=1), "y": Parameter(type="float", low=1e-3, high=10, log=True),
              "n": Parameter(type="int", low=1, high=9), "kind": Parameter(type="categorical", choices=["a", "b", "c"])}  # fmt: skip
-    sampler.scored.clear()
+    sampler.draws.clear()
     proposals = OptunaAlgorithm(study, space, budget=100).ask(6)
-    assert len(proposals) == 6 and len(sampler.scored) == 1
+    assert len(proposals) == 6 and sampler.draws == [6 * 24]

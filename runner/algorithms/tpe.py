@@ -11,20 +11,23 @@ bad group only. It computes the same arrays in the same order as Optuna's code,
 so it proposes exactly what Optuna's TPE proposes (tested). What it does not
 handle so (several objectives, constraints, pruned trials) goes to Optuna's code.
 
-Inside `batch(n)` the n proposals of one ask come from one fit: one draw of
-n x n_ei_candidates from the good group's density, one acquisition call, and
-the best of each group of n_ei_candidates. Much of a proposal's cost is
-fixed per call (numpy on small arrays), and for continuous spaces a batch's
-draws and scores are vectorised (`mixture`), so a batch costs a few proposals. Each is chosen as Optuna's TPE would choose it, except that the
-constant liar counts only the trials in flight before the batch: a batch's
-proposals do not see each other as in flight. A tell (here: a duplicate told
-its known result) drops what is queued, so the rest are fitted again.
+Inside `batch(n)` (one ask of n trials) the good group's density is drawn
+from once for the batch: n x n_ei_candidates candidates in one call, scored
+under it in one call, and each proposal takes the next group of
+n_ei_candidates. Each proposal still fits the bad group with every trial in
+flight, the batch's earlier proposals included, and scores its own group
+against it, so the constant liar works as in Optuna's TPE; proposals differ
+from a sequence of single asks only in the random stream's order (the draws
+come from the same density). A tell that changes the good group draws anew.
+For continuous spaces the batch's draws and densities are vectorised
+(`mixture`); single proposals keep Optuna's code exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,32 +54,18 @@ class IncrementalTPE(TPESampler):
 
     @contextmanager
     def batch(self, n: int) -> Iterator[None]:
-        """The next `n` trials asked are proposed together (one fit per search space), as one batch."""
+        """The next `n` trials asked share one draw from the good group's density (per search space)."""
         self._batch = _Batch(n) if n > 1 else None
         try:
             yield
         finally:
             self._batch = None
 
-    def after_trial(
-        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
-        if self._batch is not None:
-            self._batch.queued.clear()  # the history changed: propose the rest from a new fit
-        super().after_trial(study, trial, state, values)
-
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if study._is_multi_objective() or self._constraints_func is not None:
             return super()._sample(study, trial, search_space)
-        key = (study._study_id, tuple(search_space.items()))
-        size = 1
-        if self._batch is not None:
-            self._batch.trials.add(trial.number)
-            if queued := self._batch.queued.get(key):
-                return queued.pop()
-            size = max(1, self._batch.size - len(self._batch.trials) + 1)
         states = (TrialState.COMPLETE, TrialState.PRUNED) + ((TrialState.RUNNING,) if self._constant_liar else ())
         trials = study._get_trials(deepcopy=False, states=states, use_cache=not self._constant_liar)
         complete, running = [], []
@@ -94,6 +83,7 @@ class IncrementalTPE(TPESampler):
         below = sorted(ranked[:n_below], key=lambda t: t.number)
         above = sorted(ranked[n_below:] + running, key=lambda t: t.number)
 
+        key = (study._study_id, tuple(search_space.items()))
         numbers = tuple(t.number for t in below)
         fitted = self._below.get(key)
         if fitted is None or fitted[0] != numbers:
@@ -101,27 +91,27 @@ class IncrementalTPE(TPESampler):
         mpe_below = fitted[1]
         mpe_above = self._estimator(key, above, search_space, study)
 
-        n_ei = self._n_ei_candidates
-        samples_below, acq_func_vals = self._candidates(mpe_below, mpe_above, n_ei * size)
-        proposals = []
-        for group in range(size):  # the best of each group of n_ei candidates: one proposal each
-            part = slice(group * n_ei, (group + 1) * n_ei)
-            ret = TPESampler._compare({k: v[part] for k, v in samples_below.items()}, acq_func_vals[part])
-            proposals.append({name: dist.to_external_repr(ret[name]) for name, dist in search_space.items()})
-        if size > 1:
-            assert self._batch is not None
-            self._batch.queued[key] = proposals[:0:-1]  # popped in the order drawn
-        return proposals[0]
+        if self._batch is None:  # Optuna's TPE, call for call
+            samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
+            acq_func_vals = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
+        else:
+            samples_below, log_below = self._batch.group(key, numbers, trial.number, self._n_ei_candidates,
+                                                         lambda count: self._draw(mpe_below, count))  # fmt: skip
+            acq_func_vals = log_below - self._log_pdf(mpe_above, samples_below)
+        ret = TPESampler._compare(samples_below, acq_func_vals)
+        return {name: dist.to_external_repr(ret[name]) for name, dist in search_space.items()}
 
-    def _candidates(
-        self, mpe_below: _ParzenEstimator, mpe_above: _ParzenEstimator, count: int
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """`count` draws from the good group's density and their acquisition values (vectorised for a batch)."""
-        if count > self._n_ei_candidates and mixture.continuous(mpe_below):
-            samples = mixture.sample(mpe_below, self._rng.rng, count)
-            return samples, mixture.log_pdf(mpe_below, samples) - mixture.log_pdf(mpe_above, samples)
-        samples = mpe_below.sample(self._rng.rng, count)
-        return samples, self._compute_acquisition_func(samples, mpe_below, mpe_above)
+    def _draw(self, mpe: _ParzenEstimator, count: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """`count` draws from `mpe` and its log-density at each."""
+        if mixture.continuous(mpe):
+            samples = mixture.sample(mpe, self._rng.rng, count)
+        else:
+            samples = mpe.sample(self._rng.rng, count)
+        return samples, self._log_pdf(mpe, samples)
+
+    @staticmethod
+    def _log_pdf(mpe: _ParzenEstimator, samples: dict[str, np.ndarray]) -> np.ndarray:
+        return mixture.log_pdf(mpe, samples) if mixture.continuous(mpe) else mpe.log_pdf(samples)
 
     def _estimator(
         self, key: tuple, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: Study
@@ -151,9 +141,32 @@ class IncrementalTPE(TPESampler):
 
 
 class _Batch:
-    """One ask of `size` trials: the trials proposed so far, and proposals queued by search space."""
+    """One ask of `size` trials: by search space, one draw of candidates from the good group's density."""
 
     def __init__(self, size: int):
         self.size = size
-        self.trials: set[int] = set()
-        self.queued: dict[tuple, list[dict[str, Any]]] = {}
+        self.trials: set[int] = set()  # asked so far
+        self.draws: dict[tuple, _Draws] = {}
+
+    def group(
+        self, key: tuple, below: tuple[int, ...], trial: int, n_ei: int, draw: Callable[[int], tuple]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The next n_ei candidates and their good-group log-density; drawn for the rest of the batch when the
+        good group (its trial numbers `below`) changed or the draw is used up."""
+        self.trials.add(trial)
+        held = self.draws.get(key)
+        if held is None or held.below != below or held.used == held.groups:
+            groups = max(1, self.size - len(self.trials) + 1)
+            held = self.draws[key] = _Draws(below, *draw(groups * n_ei), groups)
+        part = slice(held.used * n_ei, (held.used + 1) * n_ei)
+        held.used += 1
+        return {name: values[part] for name, values in held.samples.items()}, held.log_below[part]
+
+
+@dataclass
+class _Draws:
+    below: tuple[int, ...]
+    samples: dict[str, np.ndarray]
+    log_below: np.ndarray
+    groups: int
+    used: int = 0
