@@ -38,6 +38,8 @@ def test_trials_parquet_is_written_while_the_run_goes(dask_client, tmp_path):
     seen = []
 
     def look(record, counts):
+        if counts.done == 1:  # the run waits here: a file that appears now was written mid-run, in the background
+            wait_until(lambda: (out / "trials.parquet").exists(), 30, 0.01, what="trials.parquet after the first trial")
         if (out / "trials.parquet").exists():
             seen.append(pl.read_parquet(out / "trials.parquet").height)
 
