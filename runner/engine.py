@@ -9,16 +9,17 @@ Every proposal is leased in the `Ledger` before it is simulated, so runners
 that share a run split its budget and never evaluate a parameter set twice;
 leases of runners that died are reclaimed and evaluated again.
 
-Task sizes follow the measured cost of a trial: cheap trials are packed
-several to a Dask task, costly ones have their replicates split over tasks,
-both aiming at about `TASK_SECONDS` of simulation per task.
+Job sizes follow the measured cost of a trial: cheap trials are packed
+several to a job, costly ones have their replicates split over a job's calls,
+both aiming at about `TASK_SECONDS` of simulation per call.
 
-Workers come and go: nothing the run needs lives only on one worker (the
-observed data is a task Dask can compute again, not scattered data), and a
-task that comes back lost, cancelled or errored is submitted again, so no
-trial is lost to a worker's death. `stop` ends the run early (a signal): no
-more asks, in-flight trials get a grace period, the rest are cancelled and
-keep their leases for a resume.
+Trials reach the workers through `dispatch` (one actor per worker, no Dask
+task per trial). Workers come and go: nothing the run needs lives only on one
+worker (each pump gets the observed data from the runner), and a job whose
+worker died or left, or that errored, runs again elsewhere; a trial whose jobs
+failed `MAX_TASK_ATTEMPTS` times (it kills its worker, say) fails for good.
+`stop` ends the run early (a signal): no more asks, in-flight trials get a
+grace period, the rest are abandoned and keep their leases for a resume.
 """
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
-from distributed import Client, Future
+from distributed import Client
 
 from modelops.seeds import replicate_seeds
 from modelops.spec import RunSpec
 from modelops_contracts import AdaptiveAlgorithm, SimTask, TrialResult, TrialStatus, UniqueParameterSet
 
+from .dispatch import Dispatcher, Job
 from .ledger import Counts, Ledger
 from .trials import TrialRecord
-from .worker_tasks import run_trials, score_trial, simulate_group
 
 TASK_SECONDS = 0.1
 # At most this many cheap trials share a task, so the algorithm keeps learning.
@@ -48,18 +49,15 @@ MAX_TRIALS_PER_TASK = 8
 FAIL_FAST_TRIALS = 10
 # How often a runner with nothing running looks for finished or abandoned work of others.
 POLL_SECONDS = 1.0
-# A task that errors this many times (its workers died under it, say) fails its trials for good.
+# A trial whose jobs fail this many times (its workers died under it, say) fails for good.
 MAX_TASK_ATTEMPTS = 3
 # How long a run waits with no Dask worker at all before it gives up.
 WORKER_WAIT_SECONDS = 120.0
 # How often a waiting engine wakes to check for a stop request or a workerless cluster.
 WAKE_SECONDS = 0.5
-# How often a busy engine counts the workers' threads again: workers that join get trials to run.
-THREADS_SECONDS = 5.0
 
-Running = dict[Future, list[TrialRecord]]
-Done = tuple[Future, Any]  # a future that finished, and its result if it could be fetched
-_UNFETCHED = object()  # no result: errored, cancelled, or its data lost meanwhile
+Running = dict[Job, list[TrialRecord]]
+Done = tuple[Job, Any]  # a job that ended, and its outcomes (one per trial) or why it failed
 log = logging.getLogger(__name__)
 
 
@@ -93,18 +91,19 @@ class Engine:
         self._targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
         self._outputs = tuple(sorted({spec.target_output(name) for name in spec.targets}))
         self._timeout = spec.model.timeout_seconds
-        # A task, not scattered data: if every worker holding it dies, Dask computes it again.
-        self._observed = client.submit(_observed_data, dict(observed), key=f"observed-{time.time_ns()}", pure=False)
+        self._done: queue.SimpleQueue[Done | None] = queue.SimpleQueue()  # ended jobs; None wakes
+        self._dispatch = Dispatcher(client, observed, self._targets, self._timeout, lambda *done: self._done.put(done))
         self._trial_seconds: float | None = None  # moving average of simulation time per trial
         self._watched: dict[str, UniqueParameterSet] = {}  # proposals leased by other runners
-        self.threads = sum(client.nthreads().values()) or 1
-        self._threads_at = time.monotonic()
-        self._done: queue.SimpleQueue[Done | None] = queue.SimpleQueue()  # finished futures; None wakes
-        self._attempts: dict[str, int] = {}  # task errors per trial (param_id)
+        self._attempts: dict[str, int] = {}  # failed jobs per trial (param_id)
         self._open: set[str] = set()  # param_ids being evaluated here
-        self._submissions = 0
         self._stop_at: float | None = None  # monotonic deadline of the grace period once stopping
         self._workerless_since: float | None = None
+
+    @property
+    def threads(self) -> int:
+        """The cluster's worker threads, counted again every `dispatch.SURVEY_SECONDS`."""
+        return self._dispatch.threads
 
     @property
     def interrupted(self) -> bool:
@@ -130,6 +129,12 @@ class Engine:
         return max(1, self.threads * (per_task + 1))
 
     def run(self) -> Counts:
+        try:
+            return self._run()
+        finally:
+            self._dispatch.close()
+
+    def _run(self) -> Counts:
         finished = self.ledger.records()
         if finished:  # resuming: the algorithm learns what is known, and no trial stays open in its study
             self.algorithm.tell([record.to_result() for record in finished])
@@ -151,7 +156,6 @@ class Engine:
     def _run_busy(self, running: Running) -> None:
         idle = 0.0
         while True:
-            self._recount_threads()
             counts = self.ledger.counts()
             stopping = self._target_reached(counts) or self._stop_at is not None
             pending = sum(map(len, running.values()))
@@ -191,7 +195,7 @@ class Engine:
             self._finish(sorted(finished, key=lambda pair: pair[0].number))
 
     def _wait_for_any(self, timeout: float | None) -> list[Done]:
-        """Futures that finished (at least one unless woken); waits at most `timeout` s (None: until one does)."""
+        """Jobs that ended (at least one unless woken); waits at most `timeout` s (None: until one does)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = WAKE_SECONDS if deadline is None else max(0.0, min(WAKE_SECONDS, deadline - time.monotonic()))
@@ -212,48 +216,37 @@ class Engine:
                 return ready
 
     def _collect(self, running: Running, ready: list[Done]) -> list[tuple[TrialRecord, dict[str, Any]]]:
-        """Outcomes of the finished futures among `ready`; lost, cancelled or errored ones run again."""
+        """Outcomes of the ended jobs among `ready`; the trials of failed ones run again, elsewhere if possible."""
         pairs: list[tuple[TrialRecord, dict[str, Any]]] = []
-        retry: list[TrialRecord] = []
-        for future, result in ready:
-            if future not in running:
-                continue  # cancelled at the end of a grace period, or a duplicate wake-up
-            records = running.pop(future)
-            if result is not _UNFETCHED:
+        retry: dict[frozenset[str], list[TrialRecord]] = {}
+        for job, result in ready:
+            if job not in running:
+                continue  # abandoned at the end of a grace period
+            records = running.pop(job)
+            if not isinstance(result, BaseException):
                 pairs += zip(records, result)
                 continue
-            error = future.exception() if future.status == "error" else None
             for record in records:
-                if error is None:
-                    retry.append(record)  # cancelled or lost with its worker: not the trial's fault
-                    continue
                 self._attempts[record.param_id] = attempts = self._attempts.get(record.param_id, 0) + 1
                 if attempts < MAX_TASK_ATTEMPTS:
-                    retry.append(record)
+                    retry.setdefault(frozenset(job.where), []).append(record)
                 else:
-                    pairs.append((record, _task_failure(error, attempts)))
-        if retry:
-            log.info("running %d trial(s) again after their Dask task was lost", len(retry))
-            running |= self._submit(retry, fresh=False)
+                    pairs.append((record, _task_failure(result, attempts)))
+        for avoid, records in retry.items():
+            log.info("running %d trial(s) again after their job failed", len(records))
+            running |= self._submit(records, fresh=False, avoid=avoid)
         return pairs
 
     def _grace_over(self, running: Running) -> bool:
-        """Once stopping and the grace period is over, cancel what still runs (its leases stay, for a resume)."""
+        """Once stopping and the grace period is over, abandon what still runs (its leases stay, for a resume)."""
         if self._stop_at is None or time.monotonic() < self._stop_at:
             return False
-        self.client.cancel(list(running))
+        self._dispatch.cancel(list(running))
         running.clear()
         return True
 
-    def _recount_threads(self) -> None:
-        """Every `THREADS_SECONDS`, the cluster's worker threads (one scheduler call): `in_flight` follows them."""
-        now = time.monotonic()
-        if now - self._threads_at >= THREADS_SECONDS:
-            self._threads_at = now
-            self.threads = sum(self.client.nthreads().values()) or self.threads  # none: keep the last count
-
     def _check_workers(self) -> None:
-        if self.client.scheduler_info(n_workers=1).get("workers"):
+        if self._dispatch.workers:
             self._workerless_since = None
             return
         now = time.monotonic()
@@ -299,41 +292,15 @@ class Engine:
         self.evaluated.append(record)
         return record
 
-    def _submit(self, records: list[TrialRecord], fresh: bool = True) -> Running:
-        """Dask tasks for `records`, packed or split by the measured cost of a trial."""
+    def _submit(self, records: list[TrialRecord], fresh: bool = True, avoid: frozenset[str] = frozenset()) -> Running:
+        """Jobs for `records`, packed or split by the measured cost of a trial."""
         per_task = self._trials_per_task() if fresh else 1
+        split = self._replicates_per_task()
         running: Running = {}
         for start in range(0, len(records), per_task):
             chunk = records[start : start + per_task]
-            self._submissions += 1  # a task submitted again gets a key of its own
-            key = f"trials-{chunk[0].number}-{chunk[0].param_id[:12]}-{self._submissions}"
-            split = self._replicates_per_task()
-            if len(chunk) == 1 and split < self.spec.replicates:
-                tasks = self._tasks(chunk[0])
-                groups = [
-                    self.client.submit(simulate_group, tasks[i : i + split], self._timeout, key=f"{key}-sims-{i}")
-                    for i in range(0, len(tasks), split)
-                ]
-                future = self.client.submit(
-                    score_trial, self._observed, self._targets, chunk[0].params, *groups, key=key
-                )
-            else:
-                trials = [self._tasks(record) for record in chunk]
-                future = self.client.submit(
-                    run_trials, trials, self._observed, self._targets, self._timeout, key=key
-                )
-            self.client.loop.add_callback(self._fetch, future)
-            running[future] = chunk
+            running[self._dispatch.run([self._tasks(record) for record in chunk], split, avoid)] = chunk
         return running
-
-    async def _fetch(self, future: Future) -> None:
-        """On the client's event loop: wait for `future`, fetch its result, queue both. The engine's thread
-        finds results ready instead of waiting through a gather per task; no done-callback thread wakes."""
-        try:
-            result = await self.client.gather([future], errors="skip", asynchronous=True)
-        except Exception:  # e.g. the future was released: `_collect` judges by its status
-            result = []
-        self._done.put((future, result[0] if result and future.status == "finished" else _UNFETCHED))
 
     def _tasks(self, record: TrialRecord) -> list[SimTask]:
         model = self.spec.model
@@ -390,20 +357,15 @@ class Engine:
         )
 
 
-def _observed_data(observed: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-    """The target data as a task of its own: a worker lost with it recomputes it (a scatter would be gone)."""
-    return observed
-
-
 def _task_failure(error: BaseException, attempts: int) -> dict[str, Any]:
-    """The outcome of a trial whose Dask task kept failing outside the model (e.g. it killed its workers)."""
+    """The outcome of a trial whose jobs kept failing outside the model (e.g. it killed its workers)."""
     return {
         "status": "failed",
         "sim_seconds": 0.0,
         "error": {
             "stage": "worker",
             "type": type(error).__name__,
-            "message": f"its Dask task failed {attempts} times: {error}",
+            "message": f"its Dask job failed {attempts} times: {type(error).__name__}: {error}",
             "traceback": None,
         },
     }

@@ -1,12 +1,13 @@
 """Functions that run on Dask workers for one trial.
 
-A costly trial's replicates are split over `simulate_group` tasks, and
-`score_trial` receives their results as task *arguments* (Dask resolves the
-futures), so no task ever waits on another from inside a worker thread. Cheap
-trials run whole, several to a task (`run_trials`), so scheduler overhead does
-not dominate. Every task that scores returns a list of outcomes, one per trial.
+Each worker's trial pump (runner/dispatch.py) calls them. A costly trial's
+replicates are split over `simulate_group` calls, and `score_trial` scores
+their results where they meet (in the runner, which holds the observed data),
+so no call waits on another from inside a worker thread. Cheap trials run
+whole, several to a call (`run_trials`), so per-call overhead does not
+dominate. Every function that scores returns a list of outcomes, one per trial.
 Simulations run in warm child processes (`modelops.services.executor`), one
-round trip per task; `timeout` is the document's `model.timeout_seconds`.
+round trip per call; `timeout` is the document's `model.timeout_seconds`.
 """
 
 from __future__ import annotations

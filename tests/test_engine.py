@@ -10,7 +10,7 @@ from modelops.seeds import replicate_seeds
 from modelops.spec import parse_spec, preflight
 from runner.calibrate import calibrate
 from runner.algorithms import build_algorithm
-from runner import engine as engine_module
+from runner import dispatch
 from runner.engine import Engine
 from runner.ledger import Ledger
 from tests.documents import quadratic_doc, write_curve
@@ -123,7 +123,7 @@ def test_trials_in_flight_never_exceed_the_setting(dask_client, tmp_path):
 
 
 def test_a_worker_that_joins_a_running_run_gets_trials_in_flight(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine_module, "THREADS_SECONDS", 0.0)  # count at every loop, not every 5 s
+    monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.01)  # count the workers at once, not every second
     write_curve(tmp_path)
     spec = parse_spec(quadratic_doc(budget={"trials": 12}))
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:

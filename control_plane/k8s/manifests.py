@@ -107,7 +107,13 @@ def dask_scheduler_service(ns: str, *, environment: str) -> dict:
 def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: int, cpu: str, memory: str,
                             node_selector: Mapping[str, str] | None = None, tolerations: Sequence[dict] = (),
                             image_pull_secrets: Sequence[str] = (), client_id: str | None = None) -> dict:
-    """Workers with a thread per whole CPU, Dask's memory limit at the container's, spilling to /tmp."""
+    """Workers with a thread per whole CPU, Dask's memory limit at the container's, spilling to /tmp.
+
+    Each worker is reached at the pod address it registers with the scheduler, by the
+    scheduler and by runners too: a runner calls its trial pump on every worker directly
+    (runner/dispatch.py). No NetworkPolicy is written; one added later must let runner
+    pods of any run namespace reach worker pods on every TCP port (the worker's is random).
+    """
     container = {
         "name": "worker", "image": image,
         "args": ["dask", "worker", scheduler_address(ns), "--nthreads", str(_threads(cpu)),
@@ -209,6 +215,8 @@ def runner_job(ns: str, run_id: str, image: str, *, scheduler_address: str, resu
     Each pod's runner id is its pod name, unique per attempt, so a replacement never meets the
     advisory lock of the pod it replaces. Crashes and evictions are retried; the runner's own
     failure exit codes end the Job at once. PostgreSQL credentials come from the Secret only.
+    A runner reaches the scheduler's Service and every worker pod's own address (it calls
+    the trial pump on each worker directly, not through the scheduler).
     """
     env = [{"name": "MODELOPS_RUN_ID", "value": run_id},
            {"name": "MODELOPS_RUN_SPEC", "value": f"{RUN_DOCUMENT_DIR}/{RUN_DOCUMENT_KEY}"},
