@@ -25,6 +25,7 @@ For continuous spaces the batch's draws and densities are vectorised
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ class IncrementalTPE(TPESampler):
         super().__init__(**kwargs)
         self._reprs: dict[tuple, dict[int, _PARAMS]] = {}  # by (study, search space): by trial number
         self._below: dict[tuple, tuple[tuple[int, ...], _ParzenEstimator]] = {}  # the last good-group fit
+        self._splits: dict[tuple, _Split] = {}  # by (study, search space)
+        self._running: dict[tuple, dict[int, tuple]] = {}  # trials in flight: by trial number
         self._batch: _Batch | None = None
 
     @contextmanager
@@ -77,25 +80,26 @@ class IncrementalTPE(TPESampler):
                     running.append(other)
             else:
                 return super()._sample(study, trial, search_space)  # pruned: Optuna's own ranking
-        self._gamma = self._gamma or default_gamma
-        ranked = sorted(complete, key=lambda t: t.value, reverse=study.direction == StudyDirection.MAXIMIZE)
-        n_below = min(self._gamma(len(complete)), len(complete))
-        below = sorted(ranked[:n_below], key=lambda t: t.number)
-        above = sorted(ranked[n_below:] + running, key=lambda t: t.number)
-
         key = (study._study_id, tuple(search_space.items()))
-        numbers = tuple(t.number for t in below)
+        split = self._split(key, complete, search_space, study)
         fitted = self._below.get(key)
-        if fitted is None or fitted[0] != numbers:
-            fitted = self._below[key] = (numbers, self._estimator(key, below, search_space, study))
+        if fitted is None or fitted[0] != split.below:
+            rows = [row for _, row in self._rows(key, split.below_trials, search_space, study)]
+            fitted = self._below[key] = (split.below, self._fit(rows, search_space))
         mpe_below = fitted[1]
-        mpe_above = self._estimator(key, above, search_space, study)
+        rows, start = [], 0
+        for number, row in self._running_rows(key, running, search_space, study):  # merged in by number
+            at = bisect.bisect_left(split.above_numbers, number, start)
+            rows += split.above_rows[start:at]
+            rows.append(row)
+            start = at
+        mpe_above = self._fit(rows + split.above_rows[start:], search_space)
 
         if self._batch is None:  # Optuna's TPE, call for call
             samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
             acq_func_vals = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
         else:
-            samples_below, log_below = self._batch.group(key, numbers, trial.number, self._n_ei_candidates,
+            samples_below, log_below = self._batch.group(key, split.below, trial.number, self._n_ei_candidates,
                                                          lambda count: self._draw(mpe_below, count))  # fmt: skip
             acq_func_vals = log_below - self._log_pdf(mpe_above, samples_below)
         ret = TPESampler._compare(samples_below, acq_func_vals)
@@ -113,9 +117,24 @@ class IncrementalTPE(TPESampler):
     def _log_pdf(mpe: _ParzenEstimator, samples: dict[str, np.ndarray]) -> np.ndarray:
         return mixture.log_pdf(mpe, samples) if mixture.continuous(mpe) else mpe.log_pdf(samples)
 
-    def _estimator(
+    def _split(self, key: tuple, complete: list[FrozenTrial], search_space: dict, study: Study) -> _Split:
+        """TPE's split of the finished trials, kept while the same trials are the finished ones."""
+        ids = tuple(map(id, complete))
+        split = self._splits.get(key)
+        if split is None or split.ids != ids:
+            self._gamma = self._gamma or default_gamma
+            ranked = sorted(complete, key=lambda t: t.value, reverse=study.direction == StudyDirection.MAXIMIZE)
+            n_below = min(self._gamma(len(complete)), len(complete))
+            rest = self._rows(key, sorted(ranked[n_below:], key=lambda t: t.number), search_space, study)
+            below = sorted(ranked[:n_below], key=lambda t: t.number)
+            numbers = tuple(t.number for t in below)
+            split = self._splits[key] = _Split(ids, complete, numbers, below, [n for n, _ in rest], [r for _, r in rest])
+        return split
+
+    def _rows(
         self, key: tuple, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: Study
-    ) -> _ParzenEstimator:
+    ) -> list[tuple[int, tuple]]:
+        """(number, internal representation) of each finished trial in the space, read once per trial."""
         known = self._reprs.setdefault(key, {})
         if len(known) > 4 * len(trials) + 1000:  # trials the bounded history has let go of
             known.clear()
@@ -123,11 +142,25 @@ class IncrementalTPE(TPESampler):
         for trial in trials:
             row = known.get(trial.number, False)
             if row is False:
-                row = self._repr(trial, search_space, study)
-                if trial.state.is_finished():
-                    known[trial.number] = row
+                row = known[trial.number] = self._repr(trial, search_space, study)
             if row is not None:
-                rows.append(row)
+                rows.append((trial.number, row))
+        return rows
+
+    def _running_rows(
+        self, key: tuple, running: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: Study
+    ) -> list[tuple[int, tuple]]:
+        """As `_rows` for trials in flight: a running trial's parameters, once all are set, stay as they are."""
+        known = self._running.get(key, {})
+        rows = {}
+        for trial in running:
+            row = known.get(trial.number) or self._repr(trial, search_space, study)
+            if row is not None:
+                rows[trial.number] = row
+        self._running[key] = rows
+        return list(rows.items())
+
+    def _fit(self, rows: list[tuple], search_space: dict[str, BaseDistribution]) -> _ParzenEstimator:
         columns = zip(*rows) if rows else ([] for _ in search_space)
         observations = {name: np.asarray(column) for name, column in zip(search_space, columns)}
         return self._parzen_estimator_cls(observations, search_space, self._parzen_estimator_parameters)
@@ -161,6 +194,18 @@ class _Batch:
         part = slice(held.used * n_ei, (held.used + 1) * n_ei)
         held.used += 1
         return {name: values[part] for name, values in held.samples.items()}, held.log_below[part]
+
+
+@dataclass
+class _Split:
+    """Finished trials (held, so their ids stay theirs) split into TPE's good group and the rest."""
+
+    ids: tuple[int, ...]
+    complete: list[FrozenTrial]
+    below: tuple[int, ...]  # the good group's trial numbers
+    below_trials: list[FrozenTrial]
+    above_numbers: list[int]  # the rest in the space, by number
+    above_rows: list[tuple]  # their internal representations
 
 
 @dataclass
