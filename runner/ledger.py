@@ -16,7 +16,7 @@ best live in its row, kept by every lease and completion. On SQLite and in
 memory this runner is the only writer (the file lock says so), so it keeps them
 in process too and never reads them back (in memory the whole ledger is this
 process's dicts: `runner.ledger_memory`); on PostgreSQL a completion returns
-them, and the next `counts` serves those. Finished rows never change, so
+them, and `counts` serves those for a moment. Finished rows never change, so
 `records` decodes each once and then reads only rows from the first trial not
 known finished on (other runners' and reclaimed ones included).
 """
@@ -29,12 +29,12 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
 from .database import ledger_engine
 from .ledger_complete import Counts, counted, store_finished
-from .ledger_lease import Lease, decide
+from .ledger_lease import LEASE_FUNCTION, Lease, decide, lease_in_one_call
 from .ledger_memory import MemoryLedger
 from .ledger_tables import (
     ADD_LEASED,
@@ -43,7 +43,6 @@ from .ledger_tables import (
     FINISHED_AMONG,
     FINISHED_FROM,
     LEASE,
-    LOCKED_RUN_COUNTS,
     RUN_COUNTS,
     create_or_upgrade,
     record_of,
@@ -55,6 +54,12 @@ from .liveness import liveness as runner_liveness
 from .run_document import SpecMismatch, compared_document, differences, document_digest, document_json
 from .storage_retry import retried
 from .trials import TrialRecord
+
+# PostgreSQL: how long the counts a completion returned stand for the run's (see `Ledger.counts`).
+COUNTS_FRESH_SECONDS = 0.1
+# Opening a ledger on PostgreSQL takes this lock while it creates or upgrades the tables and the lease function.
+_SCHEMA_KEY = 0x6D6F70734C444752
+
 
 class LedgerError(RuntimeError):
     """The ledger cannot be used as asked (e.g. a second runner on SQLite)."""
@@ -93,6 +98,7 @@ class Ledger:
         self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else engine
         self._exclusive = not self._postgres  # SQLite (its file lock) and memory: nobody else writes this ledger
         self._known: Counts | None = None  # the counts after this runner's last write (see `counts`)
+        self._known_at = 0.0  # PostgreSQL: when a completion returned them (monotonic)
         self._best: TrialRecord | None = None  # the best trial of the counts last seen
         self._finished: dict[int, TrialRecord] = {}  # finished trials by number, decoded once (they never change)
         self._in_order: list[TrialRecord] = []  # the same, in lease order
@@ -111,7 +117,11 @@ class Ledger:
 
     def _upgrade(self) -> None:
         with self.engine.begin() as conn:
+            if self._postgres:  # ledgers opening at once would race to replace the function
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_KEY})
             create_or_upgrade(conn)
+            if self._postgres:
+                conn.exec_driver_sql(LEASE_FUNCTION)
 
     def _start(self, budget: int, document: dict[str, Any] | None, force: bool) -> None:
         run_id = self.run_id
@@ -181,19 +191,26 @@ class Ledger:
     def lease(self, proposals: list[tuple[str, dict[str, Any]]]) -> list[Lease]:
         """Reserve each (param_id, params) for this runner if the budget has room and nobody has it.
 
-        One transaction for the whole list; outcomes come back in its order. A
+        One transaction for the whole list (on PostgreSQL one statement: `runner.ledger_lease`); outcomes come
+        back in its order. A
         set this runner holds already comes back "mine": a retry whose first
         try committed, or a proposal of a set it is evaluating.
         """
         if not proposals:
             return []
-        known = self._known if self._exclusive else None
+        stamp = time.time()
+        if self._postgres:  # one round trip, under the run's row lock
+            self._known = None  # its leased count changes
+            with self._single.connect() as conn:
+                rows, numbers = lease_in_one_call(conn, self.run_id, self.runner_id, proposals, stamp)
+            first = numbers[0] if numbers else 0
+            return decide(proposals, lambda pid: self._lease_of(rows.get(pid)), first, first + len(numbers))[0]
+        known = self._known
         with self.engine.begin() as conn:
-            run = known or conn.execute(LOCKED_RUN_COUNTS if self._postgres else RUN_COUNTS, {"run": self.run_id}).one()
+            run = known or conn.execute(RUN_COUNTS, {"run": self.run_id}).one()
             among = {"run": self.run_id, "param_ids": [pid for pid, _ in proposals]}
             existing = {row.param_id: row for row in conn.execute(AMONG, among)}
             leases, new = decide(proposals, lambda pid: self._lease_of(existing.get(pid)), run.leased + run.done, run.budget)
-            stamp = time.time()
             rows = [
                 dict(run_id=self.run_id, param_id=param_id, number=number, params=json.dumps(params), status="leased",
                      runner_id=self.runner_id, leased_at=stamp)
@@ -225,6 +242,7 @@ class Ledger:
             self._known = self._known and counted(self._known, stored.newly)
         else:
             self._known = None if stored.run is None else self._returned(stored.run, records)
+            self._known_at = time.monotonic()
         return stored.kept
 
     def _returned(self, run: Any, records: list[TrialRecord]) -> Counts | None:
@@ -297,12 +315,13 @@ class Ledger:
     def counts(self) -> Counts:
         """The run's counts and its best trial, kept by `lease` and `complete`.
 
-        No read where this runner is the only writer; on PostgreSQL the first
-        call after a completion serves the counts it returned, others read one row.
+        No read where this runner is the only writer; on PostgreSQL the counts a
+        completion returned are served for `COUNTS_FRESH_SECONDS` (until a lease),
+        then calls read one row. Others' progress is seen that much later; the
+        lease itself keeps the budget, whatever the counts said.
         """
         known = self._known
-        if known is not None:
-            self._known = known if self._exclusive else None
+        if known is not None and (self._exclusive or time.monotonic() - self._known_at < COUNTS_FRESH_SECONDS):
             return known
         counts = self._read_counts()
         self._known, self._best = (counts if self._exclusive else None), counts.best

@@ -58,11 +58,10 @@ trials = Table(
 _COUNTS = {"leased", "done", "failed", "best_param_id", "best_loss", "best_number"}
 
 _RUN = trials.c.run_id == bindparam("run")
-# Rows of the run among some param ids; a run's budget and counts (locked on PostgreSQL); a lease's count.
+# Rows of the run among some param ids; a run's budget and counts; a lease's count (SQLite's lease).
 AMONG = select(trials).where(_RUN, trials.c.param_id.in_(bindparam("param_ids", expanding=True)))
 FINISHED_AMONG = AMONG.where(trials.c.status != "leased")
 RUN_COUNTS = select(runs.c.budget, runs.c.leased, runs.c.done).where(runs.c.run_id == bindparam("run"))
-LOCKED_RUN_COUNTS = RUN_COUNTS.with_for_update()  # serialises leases of this run across runners
 LEASE = trials.insert()
 ADD_LEASED = runs.update().where(runs.c.run_id == bindparam("run")).values(leased=runs.c.leased + bindparam("n"))
 # Finished rows from a lease number on, in lease order; the run's counts with its best trial's row.

@@ -1,6 +1,7 @@
 """The trial ledger on its own: a ledger made by an older version upgraded in place, and batches stored exactly once."""
 
 import json
+import multiprocessing
 
 import pytest
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, inspect
@@ -151,3 +152,38 @@ def test_records_read_again_bring_every_runners_newly_finished_trials_once_in_le
         assert [r.param_id for r in a.records()] == ["a0", "a1", "b0", "b1"]
     finally:
         a.close()
+
+
+RACE_RUNNERS, RACE_POOL, RACE_BUDGET = 4, 40, 30
+
+
+def lease_at_once(url: str, runner: str, start, leased) -> None:
+    """One runner process: lease 3 of a shared pool of sets at a time, each call overlapping the others'."""
+    ledger = Ledger.open(url, "race", runner, budget=RACE_BUDGET)
+    start.wait()
+    for call in range(RACE_POOL // 2):
+        proposals = [(f"p{(call * 2 + offset) % RACE_POOL}", {"x": offset}) for offset in range(3)]
+        for (param_id, _), lease in zip(proposals, ledger.lease(proposals)):
+            if lease.outcome == "new":
+                leased.put((param_id, lease.number))
+    ledger.close()
+
+
+def test_runners_leasing_at_once_on_postgresql_take_each_set_and_each_number_once_within_the_budget(postgres_url):
+    Ledger.open(postgres_url, "race", "setup", budget=RACE_BUDGET).close()  # the tables exist before the race
+    context = multiprocessing.get_context("spawn")
+    start, leased = context.Barrier(RACE_RUNNERS), context.Queue()
+    runners = [context.Process(target=lease_at_once, args=(postgres_url, f"r{i}", start, leased))
+               for i in range(RACE_RUNNERS)]  # fmt: skip
+    for process in runners:
+        process.start()
+    for process in runners:
+        process.join(timeout=120)
+    assert [process.exitcode for process in runners] == [0] * RACE_RUNNERS
+    new = [leased.get(timeout=5) for _ in range(RACE_BUDGET)]
+    assert leased.empty()
+    assert sorted(number for _, number in new) == list(range(RACE_BUDGET))  # the budget, each number once
+    assert len({param_id for param_id, _ in new}) == RACE_BUDGET  # no set leased twice
+    observer = Ledger.open(postgres_url, "race", "observer", budget=RACE_BUDGET)
+    assert (observer.counts().leased, observer.counts().done) == (RACE_BUDGET, 0)
+    observer.close()
