@@ -46,6 +46,13 @@ writes (e.g. telling a finished trial) is checked against the whole journal
 before them. Exactness does not rest on the study anyway: the trial ledger
 decides who evaluates what.
 
+A backend that is its journal's only writer (`exclusive`: SQLite, which serves
+one runner, under the ledger's file lock) defers new trials too, since nobody
+else can take their numbers: a batch of asks and the tells before it are one
+write (the flush), and the database is read only when the journal is opened.
+An append that finds the journal's end elsewhere is rolled back and fails,
+rather than number trials wrong.
+
 Reads and writes ride out a storage outage (`runner.storage_retry`). An append
 retried after its connection broke may have committed already, so a retry
 first looks for its entries at the journal's end (appends are contiguous)
@@ -129,9 +136,11 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     Picklable: a copy connects anew (with the same URL) where it is unpickled.
     """
 
-    def __init__(self, url: str, journal_id: str):
+    def __init__(self, url: str, journal_id: str, exclusive: bool = False):
+        """`exclusive`: this backend is the journal's only writer (SQLite, under the ledger's file lock)."""
         self.url = url
         self.journal_id = journal_id
+        self.exclusive = exclusive
         digest = hashlib.blake2b(f"modelops:journal|{journal_id}".encode(), digest_size=8).digest()
         self._key = int.from_bytes(digest, "big", signed=True)
         self.engine = _engine(url)
@@ -165,7 +174,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             if own is not None:
                 logs, written = own  # deferred, or nobody appended between what was read and what this wrote
                 self._db_to += len(logs) if written else 0
-            elif self._due or time.monotonic() - self._read_at >= FRESH_SECONDS:
+            elif self._due or (not self.exclusive and time.monotonic() - self._read_at >= FRESH_SECONDS):
                 logs = self._catch_up()
                 self._due, self._read_at = False, time.monotonic()
             else:
@@ -188,7 +197,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         # what was read.
         handed = [json.loads(t) for t in texts]
         with self._lock:
-            if self._own is None and all(map(_deferred, logs)):
+            if self._own is None and (self.exclusive or all(map(_deferred, logs))):
                 self._pending += texts
                 self._own = (handed, False)
                 return
@@ -231,8 +240,12 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             if retry and (found := self._written(conn, texts)) is not None:
                 return found
             if self._postgres:
-                return conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
-            return min(conn.execute(_SQLITE_APPEND, {"journal": self.journal_id, "logs": json.dumps(texts)}).scalars())
+                first = conn.execute(_APPEND, {"journal": self.journal_id, "key": self._key, "logs": texts}).scalar_one()
+            else:
+                first = min(conn.execute(_SQLITE_APPEND, {"journal": self.journal_id, "logs": json.dumps(texts)}).scalars())
+            if self.exclusive and first != self._db_to:  # rolled back: its new trials' ids would be wrong
+                raise RuntimeError(f"journal {self.journal_id!r} was appended to by another writer; it serves one")
+            return first
 
     def _written(self, conn: Any, texts: list[str]) -> int | None:
         """Where `texts` already stand, one after another, in what was appended since this backend last read."""
@@ -253,7 +266,9 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             entries = self._read_to
             if entries - self._snapshot_at < max(SNAPSHOT_MIN_ENTRIES, self._snapshot_at):
                 return
-            if self._pending or self._ahead:
+            if self._pending:
+                self._write([], [])
+            if self._ahead:
                 return  # Optuna holds entries out of the database's order: not a prefix of the journal
             insert = (postgresql_insert if self._postgres else sqlite_insert)(snapshots)
             upsert = insert.values(journal=self.journal_id, entries=entries, snapshot=snapshot).on_conflict_do_update(

@@ -83,7 +83,7 @@ def optuna_storage(url: str, run_id: str) -> optuna.storages.BaseStorage | None:
     kind = storage_kind(url)
     if kind == "memory":
         return None
-    return RunJournalStorage(SqlJournalBackend(url, run_id))
+    return RunJournalStorage(SqlJournalBackend(url, run_id, exclusive=kind == "sqlite"))  # one runner on SQLite
 
 
 def sampler_seed(seed: int, runner_id: str, shared: bool, already_asked: int) -> int:

@@ -181,3 +181,30 @@ def test_an_asks_parameters_and_its_tell_are_written_with_the_next_append_and_re
     for study in (first, second, replayed):
         assert [(t.number, t.params, t.value) for t in study.get_trials()] == expected
     assert numbers(backend) == list(range(len(numbers(backend))))
+
+
+def test_a_journal_with_one_writer_writes_a_batch_of_asks_once_and_refuses_a_second_writer(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    storage = optuna_storage(url, "alone")  # SQLite: one runner, so the journal's only writer
+    backend, appends, reads = storage._backend, [], []
+    append, select_logs = backend._append, backend._select
+    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
+    monkeypatch.setattr(backend, "_select", lambda start: reads.append(start) or select_logs(start))
+    study = optuna.create_study(study_name="alone", storage=storage)
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for _ in range(3):  # batches of 4 asks, told before the next batch
+        asked = [study.ask(space) for _ in range(4)]
+        storage.flush()
+        for trial in asked:
+            study.tell(trial, trial.params["x"])
+    storage.flush()
+    assert len(appends) == 4 and reads == []  # a write per batch (and the last tells); nothing read back
+    replayed = optuna.load_study(study_name="alone", storage=optuna_storage(url, "alone"))
+    assert [(t.number, t.params, t.value) for t in replayed.trials] == [(t.number, t.params, t.value) for t in study.trials]
+
+    SqlJournalBackend(url, "alone").append_logs([{"op_code": 3, "study_id": 0, "system_attr": {"k": "v"}}])
+    before = numbers(backend)
+    study.ask(space)
+    with pytest.raises(RuntimeError, match="another writer"):
+        storage.flush()
+    assert numbers(backend) == before  # rolled back: no trial numbered wrong

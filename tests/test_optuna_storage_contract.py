@@ -13,10 +13,11 @@ from optuna.testing.pytest_storages import StorageTestCase
 from runner.journal import SqlJournalBackend
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=["postgresql", "sqlite", "sqlite-exclusive"])
 def storage(request, tmp_path):
+    """`sqlite-exclusive`: the journal's only writer, as a SQLite run's (its new trials deferred too)."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else f"sqlite:///{tmp_path}/s.db"
-    return JournalStorage(SqlJournalBackend(url, "contract"))
+    return JournalStorage(SqlJournalBackend(url, "contract", exclusive=request.param == "sqlite-exclusive"))
 
 
 class TestJournalStorage(StorageTestCase):
