@@ -77,3 +77,19 @@ def test_a_failed_trial_leaves_the_view():
     study.tell(failed, state=optuna.trial.TrialState.FAIL)
     study.ask(SPACE)
     assert failed.number not in {t.number for t in spy.seen[-1]}
+
+
+def test_the_view_filters_by_state_as_the_study_does():
+    sampler = BoundedHistory(TPESampler(seed=1), window=10, keep_best=2)
+    study = run(sampler, 30, pending=3)
+    pruned = study.ask(SPACE)
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
+    for _ in range(2):
+        study.ask(SPACE)
+    view = sampler._view(study)
+    shown = view._get_trials(deepcopy=False)
+    states = optuna.trial.TrialState
+    for wanted in [(states.COMPLETE,), (states.COMPLETE, states.PRUNED), (states.COMPLETE, states.PRUNED, states.RUNNING),
+                   (states.RUNNING,), (states.FAIL,)]:  # fmt: skip
+        assert view._get_trials(deepcopy=False, states=wanted) == [t for t in shown if t.state in wanted]
+    assert {t.state for t in shown} == {states.COMPLETE, states.PRUNED, states.RUNNING}

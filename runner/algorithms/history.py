@@ -75,7 +75,8 @@ class BoundedHistory(BaseSampler):
         if history is None:
             sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
             history = self._views[study._study_id] = _History(self.window, self.keep_best, sign)
-        return _StudyView(study, history.update(study._get_trials(deepcopy=False)))
+        shown = history.update(study._get_trials(deepcopy=False))
+        return _StudyView(study, shown, history.kept, history.kept_states)
 
 
 class _History:
@@ -91,6 +92,7 @@ class _History:
         self.best_trials: dict[int, FrozenTrial] = {}
         self.kept: list[FrozenTrial] = []  # the finished trials shown (recent and best), by number
         self.kept_numbers: list[int] = []
+        self.kept_states: set[TrialState] = set()
         self.changed = False  # a trial finished since `kept` was built
 
     def update(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -111,6 +113,7 @@ class _History:
             kept = {t.number: t for t in self.recent} | self.best_trials
             self.kept_numbers = sorted(kept)
             self.kept = [kept[number] for number in self.kept_numbers]
+            self.kept_states = {t.state for t in self.kept}
             self.changed = False
         shown, start = [], 0
         for trial in running:  # by number, as the finished ones
@@ -137,9 +140,12 @@ class _History:
 class _StudyView:
     """The study as the sampler sees it: its trials are the history's; all else is the study's."""
 
-    def __init__(self, study: Study, trials: list[FrozenTrial]):
+    def __init__(self, study: Study, trials: list[FrozenTrial], finished: list[FrozenTrial], states: set[TrialState]):
+        """`trials`: `finished` (in `states`) and the running ones, by number."""
         self._study = study
         self._trials = trials
+        self._finished = finished
+        self._finished_states = states
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
@@ -147,7 +153,12 @@ class _StudyView:
     def _get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
     ) -> list[FrozenTrial]:
-        trials = self._trials if states is None else [t for t in self._trials if t.state in states]
+        if states is None:
+            trials = self._trials
+        elif all(state in states for state in self._finished_states):  # TPE's asks: no trial to look at
+            trials = self._trials if TrialState.RUNNING in states else list(self._finished)
+        else:
+            trials = [t for t in self._trials if t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
 
     def get_trials(
