@@ -61,7 +61,7 @@ def test_a_simulation_that_crashes_once_is_run_again_in_a_fresh_child(tmp_path, 
     monkeypatch.setenv("MODELOPS_TEST_CALLS", str(tmp_path / "crashed-once"))
     [(result, _)] = simulate([task("crash_once")])
     assert (tmp_path / "crashed-once").exists()  # the first run crashed ...
-    assert result.error is None and value(result) == 1.0  # ... the second succeeded
+    assert result.error is None and value(result) == 4.0  # ... the second succeeded
 
 
 def test_a_simulation_running_past_the_timeout_is_stopped_and_the_rest_go_on():
