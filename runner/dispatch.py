@@ -7,6 +7,12 @@ and a pump holds what every call needs (observed data, targets, timeout), so a
 call carries only its trials. The runner must therefore reach every worker's
 address itself, not only the scheduler's.
 
+A pump gets at most as many calls as its worker has threads, the rest wait
+here for a free one (the next is sent as a reply arrives): so every call lost
+with its worker was running there, and only its trials are counted as having
+killed it (with calls queued on the worker, bystanders would be counted too),
+and no call waits behind a slow one on a worker while another is idle.
+
 Faults: a call whose worker died (its comm closed), whose worker left the
 scheduler (a frozen process the scheduler removed: such a call never returns by
 itself), or whose method raised, comes back as an exception for the engine to
@@ -205,15 +211,17 @@ class Dispatcher:
         self._send(unsent)
 
     def _send(self, calls: list[_Call]) -> None:
+        """Each call to a pump with a thread free (else it waits), avoiding the workers its job failed on."""
         for call in calls:
             if call.job.over:
                 continue
             ready = [p for p in self._pumps.values() if p.ready]
             preferred = [p for p in ready if p.address not in call.job.avoid] or ready
-            if not preferred:
+            free = [p for p in preferred if len(p.calls) < p.threads]
+            if not free:
                 self._waiting.append(call)
                 continue
-            pump = min(preferred, key=lambda p: len(p.calls) / p.threads)
+            pump = min(free, key=lambda p: len(p.calls) / p.threads)
             pump.calls.add(call)
             call.job.where.add(pump.address)
             call.sent = False
@@ -248,6 +256,8 @@ class Dispatcher:
             return
         finally:
             pump.calls.discard(call)
+            waiting, self._waiting = self._waiting, []
+            self._send(waiting)  # the freed thread's next call
         if reply["status"] != "OK":
             self._fail(call, reply["exception"])
             return

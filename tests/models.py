@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import random
 import time
@@ -64,6 +65,14 @@ def logged_quadratic(params, seed):
     time.sleep(float(os.environ.get("MODELOPS_TEST_SLEEP", "0.03")))
     with open(os.environ["MODELOPS_TEST_CALLS"], "a") as log:
         log.write(f"{params['x']!r},{params['y']!r},{seed}\n")
+    return quadratic(params, seed)
+
+
+def kills_its_worker_at_one(params, seed):
+    """`quadratic`, but at x == 1 it SIGKILLs its parent: the Dask worker process, not just itself."""
+    if params["x"] == 1:
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(3600)
     return quadratic(params, seed)
 
 
