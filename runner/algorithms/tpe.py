@@ -4,8 +4,9 @@ At every proposal Optuna's TPE walks its whole history in Python: it splits the
 trials into its "good" and "bad" groups (reading each trial's constraints on the
 way) and reads each trial's parameters into arrays, then fits both densities.
 At 500 trials that walk is about a third of a proposal. `IncrementalTPE` keeps
-each finished trial's internal representation once read, splits on values alone,
-and keeps the good group's density while the group is unchanged: between two
+each finished trial's internal representation once read (a running one's once
+its parameters are set), splits on values alone and keeps that split while no
+trial finishes, and keeps the good group's density while the group is unchanged: between two
 results only trials in flight are added, and the constant liar puts those in the
 bad group only. It computes the same arrays in the same order as Optuna's code,
 so it proposes exactly what Optuna's TPE proposes (tested). What it does not
