@@ -118,7 +118,9 @@ class Dispatcher:
         nthreads = client.nthreads()
         self.threads = sum(nthreads.values()) or 1  # the cluster's worker threads at the last survey
         self.workers = len(nthreads)
+        self.usable_at = time.monotonic()  # when a worker last took (or could take) a call: see `_survey`
         self._pumps: dict[str, _Pump] = {}
+        self._warned: set[str] = set()  # workers whose trouble was logged once: a retry each survey never floods
         self._waiting: list[_Call] = []
         self._closed = False
         self._wake: asyncio.Event | None = None
@@ -165,6 +167,8 @@ class Dispatcher:
             return
         self.threads = sum(nthreads.values()) or self.threads  # none: keep the last count for in_flight
         self.workers = len(nthreads)
+        if any(p.ready and (not self._waiting or any(c.sent for c in p.calls)) for p in self._pumps.values()):
+            self.usable_at = time.monotonic()  # a pump is running calls, or idle with none waiting
         for address in [a for a in self._pumps if a not in nthreads]:
             self._drop(address, WorkerGone(f"Dask worker {address} left the cluster"))
         for address, threads in nthreads.items():
@@ -182,7 +186,7 @@ class Dispatcher:
         except asyncio.CancelledError:  # dropped while starting
             return
         except Exception as exc:
-            log.warning("no trial pump on Dask worker %s: %s", pump.address, exc)
+            self._warn(pump.address, "no trial pump on Dask worker %s: %s", exc)
             if self._pumps.get(pump.address) is pump:  # the next survey tries again
                 del self._pumps[pump.address]
                 pump.future.release()
@@ -233,12 +237,13 @@ class Dispatcher:
             try:
                 comm = await pool.connect(pump.address)
             except Exception as exc:  # the call never reached the worker: not its trials' doing
-                log.warning("cannot reach Dask worker %s (the runner must reach every worker): %s", pump.address, exc)
+                self._warn(pump.address, "cannot reach Dask worker %s (the runner must reach every worker): %s", exc)
                 pump.calls.discard(call)
                 self._drop(pump.address, exc)
                 self._send([call])
                 return
             call.sent = True
+            self.usable_at = time.monotonic()
             try:
                 reply = await send_recv(
                     comm, op="actor_execute", actor=pump.future.key, function=call.job.method,
@@ -272,6 +277,10 @@ class Dispatcher:
                 self._done(job, job.results[0])
             else:  # a costly trial's groups meet here, where the observed data is
                 self._done(job, score_trial(self._observed, self._targets, job.params, *job.results))
+
+    def _warn(self, address: str, message: str, exc: BaseException) -> None:
+        log.log(logging.DEBUG if address in self._warned else logging.WARNING, message, address, exc)
+        self._warned.add(address)
 
     def _fail(self, call: _Call, error: BaseException) -> None:
         if call.job.over:

@@ -51,7 +51,7 @@ FAIL_FAST_TRIALS = 10
 POLL_SECONDS = 1.0
 # A trial whose jobs fail this many times (its workers died under it, say) fails for good.
 MAX_TASK_ATTEMPTS = 3
-# How long a run waits with no Dask worker at all before it gives up.
+# How long a run waits with no Dask worker it can use (none in the cluster, or none it reaches) before it gives up.
 WORKER_WAIT_SECONDS = 120.0
 # How often a waiting engine wakes to check for a stop request or a workerless cluster.
 WAKE_SECONDS = 0.5
@@ -79,7 +79,6 @@ class Engine:
         seeds: Callable[[str], tuple[int, ...]] | None = None,
         stop_at_target: bool = True,
     ):
-        self.client = client
         self.spec = spec
         self.algorithm = algorithm
         self.ledger = ledger
@@ -98,7 +97,6 @@ class Engine:
         self._attempts: dict[str, int] = {}  # failed jobs per trial (param_id)
         self._open: set[str] = set()  # param_ids being evaluated here
         self._stop_at: float | None = None  # monotonic deadline of the grace period once stopping
-        self._workerless_since: float | None = None
 
     @property
     def threads(self) -> int:
@@ -246,13 +244,14 @@ class Engine:
         return True
 
     def _check_workers(self) -> None:
-        if self._dispatch.workers:
-            self._workerless_since = None
+        if time.monotonic() - self._dispatch.usable_at <= WORKER_WAIT_SECONDS:
             return
-        now = time.monotonic()
-        self._workerless_since = self._workerless_since or now
-        if now - self._workerless_since > WORKER_WAIT_SECONDS:
-            raise CalibrationError(f"no Dask worker for {WORKER_WAIT_SECONDS:.0f} s; the cluster has lost them all")
+        if self._dispatch.workers:  # e.g. a network policy that lets workers reach the scheduler, not the runner
+            raise CalibrationError(
+                f"no Dask worker took a trial for {WORKER_WAIT_SECONDS:.0f} s: the cluster has "
+                f"{self._dispatch.workers}, but the runner cannot reach them (it must reach every worker's address)"
+            )
+        raise CalibrationError(f"no Dask worker for {WORKER_WAIT_SECONDS:.0f} s; the cluster has lost them all")
 
     def _ask(self, wanted: int, counts: Counts) -> Running:
         room = counts.budget - counts.done - counts.leased

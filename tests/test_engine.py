@@ -11,7 +11,8 @@ from modelops.spec import parse_spec, preflight
 from runner.calibrate import calibrate
 from runner.algorithms import build_algorithm
 from runner import dispatch
-from runner.engine import Engine
+from runner import engine as engine_module
+from runner.engine import CalibrationError, Engine
 from runner.ledger import Ledger
 from tests.documents import quadratic_doc, write_curve
 
@@ -142,6 +143,31 @@ def test_a_worker_that_joins_a_running_run_gets_trials_in_flight(tmp_path, monke
             engine.on_trial = on_trial
             assert engine.run().done == 12
     assert seen[0][1] == 1 and seen[-1][1] == 2
+
+
+def test_a_run_whose_workers_it_cannot_reach_ends_with_a_clear_error_and_one_warning(tmp_path, monkeypatch, caplog):
+    """The scheduler reaches the workers, the runner does not (say a network policy): no stall, no flood."""
+    monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.05)
+    monkeypatch.setattr(engine_module, "WORKER_WAIT_SECONDS", 1.0)
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc(budget={"trials": 6}))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            connect, workers = client.rpc.connect, set(client.nthreads())
+
+            async def refused(address, *args, **kwargs):
+                if address in workers:  # the runner to a worker; the scheduler stays reachable
+                    raise OSError(f"connection to {address} refused")
+                return await connect(address, *args, **kwargs)
+
+            monkeypatch.setattr(client.rpc, "connect", refused)
+            ledger = Ledger.open("memory", "unreachable", "runner-0", spec.budget.trials)
+            engine = Engine(client, spec, preflight(spec, tmp_path), build_algorithm(spec, seed=1, study_name="u"), ledger)
+            with caplog.at_level("WARNING", logger="runner.dispatch"), pytest.raises(CalibrationError) as error:
+                engine.run()
+    assert "cannot reach them" in str(error.value) and "the cluster has 1" in str(error.value)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "cannot reach Dask worker" in r.getMessage()]
+    assert len(warnings) == 1 and ledger.counts().done == 0
 
 
 def test_packing_cheap_trials_does_not_multiply_the_trials_in_flight(dask_client, tmp_path):
