@@ -8,26 +8,30 @@ each finished trial's internal representation once read (a running one's once
 its parameters are set), splits on values alone and keeps that split while no
 trial finishes, and keeps the good group's density while the group is unchanged: between two
 results only trials in flight are added, and the constant liar puts those in the
-bad group only. It computes the same arrays in the same order as Optuna's code,
-so it proposes exactly what Optuna's TPE proposes (tested). What it does not
-handle so (several objectives, constraints, pruned trials) goes to Optuna's code.
+bad group only. It fits the same mixtures as Optuna's code, from the same arrays
+in the same order (tested). What it does not handle so (several objectives,
+constraints, pruned trials) goes to Optuna's code.
 
-Inside `batch(n)` (one ask of n trials) the good group's density is drawn
-from once for the batch: n x n_ei_candidates candidates in one call, scored
-under it in one call, and each proposal takes the next group of
-n_ei_candidates. Each proposal still fits the bad group with every trial in
-flight, the batch's earlier proposals included, and scores its own group
-against it, so the constant liar works as in Optuna's TPE; proposals differ
-from a sequence of single asks only in the random stream's order (the draws
-come from the same density). A tell that changes the good group draws anew.
-For continuous spaces the batch's draws and densities are vectorised
-(`mixture`); single proposals keep Optuna's code exactly.
+Then Optuna draws n_ei_candidates candidates from the good group's density
+and scores each by the log-ratio of the two densities; drawing (a Python
+quantile solve per element) and scoring are most of a proposal. On continuous
+spaces the draws and both densities are vectorised (`mixture`), and the good
+group's draws come from a reservoir: RESERVOIR groups of n_ei_candidates drawn
+in one call with their good-group log-density, each proposal taking the next
+unused group, drawn anew when the good group changes. A group is independent
+draws from the density the proposal would draw from afresh, so the proposal has
+Optuna's distribution (not its bits: the random stream is consumed in another
+order); deterministic for a seed. Each proposal still fits the bad group with
+every trial in flight (the constant liar) and scores its own group against it.
+Inside `batch(n)` (one ask of n trials) the draw covers at least the rest of the
+batch. On other spaces (ints, categoricals) a single proposal is Optuna's code
+call for call, and a batch shares one draw from Optuna's mixture.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +46,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import mixture
 
+RESERVOIR = 8  # groups of n_ei_candidates drawn at once from a continuous good group's density
 _PARAMS = tuple[Any, ...] | None  # a finished trial's internal representation; None: not in the space
 
 
@@ -54,11 +59,12 @@ class IncrementalTPE(TPESampler):
         self._below: dict[tuple, tuple[tuple[int, ...], _ParzenEstimator]] = {}  # the last good-group fit
         self._splits: dict[tuple, _Split] = {}  # by (study, search space)
         self._running: dict[tuple, dict[int, tuple]] = {}  # trials in flight: by trial number
+        self._draws: dict[tuple, _Draws] = {}  # the good group's unused draws, by (study, search space)
         self._batch: _Batch | None = None
 
     @contextmanager
     def batch(self, n: int) -> Iterator[None]:
-        """The next `n` trials asked share one draw from the good group's density (per search space)."""
+        """The next `n` trials asked are served from one draw from the good group's density (per search space)."""
         self._batch = _Batch(n) if n > 1 else None
         try:
             yield
@@ -96,15 +102,29 @@ class IncrementalTPE(TPESampler):
             start = at
         mpe_above = self._fit(rows + split.above_rows[start:], search_space)
 
-        if self._batch is None:  # Optuna's TPE, call for call
+        if self._batch is None and not mixture.continuous(mpe_below):  # Optuna's TPE, call for call
             samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
             acq_func_vals = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
         else:
-            samples_below, log_below = self._batch.group(key, split.below, trial.number, self._n_ei_candidates,
-                                                         lambda count: self._draw(mpe_below, count))  # fmt: skip
+            samples_below, log_below = self._candidates(key, split.below, mpe_below, trial.number)
             acq_func_vals = log_below - self._log_pdf(mpe_above, samples_below)
         ret = TPESampler._compare(samples_below, acq_func_vals)
         return {name: dist.to_external_repr(ret[name]) for name, dist in search_space.items()}
+
+    def _candidates(
+        self, key: tuple, below: tuple[int, ...], mpe_below: _ParzenEstimator, trial: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The next n_ei_candidates unused draws from the good group's density and their log-density there; drawn
+        anew when the good group (its trial numbers `below`) changed or the draws are used up."""
+        n_ei = self._n_ei_candidates
+        groups = self._batch.left(trial) if self._batch is not None else 1
+        held = self._draws.get(key)
+        if held is None or held.below != below or held.used == held.groups:
+            groups = max(groups, RESERVOIR if mixture.continuous(mpe_below) else 1)
+            held = self._draws[key] = _Draws(below, *self._draw(mpe_below, groups * n_ei), groups)
+        part = slice(held.used * n_ei, (held.used + 1) * n_ei)
+        held.used += 1
+        return {name: values[part] for name, values in held.samples.items()}, held.log_below[part]
 
     def _draw(self, mpe: _ParzenEstimator, count: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """`count` draws from `mpe` and its log-density at each."""
@@ -175,26 +195,16 @@ class IncrementalTPE(TPESampler):
 
 
 class _Batch:
-    """One ask of `size` trials: by search space, one draw of candidates from the good group's density."""
+    """One ask of `size` trials."""
 
     def __init__(self, size: int):
         self.size = size
         self.trials: set[int] = set()  # asked so far
-        self.draws: dict[tuple, _Draws] = {}
 
-    def group(
-        self, key: tuple, below: tuple[int, ...], trial: int, n_ei: int, draw: Callable[[int], tuple]
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The next n_ei candidates and their good-group log-density; drawn for the rest of the batch when the
-        good group (its trial numbers `below`) changed or the draw is used up."""
+    def left(self, trial: int) -> int:
+        """Trials of the batch not yet asked, `trial` included."""
         self.trials.add(trial)
-        held = self.draws.get(key)
-        if held is None or held.below != below or held.used == held.groups:
-            groups = max(1, self.size - len(self.trials) + 1)
-            held = self.draws[key] = _Draws(below, *draw(groups * n_ei), groups)
-        part = slice(held.used * n_ei, (held.used + 1) * n_ei)
-        held.used += 1
-        return {name: values[part] for name, values in held.samples.items()}, held.log_below[part]
+        return max(1, self.size - len(self.trials) + 1)
 
 
 @dataclass
