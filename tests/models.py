@@ -32,6 +32,13 @@ def slow_at_one(params, seed):
     return quadratic(params, seed)
 
 
+def waits_for_release(params, seed):
+    """`quadratic`, but at x == 1 it waits until the file $MODELOPS_TEST_RELEASE exists."""
+    while params["x"] == 1 and not os.path.exists(os.environ["MODELOPS_TEST_RELEASE"]):
+        time.sleep(0.01)
+    return quadratic(params, seed)
+
+
 def always_fails(params, seed):
     import not_a_real_dependency  # noqa: F401  (the upstream failure: an import inside the model)
 

@@ -1,0 +1,68 @@
+"""The dispatcher's lanes: which calls wait on a busy worker, which wait in the runner, and what a lost worker costs."""
+
+import queue
+
+import pytest
+from distributed import Client, LocalCluster
+
+from modelops.spec import parse_spec, preflight
+from modelops_contracts import SimTask, UniqueParameterSet
+from runner import dispatch
+from runner.cluster import local_client
+from runner.dispatch import Dispatcher
+from tests.documents import quadratic_doc, write_curve
+
+
+def dispatcher_for(client, folder) -> tuple[Dispatcher, queue.SimpleQueue]:
+    write_curve(folder)
+    spec = parse_spec(quadratic_doc())
+    targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
+    ended: queue.SimpleQueue = queue.SimpleQueue()
+    return Dispatcher(client, preflight(spec, folder), targets, None, lambda *done: ended.put(done)), ended
+
+
+def trial(x: float, entrypoint: str) -> list[SimTask]:
+    pset = UniqueParameterSet.from_dict({"x": x, "y": 0.0})
+    return [SimTask("installed", entrypoint, pset, seed, outputs=("curve",)) for seed in (1, 2)]
+
+
+def test_a_call_waiting_behind_one_that_kills_its_worker_is_not_failed_and_runs_on_the_restarted_worker(tmp_path):
+    """On a lane only the first unanswered call runs: the one behind it never started, so it is not its fault."""
+    with local_client(1) as client:
+        dispatcher, ended = dispatcher_for(client, tmp_path)
+        try:
+            poison = dispatcher.run([trial(1.0, "tests.models:kills_its_worker_at_one")], split=2, queue=True)
+            behind = dispatcher.run([trial(0.0, "tests.models:kills_its_worker_at_one")], split=2, queue=True)
+            results = dict(ended.get(timeout=120) for _ in range(2))
+        finally:
+            dispatcher.close()
+    assert isinstance(results[poison], BaseException)
+    assert [outcome["status"] for outcome in results[behind]] == ["completed"]
+
+
+@pytest.mark.parametrize("may_queue", [True, False])
+def test_only_a_short_call_waits_on_a_busy_worker_a_long_one_takes_the_next_free_worker(tmp_path, monkeypatch, may_queue):
+    monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.05)
+    release = tmp_path / "release"
+    monkeypatch.setenv("MODELOPS_TEST_RELEASE", str(release))
+    blocked = "tests.models:waits_for_release"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            dispatcher, ended = dispatcher_for(client, tmp_path)
+            try:
+                running = dispatcher.run([trial(1.0, blocked)], split=2)  # runs until released
+                second = dispatcher.run([trial(0.0, blocked)], split=2, queue=may_queue)
+                cluster.scale(2)  # a worker joins while the first call runs
+                if may_queue:  # the second waits on the first worker's lane; the new worker takes a third
+                    third = dispatcher.run([trial(2.0, blocked)], split=2)
+                    assert ended.get(timeout=60)[0] is third and ended.empty()
+                    release.touch()
+                    order = [ended.get(timeout=60)[0] for _ in range(2)]
+                    assert order == [running, second]
+                else:  # the second waits here for a free thread: the new worker's
+                    assert ended.get(timeout=60)[0] is second
+                    release.touch()
+                    assert ended.get(timeout=60)[0] is running
+            finally:
+                release.touch()
+                dispatcher.close()
