@@ -10,13 +10,14 @@ copies of the same history: Optuna's `TPESampler`, `IncrementalTPE` on the
 whole history, and the runner's sampler (`make_sampler`: IncrementalTPE on a
 bounded history, which at 1,000 trials fits on 525 of them), all with the
 runner's options (multivariate, constant liar) and seed.
-Last line: {"<history>": {"optuna_ms", "incremental_ms", "runner_ms", "incremental_ratio", "runner_ratio"}},
-ratios Optuna's median ms per ask / ours (above 1: ours is cheaper).
+Last line: {"<history>": {"optuna_ms", "incremental_ms", "runner_ms", "incremental_ratio", "runner_ratio"},
+"load"}: ratios Optuna's median ms per ask / ours (above 1: ours is cheaper), the 1-minute load average at the end.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 
@@ -94,7 +95,7 @@ def main() -> None:
             "incremental_ratio": round(ms["optuna"] / ms["incremental"], 2),
             "runner_ratio": round(ms["optuna"] / ms["runner"], 2),
         }
-    print(json.dumps(results))
+    print(json.dumps(results | {"load": round(os.getloadavg()[0], 1)}))
 
 
 if __name__ == "__main__":

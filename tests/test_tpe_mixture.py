@@ -1,6 +1,7 @@
 """The batch mixture has Optuna's Parzen density and draws from the same distribution."""
 
 import numpy as np
+import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator, _ParzenEstimatorParameters
 from optuna.samplers._tpe.sampler import default_weights
@@ -40,5 +41,21 @@ def test_its_draws_follow_optunas_distribution():
 
 
 def test_it_handles_continuous_spaces_only():
-    assert mixture.continuous(estimator())
-    assert not mixture.continuous(estimator(space={"x": FloatDistribution(0, 1), "z": IntDistribution(-5, 5)}))
+    assert mixture.continuous(SPACE)
+    assert not mixture.continuous({"x": FloatDistribution(0, 1), "z": IntDistribution(-5, 5)})
+    assert not mixture.continuous({"x": FloatDistribution(0, 1, step=0.1)})
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 30, 300])
+@pytest.mark.parametrize("endpoints,clip", [(False, True), (True, False)])
+def test_its_fit_is_optunas_bit_for_bit(n, endpoints, clip):
+    parameters = _ParzenEstimatorParameters(1.0, clip, endpoints, default_weights, True)
+    rng = np.random.default_rng(n)
+    observations = {"x": rng.uniform(0, 1, n), "y": np.exp(rng.uniform(np.log(1e-3), np.log(10), n)),
+                    "z": rng.choice([-5.0, 0.0, 1.5, 5.0], n)}  # ties and bounds  # fmt: skip
+    theirs = _ParzenEstimator(observations, SPACE, parameters)._mixture_distribution
+    ours = mixture.fit(list(zip(*observations.values())), SPACE, parameters)._mixture_distribution
+    assert np.array_equal(ours.weights, theirs.weights)
+    for a, b in zip(ours.distributions, theirs.distributions, strict=True):
+        assert type(a) is type(b) and (a.low, a.high) == (b.low, b.high)
+        assert np.array_equal(a.mu, b.mu) and np.array_equal(a.sigma, b.sigma)

@@ -6,10 +6,12 @@ way) and reads each trial's parameters into arrays, then fits both densities.
 At 500 trials that walk is about a third of a proposal. `IncrementalTPE` keeps
 each finished trial's internal representation once read (a running one's once
 its parameters are set), splits on values alone and keeps that split while no
-trial finishes, and keeps the good group's density while the group is unchanged: between two
+trial finishes (then ranks in only the trials that came or went), and keeps the
+good group's density while the group is unchanged: between two
 results only trials in flight are added, and the constant liar puts those in the
 bad group only. It fits the same mixtures as Optuna's code, from the same arrays
-in the same order (tested). What it does not handle so (several objectives,
+in the same order (tested; on continuous spaces `mixture.fit` fits every
+parameter at once). What it does not handle so (several objectives,
 constraints, pruned trials) goes to Optuna's code.
 
 Then Optuna draws n_ei_candidates candidates from the good group's density
@@ -91,7 +93,7 @@ class IncrementalTPE(TPESampler):
         split = self._split(key, complete, search_space, study)
         fitted = self._below.get(key)
         if fitted is None or fitted[0] != split.below:
-            rows = [row for _, row in self._rows(key, split.below_trials, search_space, study)]
+            rows = [row for _, row in self._rows(key, list(split.below), split.trials, search_space, study)]
             fitted = self._below[key] = (split.below, self._fit(rows, search_space))
         mpe_below = fitted[1]
         rows, start = [], 0
@@ -102,7 +104,7 @@ class IncrementalTPE(TPESampler):
             start = at
         mpe_above = self._fit(rows + split.above_rows[start:], search_space)
 
-        if self._batch is None and not mixture.continuous(mpe_below):  # Optuna's TPE, call for call
+        if self._batch is None and not mixture.continuous(search_space):  # Optuna's TPE, call for call
             samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
             acq_func_vals = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
         else:
@@ -120,7 +122,7 @@ class IncrementalTPE(TPESampler):
         groups = self._batch.left(trial) if self._batch is not None else 1
         held = self._draws.get(key)
         if held is None or held.below != below or held.used == held.groups:
-            groups = max(groups, RESERVOIR if mixture.continuous(mpe_below) else 1)
+            groups = max(groups, RESERVOIR if mixture.continuous(mpe_below._search_space) else 1)
             held = self._draws[key] = _Draws(below, *self._draw(mpe_below, groups * n_ei), groups)
         part = slice(held.used * n_ei, (held.used + 1) * n_ei)
         held.used += 1
@@ -128,7 +130,7 @@ class IncrementalTPE(TPESampler):
 
     def _draw(self, mpe: _ParzenEstimator, count: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """`count` draws from `mpe` and its log-density at each."""
-        if mixture.continuous(mpe):
+        if mixture.continuous(mpe._search_space):
             samples = mixture.sample(mpe, self._rng.rng, count)
         else:
             samples = mpe.sample(self._rng.rng, count)
@@ -136,36 +138,50 @@ class IncrementalTPE(TPESampler):
 
     @staticmethod
     def _log_pdf(mpe: _ParzenEstimator, samples: dict[str, np.ndarray]) -> np.ndarray:
-        return mixture.log_pdf(mpe, samples) if mixture.continuous(mpe) else mpe.log_pdf(samples)
+        return mixture.log_pdf(mpe, samples) if mixture.continuous(mpe._search_space) else mpe.log_pdf(samples)
 
     def _split(self, key: tuple, complete: list[FrozenTrial], search_space: dict, study: Study) -> _Split:
-        """TPE's split of the finished trials, kept while the same trials are the finished ones."""
+        """TPE's split of the finished trials, kept while the same trials are the finished ones, and updated by the
+        trials that came and went since. The ranking breaks ties by trial number, as Optuna's stable sort of a
+        study's trials (in number order) does."""
         ids = tuple(map(id, complete))
         split = self._splits.get(key)
-        if split is None or split.ids != ids:
-            self._gamma = self._gamma or default_gamma
-            ranked = sorted(complete, key=lambda t: t.value, reverse=study.direction == StudyDirection.MAXIMIZE)
-            n_below = min(self._gamma(len(complete)), len(complete))
-            rest = self._rows(key, sorted(ranked[n_below:], key=lambda t: t.number), search_space, study)
-            below = sorted(ranked[:n_below], key=lambda t: t.number)
-            numbers = tuple(t.number for t in below)
-            split = self._splits[key] = _Split(ids, complete, numbers, below, [n for n, _ in rest], [r for _, r in rest])
+        if split is not None and split.ids == ids:
+            return split
+        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+        ranking, trials, gone, new, now = [], {}, [], complete, set(ids)
+        if split is not None:
+            ranking, trials = split.ranking, split.trials
+            gone = [t for t in split.complete if id(t) not in now]
+            new = [t for t in complete if id(t) not in split.idset]
+        for trial in gone:
+            del ranking[bisect.bisect_left(ranking, (sign * trial.value, trial.number))]
+            del trials[trial.number]
+        for trial in new:
+            bisect.insort(ranking, (sign * trial.value, trial.number))
+            trials[trial.number] = trial
+        self._gamma = self._gamma or default_gamma
+        below = tuple(sorted(number for _, number in ranking[: min(self._gamma(len(ranking)), len(ranking))]))
+        rest = self._rows(key, sorted(trials.keys() - set(below)), trials, search_space, study)
+        split = self._splits[key] = _Split(ids, now, complete, ranking, trials, below,
+                                           [n for n, _ in rest], [r for _, r in rest])  # fmt: skip
         return split
 
     def _rows(
-        self, key: tuple, trials: list[FrozenTrial], search_space: dict[str, BaseDistribution], study: Study
+        self, key: tuple, numbers: list[int], trials: dict[int, FrozenTrial], search_space: dict, study: Study
     ) -> list[tuple[int, tuple]]:
-        """(number, internal representation) of each finished trial in the space, read once per trial."""
+        """(number, internal representation) of each finished trial `numbers` names that is in the space, read once
+        per trial."""
         known = self._reprs.setdefault(key, {})
         if len(known) > 4 * len(trials) + 1000:  # trials the bounded history has let go of
             known.clear()
         rows = []
-        for trial in trials:
-            row = known.get(trial.number, False)
+        for number in numbers:
+            row = known.get(number, False)
             if row is False:
-                row = known[trial.number] = self._repr(trial, search_space, study)
+                row = known[number] = self._repr(trials[number], search_space, study)
             if row is not None:
-                rows.append((trial.number, row))
+                rows.append((number, row))
         return rows
 
     def _running_rows(
@@ -182,6 +198,8 @@ class IncrementalTPE(TPESampler):
         return list(rows.items())
 
     def _fit(self, rows: list[tuple], search_space: dict[str, BaseDistribution]) -> _ParzenEstimator:
+        if mixture.continuous(search_space) and self._parzen_estimator_cls is _ParzenEstimator:
+            return mixture.fit(rows, search_space, self._parzen_estimator_parameters)
         columns = zip(*rows) if rows else ([] for _ in search_space)
         observations = {name: np.asarray(column) for name, column in zip(search_space, columns)}
         return self._parzen_estimator_cls(observations, search_space, self._parzen_estimator_parameters)
@@ -212,9 +230,11 @@ class _Split:
     """Finished trials (held, so their ids stay theirs) split into TPE's good group and the rest."""
 
     ids: tuple[int, ...]
+    idset: set[int]
     complete: list[FrozenTrial]
+    ranking: list[tuple[float, int]]  # (value, negated when maximizing; number) of each, best first
+    trials: dict[int, FrozenTrial]  # by number
     below: tuple[int, ...]  # the good group's trial numbers
-    below_trials: list[FrozenTrial]
     above_numbers: list[int]  # the rest in the space, by number
     above_rows: list[tuple]  # their internal representations
 
