@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ContractViolationError
-from .validation import frozen_mapping, require_number, require_text, require_uint64
+from .validation import PicklesFrozenMappings, frozen_mapping, require_number, require_text, require_uint64
 
 ARROW_STREAM_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
 
@@ -94,7 +94,7 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
-class SimReturn:
+class SimReturn(PicklesFrozenMappings):
     """The result of one SimTask; `outputs` and `metrics` are read-only copies."""
 
     task_id: str

@@ -12,7 +12,7 @@ from .artifacts import SimReturn
 from .entrypoint import parse_entrypoint
 from .errors import ContractViolationError, EntrypointFormatError
 from .types import UniqueParameterSet
-from .validation import frozen_mapping, require_text, require_uint64
+from .validation import PicklesFrozenMappings, frozen_mapping, require_text, require_uint64
 
 
 def _id_part(name: str, value: Any) -> str:
@@ -50,7 +50,7 @@ def make_task_id(bundle_ref: str, entrypoint: str, param_id: str, seed: int) -> 
 
 
 @dataclass(frozen=True)
-class SimTask:
+class SimTask(PicklesFrozenMappings):
     """One deterministic simulation run; `config` and `env` are read-only copies."""
 
     bundle_ref: str

@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ContractViolationError
 from .param_id import make_param_id
-from .validation import frozen_mapping, json_size, require_number, require_text, require_uint64
+from .validation import PicklesFrozenMappings, frozen_mapping, json_size, require_number, require_text, require_uint64
 
 Scalar = bool | int | float | str
 
@@ -27,7 +27,7 @@ class TrialStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
-class UniqueParameterSet:
+class UniqueParameterSet(PicklesFrozenMappings):
     """One point in parameter space with its stable id; `params` is a read-only copy."""
 
     params: Mapping[str, Scalar]
@@ -57,7 +57,7 @@ class UniqueParameterSet:
 
 
 @dataclass(frozen=True)
-class TrialResult:
+class TrialResult(PicklesFrozenMappings):
     """The outcome of evaluating one parameter set; `diagnostics` is a read-only copy."""
 
     param_id: str

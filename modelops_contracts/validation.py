@@ -45,6 +45,21 @@ def frozen_mapping(name: str, value: Any) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
+class PicklesFrozenMappings:
+    """For frozen dataclasses holding `frozen_mapping` views, which plain pickle refuses: pickled as dicts,
+    frozen again when loaded (without validating again: what was pickled was checked when made).
+
+    Without it every pickle of such a value failed first and fell back to a slower pickler (Dask's and
+    cloudpickle's), on every call that carries trials to a worker."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in self.__dict__.items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, MappingProxyType(value) if isinstance(value, dict) else value)
+
+
 def json_size(name: str, value: Any) -> int:
     """UTF-8 size of the compact, strict (no NaN/Inf) JSON form of `value`."""
     try:

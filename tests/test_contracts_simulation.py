@@ -1,16 +1,19 @@
 """SimTask, make_task_id and the SimulationService protocol."""
 
 import hashlib
+import pickle
 from concurrent.futures import Future
 
 import pytest
 
 from modelops_contracts import (
     ContractViolationError,
+    ErrorInfo,
     SimReturn,
     SimTask,
     SimulationService,
     TableArtifact,
+    TrialResult,
     UniqueParameterSet,
     make_task_id,
 )
@@ -129,3 +132,18 @@ def test_an_object_missing_a_method_is_not_a_simulation_service():
         def gather(self, futures): ...
 
     assert not isinstance(NoBatch(), SimulationService)
+
+
+def test_tasks_pickle_with_plain_pickle_and_stay_read_only():
+    """What the runner sends its workers pickles without a fallback pickler, and loads as it was."""
+    pset = UniqueParameterSet.from_dict({"x": 1.5, "name": "a"})
+    task = SimTask("installed", "pkg.mod:fn", pset, 7, outputs=("curve",), config={"k": 1}, env={"A": "b"})
+    result = TrialResult(param_id=pset.param_id, loss=0.5, diagnostics={"nested": {"n": 1}})
+    returned = SimReturn(task_id=task.task_id, outputs={}, error=ErrorInfo("RuntimeError", "x"), metrics={"seconds": 0.1})
+    loaded_task, loaded_result, loaded_return = pickle.loads(pickle.dumps((task, result, returned)))
+    assert loaded_task == task and loaded_task.task_id == task.task_id
+    assert loaded_result == result and loaded_return == returned
+    for mapping in (loaded_task.params.params, loaded_task.config, loaded_task.env, loaded_result.diagnostics,
+                    loaded_return.outputs, loaded_return.metrics):  # fmt: skip
+        with pytest.raises(TypeError):
+            mapping["new"] = 1  # still the read-only view
