@@ -1,14 +1,19 @@
 """Calibration quality: does the runner find the truth, is its reported best honest, is busy mode as good?
 
     .venv/bin/python -m bench.calibration_quality [--quick] [--seeds N] [--trials N]
-                                                  [--modes busy,deterministic,busy-single] [--models seir,ridge]
+                                                  [--modes busy,deterministic,busy-single,optuna]
+                                                  [--models seir,ridge]
 
 For each model of `bench.epidemic_models` (target data made at a known truth)
 and each seed, the same document is calibrated in this run:
 - by the runner (`calibrate`) in each of `--modes` (busy, deterministic, and
   busy-single: busy with TPE fitted once per proposal, as before batches), on a
   local Dask cluster of 2 single-thread workers, an in-memory study;
-- by the baseline, a plain sequential Optuna loop (`bench.plain_loop`).
+  mode optuna is no runner but the plain loop with Optuna's own `TPESampler`
+  (same options and seed), so the runner's TPE is compared with Optuna's where
+  no timing enters: both loops are deterministic for a seed;
+- by the baseline, a plain sequential Optuna loop (`bench.plain_loop`) with the
+  run's sampler (the runner's TPE).
 Each best is then re-scored in this process with fresh replicate seeds
 (`RESCORE_GROUPS` groups of the document's replicate count, from the
 confirmation stream far past what a run uses), giving its expected loss and a
@@ -45,9 +50,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from distributed import Client, LocalCluster
+from optuna.samplers import TPESampler
 
 from modelops.seeds import CONFIRM, replicate_seeds
 from modelops.spec import parse_spec, preflight
+from modelops.spec.sampler_options import sampler_options
 from modelops_contracts import UniqueParameterSet
 from runner.algorithms.tpe import IncrementalTPE
 from runner.calibrate import calibrate
@@ -55,7 +62,7 @@ from runner.calibrate import calibrate
 from . import epidemic_models as models
 from .plain_loop import loss_of, plain_optuna
 
-MODES = ("busy", "deterministic", "busy-single")
+MODES = ("busy", "deterministic", "busy-single", "optuna")
 WORKERS = 2
 REPLICATES = 4
 RESCORE_GROUPS = 24
@@ -119,9 +126,12 @@ def measure(client, name, model, seed, trials, folder, modes) -> dict[str, dict]
         run_id = f"{name}-{seed}-{mode}"
         single = mock.patch.object(IncrementalTPE, "batch", lambda self, n: nullcontext())  # one fit per proposal
         started = time.perf_counter()
-        with single if mode == "busy-single" else nullcontext():
-            summary = calibrate(spec, observed, client, run_id=run_id, results_url=str(folder / run_id),
-                                deterministic=mode == "deterministic")  # fmt: skip
+        if mode == "optuna":
+            summary = optuna_summary(spec, observed)
+        else:
+            with single if mode == "busy-single" else nullcontext():
+                summary = calibrate(spec, observed, client, run_id=run_id, results_url=str(folder / run_id),
+                                    deterministic=mode == "deterministic")  # fmt: skip
         elapsed = time.perf_counter() - started
         ours_loss, ours_se = rescore(spec, observed, summary["best_params"])
         row = rows[mode] = {
@@ -140,6 +150,13 @@ def measure(client, name, model, seed, trials, folder, modes) -> dict[str, dict]
               f"re-scored {ours_loss:9.2f} ± {ours_se:.2f} (plain re-scored {plain_loss:9.2f}), "
               f"{row['throughput']:.1f} evaluations/s", flush=True)  # fmt: skip
     return rows
+
+
+def optuna_summary(spec, observed) -> dict:
+    """The plain loop with Optuna's TPESampler (the document's options and seed), as a run's summary."""
+    kwargs = sampler_options(spec.algorithm.sampler, dict(spec.algorithm.options)).sampler_kwargs()
+    study = plain_optuna(spec, observed, TPESampler(seed=spec.seed, **kwargs))
+    return {"best_params": study.best_params, "best_loss": study.best_value, "n_trials": len(study.trials)}
 
 
 def within(a: float, a_se: float, b: float, b_se: float) -> bool:

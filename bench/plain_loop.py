@@ -29,10 +29,14 @@ def loss_of(spec: RunSpec, observed: Mapping[str, pl.DataFrame], pset: UniquePar
     return score(targets, observed, outputs, pset.params)[0]
 
 
-def plain_optuna(spec: RunSpec, observed: Mapping[str, pl.DataFrame]) -> optuna.Study:
-    """ask -> simulate the replicates -> score -> tell, `spec.budget.trials` times."""
+def plain_optuna(
+    spec: RunSpec, observed: Mapping[str, pl.DataFrame], sampler: optuna.samplers.BaseSampler | None = None
+) -> optuna.Study:
+    """ask -> simulate the replicates -> score -> tell, `spec.budget.trials` times (with the run's sampler unless
+    `sampler` is given)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=make_sampler(spec.algorithm.sampler, spec.seed, spec.algorithm.options))
+    sampler = sampler or make_sampler(spec.algorithm.sampler, spec.seed, spec.algorithm.options)
+    study = optuna.create_study(sampler=sampler)
     space = distributions(spec.parameters)
     for _ in range(spec.budget.trials):
         trial = study.ask(space)
