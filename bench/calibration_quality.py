@@ -11,7 +11,9 @@ and each seed, the same document is calibrated in this run:
   local Dask cluster of 2 single-thread workers, an in-memory study;
   mode optuna is no runner but the plain loop with Optuna's own `TPESampler`
   (same options and seed), so the runner's TPE is compared with Optuna's where
-  no timing enters: both loops are deterministic for a seed;
+  no timing enters: both loops are deterministic for a seed (a plain loop has
+  no confirmation phase: it reports its search minimum, so its `honest` and
+  `optimism` show the winner's curse);
 - by the baseline, a plain sequential Optuna loop (`bench.plain_loop`) with the
   run's sampler (the runner's TPE).
 Each best is then re-scored in this process with fresh replicate seeds
