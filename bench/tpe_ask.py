@@ -5,8 +5,8 @@
 Busy mode's pattern: a study with a history of finished trials (3 continuous
 parameters, one log-scaled; values from a noisy quadratic) and 3 trials in
 flight; each step tells the oldest one and asks one, the engine's single ask as
-a trial finishes. Only `study.ask` is timed. Samplers, in interleaved rounds on
-copies of the same history: Optuna's `TPESampler`, `IncrementalTPE` on the
+a trial finishes. Only `study.ask` is timed, the samplers taking turns ask by
+ask (`ASKS` each) on copies of the same history: Optuna's `TPESampler`, `IncrementalTPE` on the
 whole history, and the runner's sampler (`make_sampler`: IncrementalTPE on a
 bounded history, which at 1,000 trials fits on 525 of them), all with the
 runner's options (multivariate, constant liar) and seed.
@@ -34,11 +34,11 @@ from .common import quick_flag
 
 SPACE = {"a": FloatDistribution(0.0, 1.0), "b": FloatDistribution(1e-3, 10.0, log=True), "c": FloatDistribution(-5, 5)}
 OPTIONS = {"multivariate": True, "constant_liar": True}
-HISTORIES, ASKS, ROUNDS, RUNNING = (200, 1000), 100, 3, 3
+HISTORIES, ASKS, RUNNING = (200, 1000), 300, 3
 
 
-def value(params: dict, rng: np.random.Generator) -> float:
-    return (params["a"] - 0.3) ** 2 + np.log10(params["b"]) ** 2 / 4 + (params["c"] / 5) ** 2 + rng.normal(0, 0.01)
+def value(params: dict, noise: float) -> float:
+    return (params["a"] - 0.3) ** 2 + np.log10(params["b"]) ** 2 / 4 + (params["c"] / 5) ** 2 + noise
 
 
 def history(n: int) -> list:
@@ -53,43 +53,44 @@ def history(n: int) -> list:
                                       np.log(1e-3), np.log(10)))),  # fmt: skip
             "c": float(np.clip(rng.normal(0, 0.5) if near else rng.uniform(-5, 5), -5, 5)),
         }
-        trials.append(create_trial(params=params, distributions=SPACE, value=value(params, rng)))
+        trials.append(create_trial(params=params, distributions=SPACE, value=value(params, rng.normal(0, 0.01))))
     return trials
 
 
-def ms_per_ask(sampler: optuna.samplers.BaseSampler, finished: list, asks: int) -> float:
-    """Median milliseconds of `asks` single asks, each after a tell, with `RUNNING` trials in flight."""
-    study = optuna.create_study(sampler=sampler)
-    study.add_trials(finished)
+def ms_per_ask(samplers: dict[str, optuna.samplers.BaseSampler], finished: list, asks: int) -> dict[str, float]:
+    """Median milliseconds of `asks` single asks per sampler, each after a tell, with `RUNNING` trials in flight;
+    the samplers take turns ask by ask, so a change in the machine's load reaches them all alike."""
+    studies, running, costs = {}, {}, {name: [] for name in samplers}
+    for name, sampler in samplers.items():
+        studies[name] = optuna.create_study(sampler=sampler)
+        studies[name].add_trials(finished)
+        running[name] = [studies[name].ask(SPACE) for _ in range(RUNNING)]
     rng = np.random.default_rng(3)
-    running = [study.ask(SPACE) for _ in range(RUNNING)]
-    costs = []
     for _ in range(asks):
-        done = running.pop(0)
-        study.tell(done, value(done.params, rng))
-        started = time.perf_counter()
-        running.append(study.ask(SPACE))
-        costs.append(time.perf_counter() - started)
-    return 1000 * statistics.median(costs)
+        noise = rng.normal(0, 0.01)
+        for name, study in studies.items():
+            done = running[name].pop(0)
+            study.tell(done, value(done.params, noise))
+            started = time.perf_counter()
+            running[name].append(study.ask(SPACE))
+            costs[name].append(time.perf_counter() - started)
+    return {name: 1000 * statistics.median(values) for name, values in costs.items()}
+
+
+def samplers() -> dict[str, optuna.samplers.BaseSampler]:
+    return {
+        "optuna": TPESampler(seed=1, **OPTIONS),
+        "incremental": IncrementalTPE(seed=1, **OPTIONS),
+        "runner": make_sampler("tpe", 1, {}),
+    }
 
 
 def main() -> None:
-    quick = quick_flag(__doc__)
+    asks = 20 if quick_flag(__doc__) else ASKS
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samplers = {
-        "optuna": lambda: TPESampler(seed=1, **OPTIONS),
-        "incremental": lambda: IncrementalTPE(seed=1, **OPTIONS),
-        "runner": lambda: make_sampler("tpe", 1, {}),
-    }
-    asks, rounds = (20, 1) if quick else (ASKS, ROUNDS)
     results = {}
     for n in HISTORIES:
-        finished = history(n)
-        costs: dict[str, list[float]] = {name: [] for name in samplers}
-        for _ in range(rounds):
-            for name, make in samplers.items():
-                costs[name].append(ms_per_ask(make(), finished, asks))
-        ms = {name: statistics.median(values) for name, values in costs.items()}
+        ms = ms_per_ask(samplers(), history(n), asks)
         print(f"{n:5} finished, {RUNNING} in flight: ms per ask " + ", ".join(f"{k} {v:.2f}" for k, v in ms.items()))
         results[str(n)] = {f"{k}_ms": round(v, 3) for k, v in ms.items()} | {
             "incremental_ratio": round(ms["optuna"] / ms["incremental"], 2),
