@@ -200,3 +200,17 @@ def test_optuna_algorithm_asks_a_batch_through_the_bounded_history():
     sampler.draws.clear()
     proposals = OptunaAlgorithm(study, space, budget=100).ask(6)
     assert len(proposals) == 6 and sampler.draws == [6 * 24]
+
+
+def test_the_liar_still_pushes_a_continuous_proposal_away_from_the_trials_in_flight():
+    def distance_from_best(liar: bool, seed: int) -> float:
+        study = fixed_history(IncrementalTPE(**OPTIONS | {"seed": seed, "constant_liar": liar}), running=0)
+        best = study.best_params
+        for _ in range(6):  # in flight where the good group is densest
+            study.add_trial(create_trial(state=TrialState.RUNNING, params=best, distributions=CONTINUOUS))
+        proposed = study.ask(CONTINUOUS).params
+        return float(np.hypot(proposed["x"] - best["x"], np.log10(proposed["y"] / best["y"]) / 4))
+
+    with_liar = [distance_from_best(True, seed) for seed in range(10)]
+    without = [distance_from_best(False, seed) for seed in range(10)]
+    assert np.median(with_liar) > 1.3 * np.median(without)
