@@ -168,3 +168,18 @@ def test_only_the_outputs_a_task_names_are_encoded():
     [(result, _)], [(unfiltered, _)] = simulate([named]), simulate([everything])
     assert result.error is None and set(result.outputs) == {"curve"} and value(result) == 1.0
     assert unfiltered.error.error_type == "TypeError" and "output 'scratch'" in unfiltered.error.message
+
+
+def test_outcomes_past_the_spool_files_size_grow_it_and_survive_a_crash_the_next_batch_shrinks_it(monkeypatch):
+    monkeypatch.setattr(pool, "SPOOL_BYTES", 1024)  # two outcomes of `misbehaves` fill it
+    monkeypatch.setattr(pool, "SPOOL_REUSE_BYTES", 2048)
+    POOLS.close()  # a fresh child, with a spool of that size
+    xs = [2.0, 3.0, 4.0, 5.0, 6.0]
+    results = alone(*(task(x=x) for x in xs[:4]), task("exit"), task(x=xs[4]))
+    assert [value(r) for r, _ in results[:4] + results[5:]] == [(x - 3) ** 2 for x in xs]
+    assert results[4][0].error.error_type == "SimulationCrashed"
+    for _ in range(3):  # each batch grows the spool; the next starts it again from 0, at 1024 bytes
+        assert [value(r) for r, _ in alone(*(task(x=x) for x in xs))] == [(x - 3) ** 2 for x in xs]
+    assert value(alone(task(x=4.0))[0][0]) == 1.0
+    [child] = POOLS._idle[Environment.current()]
+    assert os.path.getsize(os.path.join(child.folder, "spool")) == 1024

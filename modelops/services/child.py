@@ -4,13 +4,15 @@
 the standard library until its first request, so another interpreter (a model
 bundle's venv) needs just `modelops` on its path and pyarrow. The protocol, per
 batch: the parent writes one framed pickle (its environment variables if
-they changed, entrypoints to preload, then simulations as plain tuples) to the
-request pipe; for each simulation the child records (batch, index, start, where
-its output begins in the stdout and stderr files) in the progress file, runs it
-and appends its framed outcome to the spool file; at the end it writes one byte
-to the done pipe. What a
-crash leaves behind (the spool, the progress, the output files) tells the parent
-which simulations finished, which one killed the process, and what it printed.
+they changed, entrypoints to preload, simulations as plain tuples, and where
+this batch's outcomes go in the spool file) to the request pipe; for each
+simulation the child records (batch, index, start, where its output begins in
+the stdout and stderr files) in the progress file, runs it and appends its
+framed outcome to the spool; at the end it writes one byte to the done pipe.
+Both files are shared memory maps, so storing a simulation's progress and
+outcome takes no system call. What a crash leaves behind (the spool, the
+progress, the output files) tells the parent which simulations finished,
+which one killed the process, and what it printed.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ def main(argv: list[str]) -> None:
     from modelops.entrypoints import load_simulation
     from modelops.services.execute import run_simulation
 
-    spool = os.open(os.path.join(folder, "spool"), os.O_WRONLY | os.O_APPEND)
+    spool = Spool(os.path.join(folder, "spool"))
     progress = _shared_record(os.path.join(folder, "progress"))
     batch = 0
     while (request := read_frame(requests)) is not None:
         batch += 1
-        variables, preload, simulations = pickle.loads(request)
+        variables, preload, simulations, (offset, size) = pickle.loads(request)
+        spool.begin(offset, size)
         if variables is not None:  # the caller's environment changed since the last batch
             os.environb.clear()
             os.environb.update(variables)
@@ -65,12 +68,54 @@ def main(argv: list[str]) -> None:
             outcome = run_simulation(entrypoint, params, seed, outputs)
             _flush()
             tails = (tail(1, starts[0]), tail(2, starts[1])) if outcome.error else None
-            record = pickle.dumps((tuple(outcome), tails), protocol=pickle.HIGHEST_PROTOCOL)
-            os.write(spool, FRAME.pack(len(record)) + record)
+            spool.append(pickle.dumps((tuple(outcome), tails), protocol=pickle.HIGHEST_PROTOCOL))
         os.write(done, b".")
     _flush()
     shutil.rmtree(folder, ignore_errors=True)
     os._exit(0)  # nothing left to save: skip the interpreter's teardown, so a closing worker waits for no one
+
+
+class Spool:
+    """The spool file mapped into memory: each outcome is stored as a framed record, followed by a zero
+    length that ends the spool, and only then given its own length. Whatever ends this process, the file
+    holds every record it finished, and nothing after them reads as one (`read_records`)."""
+
+    def __init__(self, path: str):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            self.map = mmap.mmap(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+        self.offset = 0
+
+    def begin(self, offset: int, size: int) -> None:
+        """Store this batch's records from `offset` of a file the parent holds at `size` bytes."""
+        if len(self.map) != size:  # the parent shrank the file after a batch grew it
+            self.map.resize(size)
+        self.offset = offset
+        FRAME.pack_into(self.map, offset, 0)
+
+    def append(self, record: bytes) -> None:
+        start, end = self.offset, self.offset + FRAME.size + len(record)
+        if end + FRAME.size > len(self.map):
+            self.map.resize(max(2 * len(self.map), end + FRAME.size))  # the file too: the parent reads it
+        self.map[start + FRAME.size : end] = record
+        FRAME.pack_into(self.map, end, 0)
+        FRAME.pack_into(self.map, start, len(record))
+        self.offset = end
+
+
+def read_records(data: mmap.mmap, offset: int) -> tuple[list[bytes], int]:
+    """The spool's records from `offset` on, and where they end (a zero length, or the end of `data`)."""
+    records = []
+    while offset + FRAME.size <= len(data):
+        (size,) = FRAME.unpack_from(data, offset)
+        end = offset + FRAME.size + size
+        if not size or end > len(data):
+            break
+        records.append(data[offset + FRAME.size : end])
+        offset = end
+    return records, offset
 
 
 def read_frame(fd: int) -> bytes | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import mmap
 import os
 import pickle
 import select
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .child import FRAME, PROGRESS, tail
+from .child import FRAME, PROGRESS, read_records, tail
 from .diagnosis import describe_exit, oom_kills
 
 BOOTSTRAP = (
@@ -45,8 +46,10 @@ CHECK_SECONDS = 0.5
 OUTPUT_LIMIT = 1 << 20
 # What is kept of it (the tail) when it is cut.
 OUTPUT_KEPT = 1 << 14
-# The spool of finished outcomes is emptied before a batch once it holds more than this.
+# The spool of finished outcomes is reused from its start before a batch once it holds more than this.
 SPOOL_REUSE_BYTES = 1 << 20
+# Its file's size (sparse until written): a batch whose outcomes need more grows it, the next one shrinks it back.
+SPOOL_BYTES = 4 << 20
 # Time a child may take to start and import the model, beyond a simulation's timeout.
 STARTUP_SECONDS = 120.0
 # Environments whose children are kept; older ones are closed.
@@ -92,10 +95,12 @@ class WarmChild:
     def __init__(self, environment: Environment):
         self.folder = tempfile.mkdtemp(prefix="modelops-sim-")
         paths = {name: os.path.join(self.folder, name) for name in ("spool", "progress", "stdout", "stderr")}
-        open(paths["spool"], "wb").close()
         with open(paths["progress"], "wb") as progress:  # the child maps it: its size is fixed
             progress.write(bytes(PROGRESS.size))
-        self._spool = os.open(paths["spool"], os.O_RDWR)
+        self._spool = os.open(paths["spool"], os.O_RDWR | os.O_CREAT)
+        os.ftruncate(self._spool, SPOOL_BYTES)
+        self._records = mmap.mmap(self._spool, SPOOL_BYTES, access=mmap.ACCESS_READ)
+        self._spooled = 0  # where the next batch's outcomes begin
         self._progress = os.open(paths["progress"], os.O_RDONLY)
         self._output = [open(paths[name], "a+b", buffering=0) for name in ("stdout", "stderr")]
         request_read, self._requests = os.pipe()
@@ -134,15 +139,16 @@ class WarmChild:
         env: tuple[tuple[str | bytes, str | bytes], ...] | None = None,
     ) -> tuple[list[tuple], Death | None]:
         """Run a batch; the outcomes (with output tails) of the simulations that finished, and how it died, if it did."""
-        self._spooled = os.fstat(self._spool).st_size
         if self._spooled > SPOOL_REUSE_BYTES:
-            os.ftruncate(self._spool, 0)
             self._spooled = 0
+            if len(self._records) > SPOOL_BYTES:  # a batch grew it: give the disk back
+                self._remap(SPOOL_BYTES)
         self.batches += 1
         variables = None
         if env is not None and env != self.env:
             variables, self.env = {os.fsencode(k): os.fsencode(v) for k, v in env}, env
-        payload = pickle.dumps((variables, list(preload), list(simulations)), protocol=pickle.HIGHEST_PROTOCOL)
+        spool = self._spooled, len(self._records)
+        payload = pickle.dumps((variables, list(preload), list(simulations), spool), protocol=pickle.HIGHEST_PROTOCOL)
         sent = time.monotonic()
         try:
             _write_all(self._requests, FRAME.pack(len(payload)) + payload)
@@ -184,6 +190,7 @@ class WarmChild:
         self._release()
 
     def _release(self) -> None:
+        self._records.close()
         for fd in (self._done, self._spool, self._progress):
             os.close(fd)
         for output in self._output:
@@ -205,16 +212,22 @@ class WarmChild:
         return sent + STARTUP_SECONDS, 0, 0
 
     def _outcomes(self) -> list[tuple]:
-        data = os.pread(self._spool, os.fstat(self._spool).st_size - self._spooled, self._spooled)
-        outcomes, offset = [], 0
-        while offset + FRAME.size <= len(data):
-            (size,) = FRAME.unpack_from(data, offset)
-            end = offset + FRAME.size + size
-            if end > len(data):
-                break  # cut short by the death
-            outcomes.append(pickle.loads(data[offset + FRAME.size : end]))
-            offset = end
-        return outcomes
+        """The batch's outcomes in the spool; a record past the end of this map means the child grew the file."""
+        records, end = read_records(self._records, self._spooled)
+        ended = end + FRAME.size <= len(self._records) and not FRAME.unpack_from(self._records, end)[0]
+        if not ended and (size := os.fstat(self._spool).st_size) > len(self._records):
+            self._remap(size)
+            more, end = read_records(self._records, end)
+            records += more
+        self._spooled = end
+        return [pickle.loads(record) for record in records]
+
+    def _remap(self, size: int) -> None:
+        """Map the spool at `size` bytes, setting the file to that size (a child whose map differs follows it)."""
+        self._records.close()
+        if size != os.fstat(self._spool).st_size:
+            os.ftruncate(self._spool, size)
+        self._records = mmap.mmap(self._spool, size, access=mmap.ACCESS_READ)
 
     def _death(self, sent: float, timeout: float | None = None) -> Death:
         started, *starts = self._running(sent)
