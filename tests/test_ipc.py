@@ -31,3 +31,16 @@ def test_anything_but_a_table_is_a_type_error_naming_the_output(value):
 def test_outputs_must_be_a_mapping():
     with pytest.raises(TypeError, match="expected a mapping"):
         to_ipc([pl.DataFrame({"a": [1]})])
+
+
+def test_decoding_gives_polars_public_readers_frame_and_refuses_what_it_refuses():
+    frame = pl.DataFrame(
+        {"day": [1, 2], "name": ["a", None], "when": pl.Series([0, 1], dtype=pl.Datetime("ms")), "x": [[1.0], []]}
+    )
+    data = to_ipc({"f": frame})["f"]
+    assert ipc_to_table(data).equals(pl.read_ipc_stream(data)) and ipc_to_table(data).schema == frame.schema
+    for broken in (data[: len(data) // 2], b"not arrow"):
+        with pytest.raises(Exception) as public:
+            pl.read_ipc_stream(broken)
+        with pytest.raises(type(public.value)):
+            ipc_to_table(broken)
