@@ -132,7 +132,7 @@ def _matched(replicates: Sequence[pl.DataFrame], target: Prepared, value: str) -
             return None
         found = values.to_numpy().astype(np.float64, copy=False)
         have = [s.to_numpy() for s in columns]
-        if len(found) == len(target.observed) and all((h == w).all() for h, w in zip(have, wanted)):
+        if len(found) == len(target.observed) and all(_same(h, w) for h, w in zip(have, wanted)):
             rows.append(found)
             continue
         if len(wanted) > 1:
@@ -146,6 +146,11 @@ def _matched(replicates: Sequence[pl.DataFrame], target: Prepared, value: str) -
             return None  # rows missing: the join's error says which
         rows.append(found[order[where]])
     return np.stack(rows)
+
+
+def _same(have: np.ndarray, wanted: np.ndarray) -> bool:
+    """Equal key columns of one type and length; integers by their bytes (a fifth of `==` then `all` for a few rows)."""
+    return have.tobytes() == wanted.tobytes() if have.dtype.kind in "iu" else bool((have == wanted).all())
 
 
 def _plain(series: pl.Series) -> bool:
