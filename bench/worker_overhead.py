@@ -5,7 +5,8 @@
 Times `runner.worker_tasks.run_trials` (simulate every replicate in the warm
 child process, bring its outputs back, score the trial) against calling the
 model's function for the same replicates in this process, best of several
-rounds each. The stages, each timed on its own in this process:
+rounds each (the stages take turns within a round, so a shared machine's load
+weighs on them alike). The stages, each timed on its own in this process:
 `encode` (the child's Arrow IPC encoding of the outputs), `simulate` (the
 whole round trip to the child, model and encoding included: `protocol` is
 what it adds to them), `decode` and `score` (the two parts of `outcomes`,
@@ -81,15 +82,14 @@ def main() -> None:
     stages = {"model": (model, None), "encode": (encode, None), "simulate": (lambda: simulate_groups(work), None),
               "decode": (decode_all, None), "score": (score_all, fresh), "scoring": (scoring, None),
               "worker": (worker, None)}  # fmt: skip
-    best = {}
-    for name, (fn, setup) in stages.items():
-        times = []
-        for _ in range(rounds + 1):  # the first warms imports and caches
+    times: dict[str, list[float]] = {name: [] for name in stages}
+    for _ in range(rounds + 1):  # the first warms imports and caches; stages take turns, so load hits all alike
+        for name, (fn, setup) in stages.items():
             argument = () if setup is None else (setup(),)
             started = time.perf_counter()
             fn(*argument)
-            times.append(time.perf_counter() - started)
-        best[name] = min(times[1:]) / trials * 1000
+            times[name].append(time.perf_counter() - started)
+    best = {name: min(spent[1:]) / trials * 1000 for name, spent in times.items()}
     best["protocol"] = best["simulate"] - best["model"] - best["encode"]
     overhead = best["worker"] - best["model"]
     print(f"per trial of 2 replicates: model {best['model']:.3f} ms, worker {best['worker']:.3f} ms "
