@@ -260,6 +260,7 @@ class Dispatcher:
         if lane.comm is not None:
             lane.comm.abort()
             self.client.rpc.reuse(lane.pump.address, lane.comm)  # a closed comm only leaves the pool's books
+            lane.comm = None
 
     def _send(self, calls: list[_Call]) -> None:
         """Each call onto a lane (else it waits): an idle one, or behind a running call if its job may queue."""
@@ -292,14 +293,16 @@ class Dispatcher:
                 return
             if lane.comm is None:
                 try:
-                    lane.comm = await self.client.rpc.connect(address)
+                    comm = await self.client.rpc.connect(address)
                 except Exception as exc:  # the call never reached the worker: not its trials' doing
                     self._warn(address, "cannot reach Dask worker %s (the runner must reach every worker): %s", exc)
                     self._drop(address, exc)
                     return
+                lane.comm = comm
+                if lane.closed:  # dropped while it connected
+                    self._shut(lane)
+                    return
                 lane.reader = asyncio.ensure_future(self._read(lane))
-            if lane.closed:
-                return
             call.written = True
             self.usable_at = time.monotonic()
             message = {
@@ -318,6 +321,11 @@ class Dispatcher:
                 reply = await lane.comm.read()
                 call = lane.calls.popleft()
                 lane.since = time.monotonic()
+                if isinstance(reply, dict) and reply.get("status") == "uncaught-error":  # the worker has no pump, say
+                    error = clean_exception(**reply)[1] or RuntimeError(str(reply.get("exception_text")))
+                    self._fail(call, error)
+                    self._lost(lane, error)  # as for a dead worker: the next survey starts a pump there
+                    return
                 self._answered(call, reply)
                 waiting, self._waiting = self._waiting, []
                 self._send(waiting)  # the freed room's next call
@@ -333,10 +341,7 @@ class Dispatcher:
         self._wake.set()  # its replacement, if any, gets a pump soon
 
     def _answered(self, call: _Call, reply: Any) -> None:
-        if isinstance(reply, dict) and reply.get("status") == "uncaught-error":  # outside the pump's method
-            self._fail(call, clean_exception(**reply)[1] or RuntimeError(str(reply.get("exception_text"))))
-            return
-        if reply["status"] != "OK":
+        if reply["status"] != "OK":  # the pump's method raised
             self._fail(call, reply["exception"])
             return
         job = call.job
