@@ -1,8 +1,13 @@
 """The isolated executor with real processes: models that kill, hang and flood their child."""
 
+import fcntl
 import os
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from pathlib import Path
 
 import pytest
@@ -183,3 +188,27 @@ def test_outcomes_past_the_spool_files_size_grow_it_and_survive_a_crash_the_next
     assert value(alone(task(x=4.0))[0][0]) == 1.0
     [child] = POOLS._idle[Environment.current()]
     assert os.path.getsize(os.path.join(child.folder, "spool")) == 1024
+
+
+def test_a_child_that_dies_before_reading_a_batch_that_reuses_the_spool_leaves_no_outcomes(monkeypatch):
+    monkeypatch.setattr(pool, "SPOOL_REUSE_BYTES", 1)  # the second batch starts the spool again from 0
+    child = pool.WarmChild(Environment.current())
+    try:
+        first, death = child.run([("tests.models:quadratic", {"x": 1.0}, 0, None)] * 2)
+        assert len(first) == 2 and death is None
+        os.kill(child.process.pid, signal.SIGSTOP)  # it cannot read the next request ...
+        done = []
+        sender = threading.Thread(target=lambda: done.append(child.run([("tests.models:quadratic", {"x": 2.0}, 0, None)])))
+        sender.start()
+        wait_until(lambda: _unread(child._requests), timeout=30, every=0.01, what="the request in the pipe")
+        os.kill(child.process.pid, signal.SIGKILL)  # ... and dies with it unread
+        sender.join(timeout=30)
+        [(outcomes, death)] = done
+        assert outcomes == [] and death is not None and "SIGKILL" in death.reason
+    finally:
+        child.close()
+
+
+def _unread(fd: int) -> int:
+    """Bytes waiting in the pipe `fd` is an end of."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]

@@ -143,6 +143,7 @@ class WarmChild:
             self._spooled = 0
             if len(self._records) > SPOOL_BYTES:  # a batch grew it: give the disk back
                 self._remap(SPOOL_BYTES)
+            os.pwrite(self._spool, bytes(FRAME.size), 0)  # old records follow: a child that dies unread leaves none
         self.batches += 1
         variables = None
         if env is not None and env != self.env:
