@@ -283,7 +283,7 @@ class Dispatcher:
             lane.calls.append(call)
             call.lane, call.written = lane, False
             call.job.where.add(lane.pump.address)
-            asyncio.ensure_future(self._write(lane, call))
+            asyncio.ensure_future(self._write(lane, call)).add_done_callback(lambda task, call=call: self._wrote(task, call))
 
     async def _write(self, lane: _Lane, call: _Call) -> None:
         """Write `call` on its lane (connecting first if need be) and make sure the lane's answers are read."""
@@ -314,6 +314,12 @@ class Dispatcher:
             except Exception as exc:  # the connection closed under it: its worker died, most likely
                 self._lost(lane, exc)
 
+    def _wrote(self, task: asyncio.Task, call: _Call) -> None:
+        """A fault of the runner's own while writing (not a worker's: `_write` handles those) ends the call's job."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending a call failed", exc_info=task.exception())
+            self._fail(call, task.exception())
+
     async def _read(self, lane: _Lane) -> None:
         """The lane's answers, in the order its calls were written."""
         try:
@@ -326,7 +332,11 @@ class Dispatcher:
                     self._fail(call, error)
                     self._lost(lane, error)  # as for a dead worker: the next survey starts a pump there
                     return
-                self._answered(call, reply)
+                try:
+                    self._answered(call, reply)
+                except Exception as exc:  # a fault of the runner's own (scoring, say) ends the job, never hangs it
+                    log.exception("handling the answer of a call to Dask worker %s failed", lane.pump.address)
+                    self._fail(call, exc)
                 waiting, self._waiting = self._waiting, []
                 self._send(waiting)  # the freed room's next call
         except asyncio.CancelledError:
@@ -350,11 +360,12 @@ class Dispatcher:
         job.results[call.index] = pickle.loads(reply["result"])
         job.left -= 1
         if job.left == 0:
-            job.over = True
             if job.method == "run_trials":
-                self._done(job, job.results[0])
+                outcomes = job.results[0]
             else:  # a costly trial's groups meet here, where the observed data is
-                self._done(job, score_trial(self._observed, self._targets, job.params, *job.results))
+                outcomes = score_trial(self._observed, self._targets, job.params, *job.results)
+            job.over = True
+            self._done(job, outcomes)
 
     def _warn(self, address: str, message: str, exc: BaseException) -> None:
         log.log(logging.DEBUG if address in self._warned else logging.WARNING, message, address, exc)

@@ -86,3 +86,23 @@ def test_a_worker_that_lost_its_pump_fails_one_call_and_gets_a_new_pump(tmp_path
                 assert job is again and [o["status"] for o in outcomes] == ["completed"]
             finally:
                 dispatcher.close()
+
+
+def test_a_fault_in_the_runners_own_handling_of_an_answer_ends_the_job_with_it(tmp_path, monkeypatch):
+    """Split trials are scored here, on the client's loop: an error there must reach the engine, not hang the job."""
+
+    def broken(*args):
+        raise RuntimeError("scoring broke")
+
+    monkeypatch.setattr(dispatch, "score_trial", broken)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            dispatcher, ended = dispatcher_for(client, tmp_path)
+            try:
+                job = dispatcher.run([trial(1.0, "tests.models:quadratic")], split=1)  # a group per replicate
+                done, error = ended.get(timeout=60)
+                after = dispatcher.run([trial(2.0, "tests.models:quadratic")], split=2)  # the lane still works
+                assert ended.get(timeout=60)[0] is after
+            finally:
+                dispatcher.close()
+    assert done is job and isinstance(error, RuntimeError) and "scoring broke" in str(error)
