@@ -10,7 +10,7 @@ address itself, not only the scheduler's.
 Calls go down "lanes": one connection per worker thread, on which the worker
 answers calls one at a time in the order they were written. So on a lane the
 first unanswered call is the one running, and the calls behind it have not
-started. A short call may wait on a lane behind the running one (`Job.queue`):
+started. A short call (`QUEUE_SECONDS`) may wait on a lane behind the running one:
 the worker reads it the moment it answers the first, where a call that waited
 in the runner would start only after a round trip (~6 ms of every ~100 ms call
 measured, at the cost of CPU the simulations share). Long calls wait here
@@ -34,8 +34,8 @@ only hands jobs over (`run`, `cancel`, `close`) and reads `threads`/`workers`.
 from __future__ import annotations
 
 import asyncio
-import pickle
 import logging
+import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -54,7 +54,14 @@ from .worker_tasks import run_trials, score_trial, simulate_group
 SURVEY_SECONDS = 1.0
 # Calls a lane holds at most: the one running and those waiting behind it on the worker.
 LANE_DEPTH = 2
+# A call expected to simulate for at most this long may wait on a busy worker's lane. Longer calls wait here
+# for whichever worker frees up first: a worker that finishes early never idles while one waits elsewhere.
+QUEUE_SECONDS = 2.0
 log = logging.getLogger(__name__)
+
+
+def _short(call_seconds: float | None) -> bool:
+    return call_seconds is not None and call_seconds <= QUEUE_SECONDS
 
 
 class WorkerGone(RuntimeError):
@@ -166,15 +173,21 @@ class Dispatcher:
         client.loop.add_callback(self._start)
 
     def run(
-        self, trials: list[list[SimTask]], split: int, avoid: frozenset[str] = frozenset(), queue: bool = False
-    ) -> Job:
-        """A job for whole `trials`, or for one trial's replicates in groups of `split` (scored here)."""
+        self, trials: list[list[SimTask]], split: int, avoid: frozenset[str] = frozenset(),
+        trial_seconds: float | None = None,
+    ) -> Job:  # fmt: skip
+        """A job for whole `trials`, or for one trial's replicates in groups of `split` (scored here).
+
+        `trial_seconds`: a trial's measured simulation time (None: not known yet), which says whether
+        the job's calls are short enough to wait on a busy worker."""
         if len(trials) == 1 and split < len(trials[0]):
             tasks = trials[0]
             groups = [tasks[i : i + split] for i in range(0, len(tasks), split)]
-            job = Job("simulate_group", groups, tasks[0].params.params, avoid, queue)
+            seconds = None if trial_seconds is None else trial_seconds * split / len(tasks)
+            job = Job("simulate_group", groups, tasks[0].params.params, avoid, _short(seconds))
         else:
-            job = Job("run_trials", [trials], None, avoid, queue)
+            seconds = None if trial_seconds is None else trial_seconds * len(trials)
+            job = Job("run_trials", [trials], None, avoid, _short(seconds))
         self.client.loop.add_callback(self._send, job.calls)
         return job
 

@@ -43,10 +43,6 @@ from .ledger import Counts, Ledger
 from .trials import TrialRecord
 
 TASK_SECONDS = 0.1
-# A call expected to take at most this long may wait on a busy worker, behind the call running there, instead
-# of in the runner (`dispatch`: the worker then starts it without a round trip to the runner). Longer calls wait
-# for whichever worker frees up first: a worker that finishes early never idles while one waits elsewhere.
-QUEUE_SECONDS = 2.0
 # At most this many cheap trials share a task, so the algorithm keeps learning.
 MAX_TRIALS_PER_TASK = 8
 # A run whose first trials all fail stops instead of burning its budget.
@@ -302,17 +298,9 @@ class Engine:
         running: Running = {}
         for start in range(0, len(records), per_task):
             chunk = records[start : start + per_task]
-            queue = self._call_seconds(len(chunk), split) <= QUEUE_SECONDS
-            running[self._dispatch.run([self._tasks(record) for record in chunk], split, avoid, queue)] = chunk
+            tasks = [self._tasks(record) for record in chunk]
+            running[self._dispatch.run(tasks, split, avoid, self._trial_seconds)] = chunk
         return running
-
-    def _call_seconds(self, trials: int, split: int) -> float:
-        """The expected simulation time of one call of `trials` trials (one trial's `split` replicates if split)."""
-        if self._trial_seconds is None:
-            return math.inf  # not measured yet: no call waits behind another
-        if trials == 1 and split < self.spec.replicates:
-            return self._trial_seconds * split / self.spec.replicates
-        return self._trial_seconds * trials
 
     def _tasks(self, record: TrialRecord) -> list[SimTask]:
         model = self.spec.model

@@ -31,8 +31,8 @@ def test_a_call_waiting_behind_one_that_kills_its_worker_is_not_failed_and_runs_
     with local_client(1) as client:
         dispatcher, ended = dispatcher_for(client, tmp_path)
         try:
-            poison = dispatcher.run([trial(1.0, "tests.models:kills_its_worker_at_one")], split=2, queue=True)
-            behind = dispatcher.run([trial(0.0, "tests.models:kills_its_worker_at_one")], split=2, queue=True)
+            poison = dispatcher.run([trial(1.0, "tests.models:kills_its_worker_at_one")], split=2, trial_seconds=0.1)
+            behind = dispatcher.run([trial(0.0, "tests.models:kills_its_worker_at_one")], split=2, trial_seconds=0.1)
             results = dict(ended.get(timeout=120) for _ in range(2))
         finally:
             dispatcher.close()
@@ -42,6 +42,7 @@ def test_a_call_waiting_behind_one_that_kills_its_worker_is_not_failed_and_runs_
 
 @pytest.mark.parametrize("may_queue", [True, False])
 def test_only_a_short_call_waits_on_a_busy_worker_a_long_one_takes_the_next_free_worker(tmp_path, monkeypatch, may_queue):
+    seconds = dispatch.QUEUE_SECONDS if may_queue else 2 * dispatch.QUEUE_SECONDS  # a whole trial is one call
     monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.05)
     release = tmp_path / "release"
     monkeypatch.setenv("MODELOPS_TEST_RELEASE", str(release))
@@ -51,7 +52,7 @@ def test_only_a_short_call_waits_on_a_busy_worker_a_long_one_takes_the_next_free
             dispatcher, ended = dispatcher_for(client, tmp_path)
             try:
                 running = dispatcher.run([trial(1.0, blocked)], split=2)  # runs until released
-                second = dispatcher.run([trial(0.0, blocked)], split=2, queue=may_queue)
+                second = dispatcher.run([trial(0.0, blocked)], split=2, trial_seconds=seconds)
                 cluster.scale(2)  # a worker joins while the first call runs
                 if may_queue:  # the second waits on the first worker's lane; the new worker takes a third
                     third = dispatcher.run([trial(2.0, blocked)], split=2)
