@@ -1,13 +1,13 @@
-"""Run trials on Dask workers through one long-lived actor per worker (a "trial pump").
+"""Run trials on Dask workers through one long-lived trial pump per worker (runner/trial_pump.py).
 
 Why not a Dask task per trial: each costs ~7 ms of client and scheduler CPU
 (graph packing, scheduling, the result's fetch) on a machine the simulations
-need. A call to an actor goes from the client straight to its worker (~1.2 ms),
-and a pump holds what every call needs (observed data, targets, timeout), so a
-call carries only its trials. The runner must therefore reach every worker's
+need. A pump holds what every call needs (observed data, targets, timeout), so a
+call carries only its trials, and calls go straight to the pump's own port on
+its worker, past Dask's comm. The runner must therefore reach every worker's
 address itself, not only the scheduler's.
 
-Calls go down "lanes": one connection per worker thread, on which the worker
+Calls go down "lanes": one connection per worker thread, on which the pump
 answers calls one at a time in the order they were written. So on a lane the
 first unanswered call is the one running, and the calls behind it have not
 started. A short call (`QUEUE_SECONDS`) may wait on a lane behind the running one:
@@ -18,14 +18,14 @@ instead, for the first thread that frees up anywhere. A call lost with its
 worker counts against its trials only if it was running, so a poison trial's
 bystanders are never counted.
 
-Faults: a call whose worker died (its lane closed), whose worker left the
-scheduler (a frozen process the scheduler removed: such a call never returns by
-itself), or whose method raised, comes back as an exception for the engine to
-count against its trials and run again; the pump it failed on is avoided when
-another is ready. Every `SURVEY_SECONDS` the scheduler's worker list is read
-(one call): workers that joined get a pump, pumps of workers gone are dropped
-and their calls failed (running) or sent elsewhere (waiting behind). Calls made
-while no pump is ready wait for one.
+Faults: a call whose lane closed (its worker died, or lost its pump), whose
+worker left the scheduler (a frozen process the scheduler removed: such a call
+never returns by itself), or whose method raised, comes back as an exception for
+the engine to count against its trials and run again; the pump it failed on is
+avoided when another is ready. Every `SURVEY_SECONDS` the scheduler's worker list
+is read (one call): workers that joined (or lost their pump) get a pump, pumps of
+workers gone are dropped and their calls failed (running) or sent elsewhere
+(waiting behind). Calls made while no pump is ready wait for one.
 
 All pump and call state lives on the client's event loop; the engine's thread
 only hands jobs over (`run`, `cancel`, `close`) and reads `threads`/`workers`.
@@ -39,16 +39,15 @@ import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
 from distributed import Client, Future
-from distributed.core import clean_exception
 
 from modelops_contracts import SimTask
 
-from .worker_tasks import run_trials, score_trial, simulate_group
+from .trial_pump import HEADER, METHODS, OK, TrialPump
+from .worker_tasks import score_trial
 
 # How often the scheduler's worker list is read: joined workers get a pump, gone ones lose theirs.
 SURVEY_SECONDS = 1.0
@@ -68,36 +67,6 @@ class WorkerGone(RuntimeError):
     """A call's worker left the cluster (died, or frozen and removed by the scheduler) before it answered."""
 
 
-class TrialPump:
-    """Lives on one worker and runs `worker_tasks` entry points for the calls it gets.
-
-    Its methods are coroutines, so they run on the worker's event loop, which hands
-    each call to the pump's own threads: as many calls at once as the worker has
-    threads (a plain method would wait its turn on the worker's single actor thread).
-    A call's trials and its answer travel pickled, as bytes: Dask's message encoding
-    walks any other object (its serializers, its size estimate), which cost ~0.4 ms
-    of each side's CPU per call, on the cores the simulations use.
-    """
-
-    def __init__(self, observed: Mapping[str, pl.DataFrame], targets: Mapping, timeout: float | None, threads: int):
-        self.observed, self.targets, self.timeout = observed, targets, timeout
-        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="trial-pump")
-
-    async def run_trials(self, trials: bytes) -> bytes:
-        """`worker_tasks.run_trials` of the pickled trials (a list of SimTask lists): their outcomes, pickled."""
-        return await self._in_pool(run_trials, trials, self.observed, self.targets, self.timeout)
-
-    async def simulate_group(self, tasks: bytes) -> bytes:
-        """`worker_tasks.simulate_group` of the pickled SimTasks: their replicates, pickled."""
-        return await self._in_pool(simulate_group, tasks, self.timeout)
-
-    async def _in_pool(self, function: Callable, pickled: bytes, *args: Any) -> bytes:
-        def call() -> bytes:
-            return pickle.dumps(function(pickle.loads(pickled), *args), protocol=pickle.HIGHEST_PROTOCOL)
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
-
 class Job:
     """Trials handed over together: one `run_trials` call, or a costly trial's replicate groups (a call each).
 
@@ -115,23 +84,36 @@ class Job:
 
 
 class _Call:
-    def __init__(self, job: Job, index: int, payload: Any):
+    def __init__(self, job: Job, index: int, payload: bytes):
         self.job, self.index, self.payload = job, index, payload
-        self.lane: _Lane | None = None
-        self.written = False  # on its lane's connection: if its worker dies while it runs, it counts against the trials
 
 
-class _Lane:
-    """One connection to a pump; the worker answers its calls in the order written."""
+class _Lane(asyncio.Protocol):
+    """One connection to a pump, which answers its calls in the order written; hands each answer to `answered`."""
 
-    def __init__(self, pump: _Pump):
-        self.pump = pump
-        self.calls: deque[_Call] = deque()  # unanswered: the first runs (once written), the rest wait behind it
-        self.comm: Any = None
-        self.lock = asyncio.Lock()  # one writer at a time keeps the written order the answered order
-        self.reader: asyncio.Task | None = None
+    def __init__(self, pump: _Pump, answered: Callable[[_Lane, int, bytes], None], lost: Callable):
+        self.pump, self._answered, self._lost = pump, answered, lost
+        self.calls: deque[_Call] = deque()  # unanswered: the first runs, the rest wait behind it
+        self.transport: asyncio.Transport | None = None
         self.since = time.monotonic()  # when its first call became first: the oldest frees up soonest
         self.closed = False
+        self._buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= HEADER.size:
+            status, size = HEADER.unpack_from(self._buffer)
+            if len(self._buffer) < HEADER.size + size:
+                return
+            body = bytes(self._buffer[HEADER.size : HEADER.size + size])
+            del self._buffer[: HEADER.size + size]
+            self._answered(self, status, body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(self, exc or ConnectionResetError(f"the trial pump on Dask worker {self.pump.address} closed"))
 
 
 class _Pump:
@@ -139,7 +121,7 @@ class _Pump:
         self.address, self.threads, self.future = address, threads, future
         self.ready = False
         self.starting: asyncio.Task | None = None
-        self.lanes = [_Lane(self) for _ in range(max(1, threads))]
+        self.lanes: list[_Lane] = []  # connected once the pump is placed
 
     @property
     def calls(self) -> list[_Call]:
@@ -220,10 +202,10 @@ class Dispatcher:
             return
         self.threads = sum(nthreads.values()) or self.threads  # none: keep the last count for in_flight
         self.workers = len(nthreads)
-        if any(p.ready and (not self._waiting or any(c.written for c in p.calls)) for p in self._pumps.values()):
+        if any(p.ready and (not self._waiting or p.calls) for p in self._pumps.values()):
             self.usable_at = time.monotonic()  # a pump is running calls, or idle with none waiting
         for address in [a for a in self._pumps if a not in nthreads]:
-            self._drop(address, WorkerGone(f"Dask worker {address} left the cluster"))
+            self._drop(self._pumps[address], WorkerGone(f"Dask worker {address} left the cluster"))
         for address, threads in nthreads.items():
             if address not in self._pumps:
                 future = self.client.submit(
@@ -234,26 +216,42 @@ class Dispatcher:
                 pump.starting = asyncio.ensure_future(self._ready(pump))
 
     async def _ready(self, pump: _Pump) -> None:
+        """Place the pump on its worker, then connect its lanes; a failure leaves the worker to the next survey."""
         try:
             await self.client.gather([pump.future], asynchronous=True)
         except asyncio.CancelledError:  # dropped while starting
             return
         except Exception as exc:
             self._warn(pump.address, "no trial pump on Dask worker %s: %s", exc)
-            if self._pumps.get(pump.address) is pump:  # the next survey tries again
-                del self._pumps[pump.address]
-                pump.future.release()
+            self._drop(pump, exc)
+            return
+        try:  # the runner's first contact with the worker itself
+            reply = await self.client.rpc(pump.address).actor_execute(actor=pump.future.key, function="endpoint")
+            if reply["status"] != "OK":
+                raise reply["exception"]
+            host, port, token = reply["result"]
+            for _ in range(pump.threads):
+                lane = _Lane(pump, self._answered, self._lost)
+                pump.lanes.append(lane)
+                await asyncio.get_running_loop().create_connection(lambda lane=lane: lane, host, port)
+                lane.transport.write(token)  # type: ignore[union-attr]
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:
+            self._warn(pump.address, "cannot reach Dask worker %s (the runner must reach every worker, on any port): %s",
+                       exc)  # fmt: skip
+            self._drop(pump, exc)
             return
         if self._pumps.get(pump.address) is pump:
             pump.ready = True
             waiting, self._waiting = self._waiting, []
             self._send(waiting)
 
-    def _drop(self, address: str, error: BaseException) -> None:
-        """Forget the pump on `address`: calls running there fail with `error`, those behind them go elsewhere."""
-        pump = self._pumps.pop(address, None)
-        if pump is None:
+    def _drop(self, pump: _Pump, error: BaseException) -> None:
+        """Forget `pump`: the calls running on it fail with `error`, those behind them go elsewhere."""
+        if self._pumps.get(pump.address) is not pump:
             return
+        del self._pumps[pump.address]
         pump.future.release()
         if pump.starting is not None and not pump.ready:
             pump.starting.cancel()
@@ -261,19 +259,15 @@ class Dispatcher:
         for lane in pump.lanes:
             self._shut(lane)
             calls, lane.calls = list(lane.calls), deque()
-            if calls and calls[0].written:
+            if calls:
                 self._fail(calls.pop(0), error)
             elsewhere += calls
         self._send(elsewhere)
 
     def _shut(self, lane: _Lane) -> None:
         lane.closed = True
-        if lane.reader is not None:
-            lane.reader.cancel()
-        if lane.comm is not None:
-            lane.comm.abort()
-            self.client.rpc.reuse(lane.pump.address, lane.comm)  # a closed comm only leaves the pool's books
-            lane.comm = None
+        if lane.transport is not None:
+            lane.transport.abort()
 
     def _send(self, calls: list[_Call]) -> None:
         """Each call onto a lane (else it waits): an idle one, or behind a running call if its job may queue."""
@@ -291,86 +285,47 @@ class Dispatcher:
             else:
                 self._waiting.append(call)
                 continue
-            if not lane.calls:
-                lane.since = time.monotonic()
-            lane.calls.append(call)
-            call.lane, call.written = lane, False
-            call.job.where.add(lane.pump.address)
-            asyncio.ensure_future(self._write(lane, call)).add_done_callback(lambda task, call=call: self._wrote(task, call))
+            self._write(lane, call)
 
-    async def _write(self, lane: _Lane, call: _Call) -> None:
-        """Write `call` on its lane (connecting first if need be) and make sure the lane's answers are read."""
-        address = lane.pump.address
-        async with lane.lock:
-            if lane.closed or call.lane is not lane:  # the pump was dropped meanwhile: the call went elsewhere
-                return
-            if lane.comm is None:
-                try:
-                    comm = await self.client.rpc.connect(address)
-                except Exception as exc:  # the call never reached the worker: not its trials' doing
-                    self._warn(address, "cannot reach Dask worker %s (the runner must reach every worker): %s", exc)
-                    self._drop(address, exc)
-                    return
-                lane.comm = comm
-                if lane.closed:  # dropped while it connected
-                    self._shut(lane)
-                    return
-                lane.reader = asyncio.ensure_future(self._read(lane))
-            call.written = True
-            self.usable_at = time.monotonic()
-            message = {
-                "op": "actor_execute", "actor": lane.pump.future.key, "function": call.job.method,
-                "args": [call.payload], "kwargs": {}, "reply": True,
-            }  # fmt: skip
-            try:
-                await lane.comm.write(message, on_error="raise")
-            except Exception as exc:  # the connection closed under it: its worker died, most likely
-                self._lost(lane, exc)
-
-    def _wrote(self, task: asyncio.Task, call: _Call) -> None:
-        """A fault of the runner's own while writing (not a worker's: `_write` handles those) ends the call's job."""
-        if not task.cancelled() and task.exception() is not None:
-            log.error("sending a call failed", exc_info=task.exception())
-            self._fail(call, task.exception())
-
-    async def _read(self, lane: _Lane) -> None:
-        """The lane's answers, in the order its calls were written."""
+    def _write(self, lane: _Lane, call: _Call) -> None:
         try:
-            while True:
-                reply = await lane.comm.read()
-                call = lane.calls.popleft()
-                lane.since = time.monotonic()
-                if isinstance(reply, dict) and reply.get("status") == "uncaught-error":  # the worker has no pump, say
-                    error = clean_exception(**reply)[1] or RuntimeError(str(reply.get("exception_text")))
-                    self._fail(call, error)
-                    self._lost(lane, error)  # as for a dead worker: the next survey starts a pump there
-                    return
-                try:
-                    self._answered(call, reply)
-                except Exception as exc:  # a fault of the runner's own (scoring, say) ends the job, never hangs it
-                    log.exception("handling the answer of a call to Dask worker %s failed", lane.pump.address)
-                    self._fail(call, exc)
-                waiting, self._waiting = self._waiting, []
-                self._send(waiting)  # the freed room's next call
-        except asyncio.CancelledError:
+            lane.transport.write(HEADER.pack(METHODS.index(call.job.method), len(call.payload)) + call.payload)  # type: ignore[union-attr]
+        except Exception as exc:  # a fault of the runner's own: the call never left, and its job ends with it
+            log.exception("sending a call to Dask worker %s failed", lane.pump.address)
+            self._fail(call, exc)
             return
-        except Exception as exc:  # the connection closed: its worker died, most likely
-            self._lost(lane, exc)
+        if not lane.calls:
+            lane.since = time.monotonic()
+        lane.calls.append(call)
+        call.job.where.add(lane.pump.address)
+        self.usable_at = time.monotonic()
+
+    def _answered(self, lane: _Lane, status: int, body: bytes) -> None:
+        """A lane's next answer, which is its first call's."""
+        call = lane.calls.popleft()
+        lane.since = time.monotonic()
+        try:
+            self._settle(call, status, body)
+        except Exception as exc:  # a fault of the runner's own (scoring, say) ends the job, never hangs it
+            log.exception("handling the answer of a call to Dask worker %s failed", lane.pump.address)
+            self._fail(call, exc)
+        waiting, self._waiting = self._waiting, []
+        self._send(waiting)  # the freed room's next call
 
     def _lost(self, lane: _Lane, error: BaseException) -> None:
         if lane.closed:
             return
-        self._drop(lane.pump.address, error)  # no more calls there; if it lives, the next survey starts a pump
+        self._drop(lane.pump, error)  # no more calls there; if it lives, the next survey starts a pump
         self._wake.set()  # its replacement, if any, gets a pump soon
 
-    def _answered(self, call: _Call, reply: Any) -> None:
-        if reply["status"] != "OK":  # the pump's method raised
-            self._fail(call, reply["exception"])
+    def _settle(self, call: _Call, status: int, body: bytes) -> None:
+        if status != OK:  # the pump's method raised
+            self._fail(call, pickle.loads(body))
             return
         job = call.job
         if job.over:
             return
-        job.results[call.index] = pickle.loads(reply["result"])
+        job.results[call.index] = pickle.loads(body)
         job.left -= 1
         if job.left == 0:
             if job.method == "run_trials":

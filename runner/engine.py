@@ -13,7 +13,7 @@ Job sizes follow the measured cost of a trial: cheap trials are packed
 several to a job, costly ones have their replicates split over a job's calls,
 both aiming at about `TASK_SECONDS` of simulation per call.
 
-Trials reach the workers through `dispatch` (one actor per worker, no Dask
+Trials reach the workers through `dispatch` (one pump per worker, no Dask
 task per trial). Workers come and go: nothing the run needs lives only on one
 worker (each pump gets the observed data from the runner), and a job whose
 worker died or left, or that errored, runs again elsewhere; a trial whose jobs

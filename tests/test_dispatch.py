@@ -69,23 +69,29 @@ def test_only_a_short_call_waits_on_a_busy_worker_a_long_one_takes_the_next_free
                 dispatcher.close()
 
 
-def test_a_worker_that_lost_its_pump_fails_one_call_and_gets_a_new_pump(tmp_path, monkeypatch):
+def test_a_worker_that_lost_its_pump_fails_the_running_call_and_gets_a_new_pump(tmp_path, monkeypatch):
+    """The worker lives on but its pump is gone (released, say): its lanes close, the call running there fails
+    once (counted against its trial, as for a dead worker), and the next survey places a new pump."""
     monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.05)
-    quadratic = "tests.models:quadratic"
+    release = tmp_path / "release"
+    monkeypatch.setenv("MODELOPS_TEST_RELEASE", str(release))
+    blocked = "tests.models:waits_for_release"
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             dispatcher, ended = dispatcher_for(client, tmp_path)
             try:
-                first = dispatcher.run([trial(1.0, quadratic)], split=2)
-                assert ended.get(timeout=60)[0] is first
+                first = dispatcher.run([trial(0.0, blocked)], split=2)
+                assert ended.get(timeout=60)[0] is first  # the pump is up
+                running = dispatcher.run([trial(1.0, blocked)], split=2)  # runs until released
                 client.run(lambda dask_worker: dask_worker.state.actors.clear())  # the pump is gone from its worker
-                lost = dispatcher.run([trial(2.0, quadratic)], split=2)
                 job, error = ended.get(timeout=60)
-                assert job is lost and isinstance(error, KeyError)
-                again = dispatcher.run([trial(2.0, quadratic)], split=2)
+                assert job is running and isinstance(error, ConnectionError)
+                release.touch()
+                again = dispatcher.run([trial(2.0, blocked)], split=2)
                 job, outcomes = ended.get(timeout=60)
                 assert job is again and [o["status"] for o in outcomes] == ["completed"]
             finally:
+                release.touch()
                 dispatcher.close()
 
 

@@ -112,7 +112,8 @@ def dask_workers_deployment(ns: str, image: str, *, environment: str, replicas: 
     Each worker is reached at the pod address it registers with the scheduler, by the
     scheduler and by runners too: a runner calls its trial pump on every worker directly
     (runner/dispatch.py). No NetworkPolicy is written; one added later must let runner
-    pods of any run namespace reach worker pods on every TCP port (the worker's is random).
+    pods of any run namespace reach worker pods on every TCP port (the worker's port
+    and its trial pump's are random).
     """
     container = {
         "name": "worker", "image": image,

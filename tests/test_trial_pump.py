@@ -1,0 +1,82 @@
+"""The trial pump's own port: who it serves, what a call and an answer look like, and when its lanes close."""
+
+import pickle
+import socket
+import time
+
+import pytest
+from distributed import Client, LocalCluster
+
+from modelops.spec import parse_spec, preflight
+from modelops_contracts import SimTask, UniqueParameterSet
+from runner.trial_pump import HEADER, METHODS, OK, RAISED, TrialPump
+from tests.documents import quadratic_doc, write_curve
+
+
+@pytest.fixture
+def pump(tmp_path):
+    """(pump future, host, port, token) of a one-thread pump on an in-process worker."""
+    write_curve(tmp_path)
+    spec = parse_spec(quadratic_doc())
+    targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            future = client.submit(TrialPump, preflight(spec, tmp_path), targets, None, 1, actor=True)
+            yield (future, *future.result().endpoint().result())
+
+
+def lane(host: str, port: int, token: bytes) -> socket.socket:
+    connection = socket.create_connection((host, port), timeout=60)
+    connection.sendall(token)
+    return connection
+
+
+def call(connection: socket.socket, method: str, payload) -> tuple[int, object]:
+    body = pickle.dumps(payload)
+    connection.sendall(HEADER.pack(METHODS.index(method), len(body)) + body)
+    stream = connection.makefile("rb")
+    status, size = HEADER.unpack(stream.read(HEADER.size))
+    return status, pickle.loads(stream.read(size))
+
+
+def trial(x: float) -> list[SimTask]:
+    pset = UniqueParameterSet.from_dict({"x": x, "y": 0.0})
+    return [SimTask("installed", "tests.models:quadratic", pset, seed, outputs=("curve",)) for seed in (1, 2)]
+
+
+def test_a_connection_without_the_token_is_closed_and_takes_no_lane(pump):
+    _, host, port, token = pump
+    stranger = lane(host, port, bytes(len(token)))
+    assert stranger.recv(1) == b""  # closed on it
+    status, outcomes = call(lane(host, port, token), "run_trials", [trial(1.0)])
+    assert status == OK and [o["status"] for o in outcomes] == ["completed"]
+
+
+def test_a_method_that_raises_answers_with_the_exception_and_the_lane_serves_on(pump):
+    _, host, port, token = pump
+    connection = lane(host, port, token)
+    status, error = call(connection, "simulate_group", "not a list of tasks")
+    assert status == RAISED and isinstance(error, Exception)
+    status, replicates = call(connection, "simulate_group", trial(1.0))
+    assert status == OK and len(replicates) == 2
+
+
+def test_the_pump_serves_as_many_lanes_as_its_worker_has_threads(pump):
+    _, host, port, token = pump
+    assert call(lane(host, port, token), "run_trials", [trial(1.0)])[0] == OK
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # it stops listening once its one lane is taken
+        try:
+            lane(host, port, token).close()
+        except ConnectionRefusedError:
+            return
+        time.sleep(0.01)
+    pytest.fail("the pump still takes connections after its last lane")
+
+
+def test_releasing_the_pump_closes_its_lanes(pump):
+    future, host, port, token = pump
+    connection = lane(host, port, token)
+    assert call(connection, "run_trials", [trial(1.0)])[0] == OK
+    future.release()  # the worker drops the actor
+    assert connection.recv(1) == b""
