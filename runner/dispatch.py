@@ -91,7 +91,7 @@ class _Call:
 class _Lane(asyncio.Protocol):
     """One connection to a pump, which answers its calls in the order written; hands each answer to `answered`."""
 
-    def __init__(self, pump: _Pump, answered: Callable[[_Lane, int, bytes], None], lost: Callable):
+    def __init__(self, pump: _Pump, answered: Callable[[_Lane, int, bytearray], None], lost: Callable):
         self.pump, self._answered, self._lost = pump, answered, lost
         self.calls: deque[_Call] = deque()  # unanswered: the first runs, the rest wait behind it
         self.transport: asyncio.Transport | None = None
@@ -106,10 +106,11 @@ class _Lane(asyncio.Protocol):
         self._buffer += data
         while len(self._buffer) >= HEADER.size:
             status, size = HEADER.unpack_from(self._buffer)
-            if len(self._buffer) < HEADER.size + size:
+            end = HEADER.size + size
+            if len(self._buffer) < end:
                 return
-            body = bytes(self._buffer[HEADER.size : HEADER.size + size])
-            del self._buffer[: HEADER.size + size]
+            body = self._buffer[HEADER.size : end]
+            del self._buffer[:end]
             self._answered(self, status, body)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -300,7 +301,7 @@ class Dispatcher:
         call.job.where.add(lane.pump.address)
         self.usable_at = time.monotonic()
 
-    def _answered(self, lane: _Lane, status: int, body: bytes) -> None:
+    def _answered(self, lane: _Lane, status: int, body: bytearray) -> None:
         """A lane's next answer, which is its first call's."""
         call = lane.calls.popleft()
         lane.since = time.monotonic()
@@ -318,7 +319,7 @@ class Dispatcher:
         self._drop(lane.pump, error)  # no more calls there; if it lives, the next survey starts a pump
         self._wake.set()  # its replacement, if any, gets a pump soon
 
-    def _settle(self, call: _Call, status: int, body: bytes) -> None:
+    def _settle(self, call: _Call, status: int, body: bytearray) -> None:
         if status != OK:  # the pump's method raised
             self._fail(call, pickle.loads(body))
             return
