@@ -1,6 +1,7 @@
 """TableArtifact, ErrorInfo and SimReturn: what a simulation hands back."""
 
 import hashlib
+import pickle
 
 import pyarrow as pa
 import pytest
@@ -134,3 +135,21 @@ class TestSimReturn:
             SimReturn(task_id="t", outputs=ok, metrics={"seconds": "1"})
         with pytest.raises(ContractViolationError, match="cached must be a bool"):
             SimReturn(task_id="t", outputs=ok, cached=1)
+
+    def test_succeeded_equals_the_checked_constructor_and_pickles_alike(self):
+        outputs = {"incidence": TableArtifact.from_bytes(b"x"), "prevalence": TableArtifact.from_bytes(b"y")}
+        trusted = SimReturn.succeeded("t", dict(outputs), 0.25)
+        checked = SimReturn(task_id="t", outputs=outputs, metrics={"seconds": 0.25})
+        assert trusted == checked and pickle.loads(pickle.dumps(trusted)) == checked
+        assert type(trusted.outputs) is type(checked.outputs) and type(trusted.metrics) is type(checked.metrics)
+        with pytest.raises(TypeError):
+            trusted.outputs["other"] = outputs["incidence"]  # type: ignore[index]
+
+    def test_succeeded_still_rejects_names_a_model_chose_badly(self):
+        artifact = TableArtifact.from_bytes(b"x")
+        with pytest.raises(ContractViolationError, match="output name must be a non-empty string"):
+            SimReturn.succeeded("t", {"": artifact}, 0.1)
+        with pytest.raises(ContractViolationError, match="outputs keys must be strings"):
+            SimReturn.succeeded("t", {1: artifact}, 0.1)  # type: ignore[dict-item]
+        with pytest.raises(ContractViolationError, match="outputs may be empty only when error is set"):
+            SimReturn.succeeded("t", {}, 0.1)

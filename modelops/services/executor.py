@@ -105,13 +105,12 @@ def _simulation(task: SimTask) -> Simulation:
 
 def _replicate(task: SimTask, outcome: tuple, tails: tuple[str, str] | None) -> Replicate:
     outputs, error, trace, seconds = outcome
-    metrics = {"seconds": seconds}
     if error is None:
         artifacts = {name: TableArtifact.from_bytes(data) for name, data in outputs.items()}
-        return SimReturn(task_id=task.task_id, outputs=artifacts, metrics=metrics), None
+        return SimReturn.succeeded(task.task_id, artifacts, seconds), None
     stdout, stderr = tails or ("", "")
     diagnostics = {"traceback": trace, "stdout": stdout, "stderr": stderr}
-    return SimReturn(task_id=task.task_id, outputs={}, error=ErrorInfo(*error), metrics=metrics), diagnostics
+    return SimReturn(task_id=task.task_id, outputs={}, error=ErrorInfo(*error), metrics={"seconds": seconds}), diagnostics
 
 
 def _failed(task: SimTask, death: Death, reasons: list[str]) -> Replicate:
