@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.worker_overhead [--quick]
 
 Times `runner.worker_tasks.run_trials` (simulate every replicate in the warm
-child process, bring its outputs back, score the trial) against calling the
+child process and score each trial there, bringing back its score) against calling the
 model's function for the same replicates in this process, best of several
 rounds each (the stages take turns within a round, so a shared machine's load
 weighs on them alike). The stages, each timed on its own in this process:
@@ -11,8 +11,8 @@ weighs on them alike). The stages, each timed on its own in this process:
 whole round trip to the child, model and encoding included: `protocol` is
 what it adds to them), `in_process` (`run_simulation` here, as the child
 calls it: each model's fresh tables encoded right after it, which costs more
-than the two timed apart; `round_trip` is what `simulate` adds to it), `decode` and `score` (the two parts of `outcomes`,
-which `run_trials` calls after `simulate`).
+than the two timed apart; `round_trip` is what `simulate` adds to it), `decode` and `score` (the two parts of `outcomes`, which
+scores outputs that came back: a costly trial's groups, outputs a simulation cache holds).
 Last line: {"overhead_ms", "scoring_ms", and each stage's "<stage>_ms"},
 milliseconds per trial of 2 replicates.
 """

@@ -20,11 +20,7 @@ def table_to_ipc(name: str, value: object) -> bytes:
         sink = io.BytesIO()
         value.write_ipc_stream(sink, compat_level=pl.CompatLevel.oldest())  # types every Arrow reader knows
         return sink.getvalue()
-    if not isinstance(value, pa.Table):
-        raise TypeError(
-            f"output {name!r}: expected polars.DataFrame or pyarrow.Table, "
-            f"got {type(value).__module__}.{type(value).__qualname__}"
-        )
+    _check_table(name, value)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, value.schema) as writer:
         writer.write_table(value)
@@ -33,11 +29,36 @@ def table_to_ipc(name: str, value: object) -> bytes:
 
 def to_ipc(outputs: Mapping[str, object]) -> dict[str, bytes]:
     """Encode every named output to IPC stream bytes."""
+    _check_outputs(outputs)
+    return {name: table_to_ipc(name, value) for name, value in outputs.items()}
+
+
+def as_tables(outputs: Mapping[str, object]) -> dict[str, pl.DataFrame]:
+    """Every named output as the polars table scoring reads, for outputs scored where they were made.
+
+    A polars table is taken as it is (encoding and decoding it would give it back); a pyarrow
+    table goes through IPC, so it reads exactly as it would after crossing a process.
+    """
+    _check_outputs(outputs)
+    return {
+        name: value if isinstance(value, pl.DataFrame) else ipc_to_table(table_to_ipc(name, value))
+        for name, value in outputs.items()
+    }
+
+
+def _check_outputs(outputs: object) -> None:
     if not isinstance(outputs, Mapping):
         raise TypeError(
             f"simulation outputs: expected a mapping of name to table, got {type(outputs).__qualname__}"
         )
-    return {name: table_to_ipc(name, value) for name, value in outputs.items()}
+
+
+def _check_table(name: str, value: object) -> None:
+    if not isinstance(value, pa.Table):
+        raise TypeError(
+            f"output {name!r}: expected polars.DataFrame or pyarrow.Table, "
+            f"got {type(value).__module__}.{type(value).__qualname__}"
+        )
 
 
 def ipc_to_table(data: bytes) -> pl.DataFrame:

@@ -10,8 +10,10 @@ not once per trial: a run's every trial is scored against the same frames.
 from __future__ import annotations
 
 import math
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -241,3 +243,23 @@ def score(
         per_target[name] = loss
         total += target["weight"] * loss
     return total, per_target
+
+
+def scored(
+    targets: Mapping[str, Mapping],
+    observed: Mapping[str, pl.DataFrame],
+    outputs: Sequence[Mapping[str, pl.DataFrame]],
+    params: Mapping[str, float],
+) -> dict[str, Any]:
+    """A trial's score as its outcome holds it: completed with its losses, or failed at scoring and why."""
+    try:
+        loss, per_target = score(targets, observed, outputs, params)
+    except Exception as exc:  # a scoring failure fails this trial only
+        return scoring_failed(exc)
+    return {"status": "completed", "loss": loss, "target_losses": per_target}
+
+
+def scoring_failed(exc: Exception) -> dict[str, Any]:
+    """The outcome of a trial whose outputs could not be scored (call while handling `exc`)."""
+    error = {"stage": "scoring", "type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    return {"status": "failed", "error": error}

@@ -7,21 +7,22 @@ so no call waits on another from inside a worker thread. Cheap trials run
 whole, several to a call (`run_trials`), so per-call overhead does not
 dominate. Every function that scores returns a list of outcomes, one per trial.
 Simulations run in warm child processes (`modelops.services.executor`), one
-round trip per call; `timeout` is the document's `model.timeout_seconds`.
+round trip per call; `run_trials` has the child score each trial too, so no
+output is encoded and decoded only to be scored. `timeout` is the document's
+`model.timeout_seconds`.
 """
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
 from modelops.ipc import ipc_to_table
-from modelops.scoring import score
-from modelops.services.executor import Replicate, simulate, simulate_groups
-from modelops_contracts import SimTask
+from modelops.scoring import scored, scoring_failed
+from modelops.services.executor import Replicate, simulate, simulate_and_score, simulate_groups
+from modelops_contracts import SimReturn, SimTask
 
 
 def simulate_group(tasks: Sequence[SimTask], timeout: float | None = None) -> list[Replicate]:
@@ -41,8 +42,22 @@ def run_trials(
     targets: Mapping[str, Mapping],
     timeout: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Simulate whole trials in one batch, then score each."""
-    return outcomes(trials, simulate_groups(trials, timeout=timeout), observed, targets)
+    """Simulate whole trials in one batch, each scored in the simulation child (or here, with a simulation cache)."""
+    results = simulate_and_score(trials, observed, targets, timeout=timeout)
+    if results is None:
+        return outcomes(trials, simulate_groups(trials, timeout=timeout), observed, targets)
+    return [_scored_outcome(replicates, score) for replicates, score in results]
+
+
+def _scored_outcome(replicates: list[Replicate | float], score: dict[str, Any] | None) -> dict[str, Any]:
+    """The outcome of a trial scored in its child: its score, or its first failed replicate's error."""
+    sim_seconds = sum(r if isinstance(r, float) else r[0].metrics["seconds"] for r in replicates)
+    base: dict[str, Any] = {"sim_seconds": sim_seconds, "replicates": len(replicates)}
+    for index, replicate in enumerate(replicates):
+        if not isinstance(replicate, float):
+            return base | _failed(index, *replicate)
+    assert score is not None, "a trial whose replicates all completed is scored"
+    return base | score
 
 
 def outcomes(
@@ -88,26 +103,16 @@ def outcome(
     base: dict[str, Any] = {"sim_seconds": sim_seconds, "replicates": len(replicates)}
     for index, (result, diagnostics) in enumerate(replicates):
         if result.error is not None:
-            return base | {
-                "status": "failed",
-                "error": {
-                    "stage": "simulation",
-                    "replicate": index,
-                    "type": result.error.error_type,
-                    "message": result.error.message,
-                    **(diagnostics or {}),
-                },
-            }
-    try:
-        loss, per_target = score(targets, observed, decode(replicates) if tables is None else tables, params)
-    except Exception as exc:  # a scoring failure fails this trial only
-        return base | {
-            "status": "failed",
-            "error": {
-                "stage": "scoring",
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": traceback.format_exc(),
-            },
-        }
-    return base | {"status": "completed", "loss": loss, "target_losses": per_target}
+            return base | _failed(index, result, diagnostics)
+    if tables is None:
+        try:
+            tables = decode(replicates)
+        except Exception as exc:  # undecodable outputs fail this trial only
+            return base | scoring_failed(exc)
+    return base | scored(targets, observed, tables, params)
+
+
+def _failed(index: int, result: SimReturn, diagnostics: Mapping[str, Any] | None) -> dict[str, Any]:
+    assert result.error is not None
+    error = {"stage": "simulation", "replicate": index, "type": result.error.error_type, "message": result.error.message}
+    return {"status": "failed", "error": error | dict(diagnostics or {})}

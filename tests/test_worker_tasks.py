@@ -4,7 +4,9 @@ import polars as pl
 
 from modelops.ipc import to_ipc
 from modelops_contracts import SimReturn, SimTask, TableArtifact, UniqueParameterSet
-from runner.worker_tasks import outcome, outcomes
+from modelops.services.child import SCORERS_KEPT
+from modelops.services.executor import simulate_groups
+from runner.worker_tasks import outcome, outcomes, run_trials
 
 OBSERVED = {"curve": pl.DataFrame({"t": [0, 1], "value": [1.0, 3.0]})}
 TARGETS = {"curve": {"keys": ["t"], "value": "value", "loss": "mse", "weight": 1.0, "output": "curve"}}
@@ -34,3 +36,55 @@ def test_outputs_that_cannot_be_decoded_fail_their_trial_only():
     first, second = outcomes([good, bad], [good_group, bad_group], OBSERVED, TARGETS)
     assert first["status"] == "completed" and first["loss"] == 2.0
     assert second["status"] == "failed" and second["error"]["stage"] == "scoring"
+
+
+def group(entrypoints: list[str], **params: float | str) -> list[SimTask]:
+    pset = UniqueParameterSet.from_dict(params)
+    return [SimTask("installed", e, pset, seed, outputs=("curve",)) for seed, e in enumerate(entrypoints)]
+
+
+def without_timings(results: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "sim_seconds"} for r in results]
+
+
+def test_trials_scored_in_their_child_end_as_scored_here(monkeypatch, tmp_path):
+    """Completed, failing, unscorable and crashed-then-retried trials: the same outcomes either way."""
+    observed = {"curve": pl.DataFrame({"t": [0, 1, 2], "value": [1.0, 2.0, 3.0]})}
+    names = "quadratic", "fails_above_five", "misbehaves", "noisy_quadratic"
+    quadratic, fails, misbehaves, noisy = (f"tests.models:{name}" for name in names)
+    trials = [
+        group([quadratic, quadratic], x=1.0),
+        group([fails, fails], x=6.0),
+        group([noisy, misbehaves], x=2.0, how="crash_once"),  # the second kills the child, which held the first's
+        group([quadratic, quadratic], x=4.0),
+    ]
+    monkeypatch.setenv("MODELOPS_TEST_CALLS", str(tmp_path / "in-child"))
+    in_child = run_trials(trials, observed, TARGETS)
+    monkeypatch.setenv("MODELOPS_TEST_CALLS", str(tmp_path / "here"))
+    here = outcomes(trials, simulate_groups(trials), observed, TARGETS)
+    assert (tmp_path / "in-child").exists() and (tmp_path / "here").exists()  # both crashed once
+    assert without_timings(in_child) == without_timings(here)
+    assert [o["status"] for o in in_child] == ["completed", "failed", "completed", "completed"]
+    assert in_child[0]["loss"] == (3.0**2 + 2.0**2 + 1.0**2) / 3
+    assert in_child[1]["error"]["stage"] == "simulation" and "out of the model's range" in in_child[1]["error"]["message"]
+
+    unscorable = TARGETS | {"missing": TARGETS["curve"] | {"value": "absent", "output": "curve"}}
+    both = observed | {"missing": observed["curve"]}
+    [in_child] = run_trials(trials[:1], both, unscorable)
+    [here] = outcomes(trials[:1], simulate_groups(trials[:1]), both, unscorable)
+    assert without_timings([in_child]) == without_timings([here])
+    assert in_child["error"]["stage"] == "scoring" and "absent" in in_child["error"]["message"]
+    assert "Traceback" in in_child["error"]["traceback"]
+
+
+def test_trials_scored_in_their_child_read_the_data_they_are_given():
+    """A new data frame for a target is scored against, not one a child was sent before, past the
+    number a child keeps too (the parent knows which it forgot)."""
+    trials = [group(["tests.models:quadratic"] * 2, x=1.0)]
+    values = [4.0 + v for v in range(SCORERS_KEPT + 2)] + [4.0]
+    losses = []
+    for value in values:
+        observed = {"curve": pl.DataFrame({"t": [0, 1, 2], "value": [value] * 3})}
+        [result] = run_trials(trials, observed, TARGETS)
+        losses.append(result["loss"])
+    assert losses == [(value - 4.0) ** 2 for value in values]

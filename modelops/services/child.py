@@ -5,10 +5,13 @@ the standard library until its first request, so another interpreter (a model
 bundle's venv) needs just `modelops` on its path and pyarrow. The protocol, per
 batch: the parent writes one framed pickle (its environment variables if
 they changed, entrypoints to preload, simulations as plain tuples, and where
-this batch's outcomes go in the spool file) to the request pipe; for each
+this batch's outcomes go in the spool file, and what to score) to the request pipe; for each
 simulation the child records (batch, index, start, where its output begins in
 the stdout and stderr files) in the progress file, runs it and appends its
 framed outcome to the spool; at the end it writes one byte to the done pipe.
+A batch of whole trials may come with the target data to score them against
+(`Trials`): their outputs are then scored here and never encoded, and a
+trial's last outcome carries its score.
 Both files are shared memory maps, so storing a simulation's progress and
 outcome takes no system call. What a crash leaves behind (the spool, the
 progress, the output files) tells the parent which simulations finished,
@@ -34,6 +37,8 @@ PROGRESS = struct.Struct("<IIdQQ")
 TAIL_BYTES = 4096
 # An output file is emptied before a simulation once it holds more than this (emptying costs ~15 us).
 REUSE_BYTES = 1 << 16
+# (observed, targets) pairs a child keeps to score trials against; a child serves few runs at a time.
+SCORERS_KEPT = 16
 
 
 def main(argv: list[str]) -> None:
@@ -48,11 +53,13 @@ def main(argv: list[str]) -> None:
 
     spool = Spool(os.path.join(folder, "spool"))
     progress = _shared_record(os.path.join(folder, "progress"))
+    scorers: dict[object, tuple] = {}  # (observed, targets) by the key the parent gave them
     batch = 0
     while (request := read_frame(requests)) is not None:
         batch += 1
-        variables, preload, simulations, (offset, size) = pickle.loads(request)
+        variables, preload, simulations, (offset, size), scoring = pickle.loads(request)
         spool.begin(offset, size)
+        trials = None if scoring is None else Trials(scorers, *scoring)
         if variables is not None:  # the caller's environment changed since the last batch
             os.environb.clear()
             os.environb.update(variables)
@@ -65,14 +72,46 @@ def main(argv: list[str]) -> None:
         for index, (entrypoint, params, seed, outputs) in enumerate(simulations):
             starts = _start(1), _start(2)
             PROGRESS.pack_into(progress, 0, batch, index, time.monotonic(), *starts)
-            outcome = run_simulation(entrypoint, params, seed, outputs)
+            tables = None if trials is None else {}
+            outcome = run_simulation(entrypoint, params, seed, outputs, tables)
+            scored = None if trials is None else trials.add(index, None if outcome.error else tables)
             _flush()
             tails = (tail(1, starts[0]), tail(2, starts[1])) if outcome.error else None
-            spool.append(pickle.dumps((tuple(outcome), tails), protocol=pickle.HIGHEST_PROTOCOL))
+            spool.append(pickle.dumps((tuple(outcome), tails, scored), protocol=pickle.HIGHEST_PROTOCOL))
         os.write(done, b".")
     _flush()
     shutil.rmtree(folder, ignore_errors=True)
     os._exit(0)  # nothing left to save: skip the interpreter's teardown, so a closing worker waits for no one
+
+
+class Trials:
+    """A batch's simulations scored here, trial by trial, so their outputs are never encoded.
+
+    `ends` maps the index of each trial's last simulation to (the index of its first, its
+    parameters); `spec` is (observed, targets), sent with the first batch that needs `key`.
+    """
+
+    def __init__(self, scorers: dict, key: object, spec: tuple | None, ends: dict[int, tuple[int, dict]]):
+        if spec is not None:
+            if len(scorers) >= SCORERS_KEPT:  # the parent forgets them by the same rule (`WarmChild.run`)
+                scorers.clear()
+            scorers[key] = spec
+        self.observed, self.targets = scorers[key]
+        self.ends = ends
+        self.held: dict[int, dict | None] = {}
+
+    def add(self, index: int, tables: dict | None) -> dict | None:
+        """Keep a simulation's tables (None: it failed); at a trial's last, its score if none failed."""
+        self.held[index] = tables
+        if index not in self.ends:
+            return None
+        first, params = self.ends[index]
+        outputs = [self.held.pop(i) for i in range(first, index + 1)]
+        if any(tables is None for tables in outputs):
+            return None  # the parent reports the first failure
+        from modelops.scoring import scored  # imported by the first batch scored here, not at startup
+
+        return scored(self.targets, self.observed, outputs, params)
 
 
 class Spool:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..entrypoints import load_simulation
-from ..ipc import to_ipc
+from ..ipc import as_tables, to_ipc
 
 
 class Outcome(NamedTuple):
@@ -27,14 +27,24 @@ class Outcome(NamedTuple):
 
 
 def run_simulation(
-    entrypoint: str, params: Mapping[str, Any], seed: int, outputs: Sequence[str] | None = None
+    entrypoint: str,
+    params: Mapping[str, Any],
+    seed: int,
+    outputs: Sequence[str] | None = None,
+    tables: dict[str, Any] | None = None,
 ) -> Outcome:
+    """Run one simulation; its outputs come back encoded, or, given `tables`, are put there unencoded
+    for scoring in this process (the outcome then holds none)."""
     started = time.perf_counter()
     try:
         returned = load_simulation(entrypoint)(dict(params), seed)
-        encoded = to_ipc(returned if outputs is None else _requested(returned, outputs))
+        chosen = returned if outputs is None else _requested(returned, outputs)
+        encoded = to_ipc(chosen) if tables is None else as_tables(chosen)
         if not encoded:
             raise ValueError("simulation returned no outputs")
+        if tables is not None:
+            tables.update(encoded)
+            encoded = {}
         return Outcome(encoded, None, None, time.perf_counter() - started)
     except Exception as exc:  # the model's failure is data for the trial, not a crash
         error = (type(exc).__name__, str(exc) or repr(exc))

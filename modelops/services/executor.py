@@ -2,7 +2,8 @@
 
 The runner's Dask tasks and both `SimulationService`s call `simulate`. A batch
 of simulations is one round trip to a child: parameters and seeds in, Arrow IPC
-bytes back. What a simulation can do to its process — segfault, abort,
+bytes back, or, for trials the child scores itself (`simulate_and_score`, what
+`run_trials` uses), their scores. What a simulation can do to its process — segfault, abort,
 `os._exit`, run out of memory, hang — ends that child only: the simulation it was
 running gets a diagnostic (what killed it, the tail of its stdout and stderr),
 the child is replaced, and the rest of the batch goes on.
@@ -16,7 +17,8 @@ simulations of the group are not run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelops_contracts import ErrorInfo, SimReturn, SimTask, TableArtifact
@@ -56,11 +58,54 @@ def simulate_groups(
     return _simulate_groups(groups, timeout, environment)
 
 
+def simulate_and_score(
+    groups: Sequence[Sequence[SimTask]],
+    observed: Mapping[str, Any],
+    targets: Mapping[str, Mapping],
+    *,
+    timeout: float | None = None,
+    environment: Environment | None = None,
+) -> list[tuple[list[Replicate | float], dict[str, Any] | None]] | None:
+    """`simulate_groups` for groups that are trials, each scored in the child against `observed` and
+    `targets` (`scoring.scored`), so no output is encoded, sent and decoded only to be scored.
+
+    Per group: its replicates (a completed one as its seconds, a failed one as a `Replicate`) and its
+    score, None unless all completed. None when a simulation cache is configured: it stores outputs.
+    """
+    if cache_for(groups) is not None:
+        return None
+    scores: list[dict[str, Any] | None] = [None] * len(groups)
+    results = _simulate_groups(groups, timeout, environment, (_key(observed, targets), (observed, targets), scores))
+    return list(zip(results, scores))
+
+
+# Keys children know (observed, targets) pairs by, per pair's ids: a worker's pump passes the same pair each call.
+_KEYS: dict[tuple[int, int], tuple[int, Mapping, Mapping]] = {}
+_NEXT_KEY = itertools.count()
+KEYS_KEPT = 16
+
+
+def _key(observed: Mapping, targets: Mapping) -> int:
+    """A key for this pair, never given to another (the pair is held while its ids are remembered)."""
+    ids = id(observed), id(targets)
+    known = _KEYS.get(ids)
+    if known is None or known[1] is not observed or known[2] is not targets:
+        if len(_KEYS) >= KEYS_KEPT:
+            _KEYS.clear()
+        known = _KEYS[ids] = next(_NEXT_KEY), observed, targets
+    return known[0]
+
+
 def _simulate_groups(
-    groups: Sequence[Sequence[SimTask]], timeout: float | None, environment: Environment | None
+    groups: Sequence[Sequence[SimTask]],
+    timeout: float | None,
+    environment: Environment | None,
+    scoring: tuple[object, tuple, list] | None = None,
 ) -> list[list[Replicate]]:
+    """`simulate_groups`; with `scoring` (key, (observed, targets), a list it fills with each group's score),
+    a completed simulation's result is its seconds (`simulate_and_score`)."""
     environment = environment or environment_for(next((t.bundle_ref for group in groups for t in group), None))
-    results: list[list[Replicate | None]] = [[None] * len(group) for group in groups]
+    results: list[list[Replicate | float | None]] = [[None] * len(group) for group in groups]
     pending = [(g, i) for g, group in enumerate(groups) for i in range(len(group))]
     crashes: dict[tuple[int, int], list[str]] = {}
     while pending:
@@ -73,14 +118,21 @@ def _simulate_groups(
             break
         batch = [groups[g][i] for g, i in pending]
         preload = sorted({task.entrypoint for task in batch})  # imported before the first timeout starts
-        outcomes, death = child.run([_simulation(task) for task in batch], timeout, preload, environment.env)
-        for (g, i), (outcome, tails) in zip(pending, outcomes):
-            results[g][i] = _replicate(groups[g][i], outcome, tails)
+        trials = None if scoring is None else (*scoring[:2], _ends(groups, pending))
+        outcomes, death = child.run([_simulation(task) for task in batch], timeout, preload, environment.env, trials)
+        for (g, i), (outcome, tails, scored) in zip(pending, outcomes):
+            if scoring is not None and outcome[1] is None:  # completed: its outputs were scored in the child
+                results[g][i] = outcome[3]
+                scoring[2][g] = scored
+            else:
+                results[g][i] = _replicate(groups[g][i], outcome, tails)
         POOLS.checkin(environment, child)
         if death is None:
             break
         pending = pending[len(outcomes) :]
         g, i = pending[0]
+        if scoring is not None:  # the dead child held the outputs of the trial's replicates before this one
+            pending[:0] = [(g, j) for j in range(i)]
         reasons = crashes.setdefault((g, i), []) if not death.timed_out else []
         reasons.append(death.reason)
         if death.timed_out or len(reasons) == 2:
@@ -97,6 +149,16 @@ def warm(entrypoint: str | None = None, *, environment: Environment | None = Non
     child = POOLS.checkout(environment)
     child.run([], preload=[entrypoint] if entrypoint else [])
     POOLS.checkin(environment, child)
+
+
+def _ends(groups: Sequence[Sequence[SimTask]], pending: list[tuple[int, int]]) -> dict[int, tuple[int, dict]]:
+    """For the child to score: each trial's last simulation in the batch -> its first, the trial's parameters."""
+    ends, first = {}, 0
+    for k, (g, _) in enumerate(pending):
+        if k + 1 == len(pending) or pending[k + 1][0] != g:
+            ends[k] = first, dict(groups[g][0].params.params)
+            first = k + 1
+    return ends
 
 
 def _simulation(task: SimTask) -> Simulation:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .child import FRAME, PROGRESS, read_records, tail
+from .child import FRAME, PROGRESS, SCORERS_KEPT, read_records, tail
 from .diagnosis import describe_exit, oom_kills
 
 BOOTSTRAP = (
@@ -56,6 +56,8 @@ STARTUP_SECONDS = 120.0
 MAX_POOLS = 4
 
 Simulation = tuple[str, dict[str, Any], int, "tuple[str, ...] | None"]  # entrypoint, params, seed, outputs
+# Trials scored in the child: a key, (observed, targets), each trial's last simulation -> (its first, its params).
+Scoring = tuple[object, tuple, dict[int, tuple[int, dict]]]
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class WarmChild:
         self._waiting = select.poll()
         self._waiting.register(self._done, select.POLLIN)
         self.env = environment.env
+        self._scorers: set[object] = set()  # keys of the (observed, targets) it holds
         self.batches = 0
         self.alive = True
 
@@ -137,8 +140,10 @@ class WarmChild:
         timeout: float | None = None,
         preload: Sequence[str] = (),
         env: tuple[tuple[str | bytes, str | bytes], ...] | None = None,
+        scoring: Scoring | None = None,
     ) -> tuple[list[tuple], Death | None]:
-        """Run a batch; the outcomes (with output tails) of the simulations that finished, and how it died, if it did."""
+        """Run a batch; the outcomes (with output tails and scores) of the simulations that finished, and how
+        it died, if it did. With `scoring` the child scores each trial itself (`child.Trials`)."""
         if self._spooled > SPOOL_REUSE_BYTES:
             self._spooled = 0
             if len(self._records) > SPOOL_BYTES:  # a batch grew it: give the disk back
@@ -149,7 +154,16 @@ class WarmChild:
         if env is not None and env != self.env:
             variables, self.env = {os.fsencode(k): os.fsencode(v) for k, v in env}, env
         spool = self._spooled, len(self._records)
-        payload = pickle.dumps((variables, list(preload), list(simulations), spool), protocol=pickle.HIGHEST_PROTOCOL)
+        if scoring is not None:
+            key, spec, ends = scoring
+            if key in self._scorers:
+                scoring = key, None, ends  # it has them already
+            else:  # it keeps them by this rule too
+                if len(self._scorers) >= SCORERS_KEPT:
+                    self._scorers.clear()
+                self._scorers.add(key)
+        request = variables, list(preload), list(simulations), spool, scoring
+        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         sent = time.monotonic()
         try:
             _write_all(self._requests, FRAME.pack(len(payload)) + payload)
