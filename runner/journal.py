@@ -61,11 +61,13 @@ and does not write them twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from optuna.storages import JournalStorage
@@ -74,7 +76,7 @@ from optuna.storages.journal._base import BaseJournalSnapshot  # the interface J
 from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, Text, create_engine, event, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .database import fast_sqlite, sqlalchemy_url
 from .storage_retry import retried
@@ -150,6 +152,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._postgres = self.engine.dialect.name == "postgresql"
         # On PostgreSQL every statement here is a transaction of its own: one round trip, no BEGIN/COMMIT.
         self._statements = self.engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgres else self.engine
+        self._held: Connection | None = None  # PostgreSQL: the connection appends and reads use, kept between them
         self._lock = threading.Lock()  # one append or read at a time in this process (SQLite needs it)
         self._read_to = 0  # entries handed out by read_logs so far (Optuna reads each entry once, in order)
         self._db_to = 0  # Optuna has every entry of the database numbered below this
@@ -239,7 +242,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
 
     def _append(self, texts: list[str], retry: bool) -> int:
         """The number of the first entry written (or found written by a try whose commit was not confirmed)."""
-        with self._statements.begin() as conn:
+        with self._session() as conn:
             if retry and (found := self._written(conn, texts)) is not None:
                 return found
             batch = {"journal": self.journal_id, "logs": json.dumps(texts)}
@@ -264,6 +267,25 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return rows[start].number
         return None
 
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Connection]:
+        """Under `_lock`: on PostgreSQL the held connection, each statement its own transaction (checking a pooled
+        connection out and in, which sets and resets its isolation level, cost more client CPU than an append); a
+        connection that failed is closed and the next call connects anew. On SQLite a transaction on the pool's."""
+        if not self._postgres:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._held is None:
+            self._held = self._statements.connect()
+        try:
+            yield self._held
+            self._held.commit()  # ends SQLAlchemy's own transaction; the server committed each statement already
+        except BaseException:
+            held, self._held = self._held, None
+            held.close()
+            raise
+
     def save_snapshot(self, snapshot: bytes) -> None:
         """Keep `snapshot` (the study replayed up to what this backend read), if the journal grew enough since."""
         with self._lock:
@@ -284,7 +306,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             self._snapshot_at = entries
 
     def _execute(self, statement: Any) -> None:
-        with self._statements.begin() as conn:
+        with self._session() as conn:
             conn.execute(statement)
 
     def load_snapshot(self) -> bytes | None:
@@ -301,7 +323,7 @@ class SqlJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             ).first()
 
     def _select(self, log_number_from: int) -> list[tuple[int, str]]:
-        with self._statements.connect() as conn:
+        with self._session() as conn:
             rows = conn.execute(
                 select(journal.c.number, journal.c.log)
                 .where(journal.c.journal == self.journal_id, journal.c.number >= log_number_from)

@@ -56,6 +56,18 @@ def test_a_journal_with_a_gap_is_refused_rather_than_replayed_out_of_step(postgr
         backend.read_logs(0)
 
 
+def test_a_journal_whose_connection_the_server_ended_appends_and_reads_on_a_new_one(postgres_url):
+    backend = SqlJournalBackend(postgres_url, "run-a")
+    backend.append_logs([{"op": 0}])
+    with backend.engine.connect() as conn:  # another session ends every other one, the backend's included
+        ended = conn.exec_driver_sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                     "WHERE datname = current_database() AND pid <> pg_backend_pid()").scalar_one()  # fmt: skip
+    assert ended >= 1
+    backend.append_logs([{"op": 1}, {"op": 2}])
+    assert [log["op"] for log in backend.read_logs(0)] == [0, 1, 2]
+    assert numbers(backend) == [0, 1, 2]
+
+
 def test_processes_appending_at_once_get_one_contiguous_order(postgres_url):
     SqlJournalBackend(postgres_url, "run-a").engine.dispose()  # the table exists before the race
     context = multiprocessing.get_context("spawn")
