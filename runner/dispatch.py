@@ -46,7 +46,7 @@ from distributed import Client, Future
 
 from modelops_contracts import SimTask
 
-from .trial_pump import HEADER, METHODS, OK, TrialPump
+from .trial_pump import HEADER, METHODS, OK, TrialPump, tune
 from .worker_tasks import score_trial
 
 # How often the scheduler's worker list is read: joined workers get a pump, gone ones lose theirs.
@@ -235,6 +235,7 @@ class Dispatcher:
                 lane = _Lane(pump, self._answered, self._lost)
                 pump.lanes.append(lane)
                 await asyncio.get_running_loop().create_connection(lambda lane=lane: lane, host, port)
+                tune(lane.transport.get_extra_info("socket"))  # type: ignore[union-attr]
                 lane.transport.write(token)  # type: ignore[union-attr]
         except asyncio.CancelledError:
             return

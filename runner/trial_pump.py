@@ -28,7 +28,9 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import dask.config
 import polars as pl
+from dask.utils import parse_timedelta
 from distributed import get_worker
 from distributed.comm.addressing import get_address_host
 
@@ -39,6 +41,23 @@ METHODS = ("run_trials", "simulate_group")
 OK, RAISED = 0, 1
 TOKEN_BYTES = 16
 TOKEN_SECONDS = 10.0  # a connection that does not send the token within this long is closed
+KEEPALIVE_PROBES = 10
+
+
+def tune(connection: socket.socket) -> None:
+    """No delay for small writes; a peer whose machine vanished (no FIN ever comes) is noticed as Dask's own comms
+    notice it, within `distributed.comm.timeouts.tcp`: keepalive probes while idle, a timeout on unacknowledged data.
+    """
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    timeout = int(parse_timedelta(dask.config.get("distributed.comm.timeouts.tcp"), default="seconds"))
+    interval = max(1, timeout // (2 * KEEPALIVE_PROBES))
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; elsewhere the system's keepalive times apply
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, timeout - interval * KEEPALIVE_PROBES))
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_PROBES)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout * 1000)
 
 
 class TrialPump:
@@ -92,7 +111,7 @@ class _Server:
             token = b""
         with self._lock:
             if not self._closed and hmac.compare_digest(token, self._token):
-                connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                tune(connection)
                 self._connections.add(connection)
                 return True
         connection.close()

@@ -4,12 +4,13 @@ import pickle
 import socket
 import time
 
+import dask
 import pytest
 from distributed import Client, LocalCluster
 
 from modelops.spec import parse_spec, preflight
 from modelops_contracts import SimTask, UniqueParameterSet
-from runner.trial_pump import HEADER, METHODS, OK, RAISED, TrialPump
+from runner.trial_pump import HEADER, METHODS, OK, RAISED, TrialPump, tune
 from tests.documents import quadratic_doc, write_curve
 
 
@@ -80,3 +81,15 @@ def test_releasing_the_pump_closes_its_lanes(pump):
     assert call(connection, "run_trials", [trial(1.0)])[0] == OK
     future.release()  # the worker drops the actor
     assert connection.recv(1) == b""
+
+
+def test_a_lane_notices_a_vanished_peer_within_dasks_tcp_timeout():
+    """No FIN comes from a machine that vanished: keepalive probes (while idle) and a timeout on unacknowledged
+    data end the connection within `distributed.comm.timeouts.tcp`, as for Dask's own comms."""
+    with socket.create_server(("127.0.0.1", 0)) as listener, dask.config.set({"distributed.comm.timeouts.tcp": "40s"}):
+        with socket.create_connection(listener.getsockname()) as connection:
+            tune(connection)
+            option = lambda name: connection.getsockopt(socket.IPPROTO_TCP, getattr(socket, name))  # noqa: E731
+            assert connection.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) and option("TCP_NODELAY")
+            idle, interval, probes = option("TCP_KEEPIDLE"), option("TCP_KEEPINTVL"), option("TCP_KEEPCNT")
+            assert idle + interval * probes <= 40 and option("TCP_USER_TIMEOUT") == 40_000
