@@ -147,7 +147,7 @@ def _matched(replicates: Sequence[pl.DataFrame], target: Prepared, value: str) -
         if not np.array_equal(ranked[where], wanted[0]):
             return None  # rows missing: the join's error says which
         rows.append(found[order[where]])
-    return np.stack(rows)
+    return np.array(rows)  # rows of one length (the data's): np.stack's checks cost more than the copy
 
 
 def _same(have: np.ndarray, wanted: np.ndarray) -> bool:

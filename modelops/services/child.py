@@ -99,6 +99,9 @@ class Trials:
         self.observed, self.targets = scorers[key]
         self.ends = ends
         self.held: dict[int, dict | None] = {}
+        from modelops.scoring import scored  # imported by the first batch scored here, not at startup
+
+        self.scored = scored
 
     def add(self, index: int, tables: dict | None) -> dict | None:
         """Keep a simulation's tables (None: it failed); at a trial's last, its score if none failed."""
@@ -109,9 +112,7 @@ class Trials:
         outputs = [self.held.pop(i) for i in range(first, index + 1)]
         if any(tables is None for tables in outputs):
             return None  # the parent reports the first failure
-        from modelops.scoring import scored  # imported by the first batch scored here, not at startup
-
-        return scored(self.targets, self.observed, outputs, params)
+        return self.scored(self.targets, self.observed, outputs, params)
 
 
 class Spool:
