@@ -4,22 +4,28 @@
 
 Times `runner.worker_tasks.run_trials` (simulate every replicate in the warm
 child process and score each trial there, bringing back its score) against calling the
-model's function for the same replicates in this process, best of several
-rounds each (the stages take turns within a round, so a shared machine's load
-weighs on them alike). The stages, each timed on its own in this process:
+model's function for the same replicates in this process: the median over
+rounds of each round's difference (the two run side by side and all stages
+take turns within a round, so a shared machine's load weighs on them alike;
+a best of rounds swung 30% from run to run). Also that difference in CPU time,
+this process's and its simulation child's, which waiting for a busy CPU does
+not inflate. Other stages are medians over the rounds too. The stages, each timed on its own in this process:
 `encode` (the child's Arrow IPC encoding of the outputs), `simulate` (the
 whole round trip to the child, model and encoding included: `protocol` is
 what it adds to them), `in_process` (`run_simulation` here, as the child
 calls it: each model's fresh tables encoded right after it, which costs more
 than the two timed apart; `round_trip` is what `simulate` adds to it), `decode` and `score` (the two parts of `outcomes`, which
 scores outputs that came back: a costly trial's groups, outputs a simulation cache holds).
-Last line: {"overhead_ms", "scoring_ms", and each stage's "<stage>_ms"},
+Last line: {"overhead_ms", "overhead_cpu_ms", "scoring_ms", and each stage's "<stage>_ms"},
 milliseconds per trial of 2 replicates.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import statistics
 import time
 
 import polars as pl
@@ -36,8 +42,8 @@ from runner.worker_tasks import decode, outcomes, run_trials
 from .common import document, quick_flag
 from .models import spin
 
-TRIALS, ROUNDS = 400, 7
-QUICK_TRIALS, QUICK_ROUNDS = 40, 2
+TRIALS, ROUNDS = 300, 15
+QUICK_TRIALS, QUICK_ROUNDS = 40, 4
 
 
 def main() -> None:
@@ -87,30 +93,54 @@ def main() -> None:
     def fresh() -> list:  # the tables as outcomes scores them: decoded anew before each round
         return [decode(replicates) for replicates in simulated]
 
-    stages = {"model": (model, None), "encode": (encode, None), "in_process": (in_process, None), "simulate": (lambda: simulate_groups(work), None),
-              "decode": (decode_all, None), "score": (score_all, fresh), "scoring": (scoring, None),
-              "worker": (worker, None)}  # fmt: skip
+    # model and worker run side by side, so each round's overhead is their paired difference
+    stages = {"model": (model, None), "worker": (worker, None), "encode": (encode, None), "in_process": (in_process, None),
+              "simulate": (lambda: simulate_groups(work), None), "decode": (decode_all, None), "score": (score_all, fresh),
+              "scoring": (scoring, None)}  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in stages}
+    cpu: dict[str, list[float]] = {"model": [], "worker": []}
     for _ in range(rounds + 1):  # the first warms imports and caches; stages take turns, so load hits all alike
         for name, (fn, setup) in stages.items():
             argument = () if setup is None else (setup(),)
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.thread_time() + children_cpu_seconds()
             fn(*argument)
             times[name].append(time.perf_counter() - started)
-    best = {name: min(spent[1:]) / trials * 1000 for name, spent in times.items()}
-    best["protocol"] = best["simulate"] - best["model"] - best["encode"]
-    best["round_trip"] = best["simulate"] - best["in_process"]
-    overhead = best["worker"] - best["model"]
-    print(f"per trial of 2 replicates: model {best['model']:.3f} ms, worker {best['worker']:.3f} ms "
-          f"(overhead {overhead:.3f} ms)")  # fmt: skip
-    print(f"  in the child: encode {best['encode']:.3f} ms; the round trip adds {best['protocol']:.3f} ms "
-          f"(simulate {best['simulate']:.3f} ms in all)")  # fmt: skip
-    print(f"  the child's own work done here takes {best['in_process']:.3f} ms: the round trip adds "
-          f"{best['round_trip']:.3f} ms to it")  # fmt: skip
-    print(f"  here: decode {best['decode']:.3f} ms, score {best['score']:.3f} ms (outcomes {best['scoring']:.3f} ms)")
-    figures = {"overhead_ms": overhead, "scoring_ms": best["scoring"]}
-    figures |= {f"{name}_ms": best[name] for name in ("model", "encode", "protocol", "in_process", "round_trip", "simulate", "decode", "score")}
+            if name in cpu:
+                cpu[name].append(time.thread_time() + children_cpu_seconds() - used)
+    per_trial = {name: [t / trials * 1000 for t in spent[1:]] for name, spent in times.items()}
+    middle = {name: statistics.median(spent) for name, spent in per_trial.items()}
+    middle["protocol"] = middle["simulate"] - middle["model"] - middle["encode"]
+    middle["round_trip"] = middle["simulate"] - middle["in_process"]
+    paired = [w - m for w, m in zip(per_trial["worker"], per_trial["model"])]
+    overhead, (low, _, high) = statistics.median(paired), statistics.quantiles(paired, n=4)
+    cpu_paired = [(w - m) / trials * 1000 for w, m in zip(cpu["worker"][1:], cpu["model"][1:])]
+    overhead_cpu = statistics.median(cpu_paired)
+    print(f"per trial of 2 replicates, medians of {rounds} rounds: model {middle['model']:.3f} ms, "
+          f"worker {middle['worker']:.3f} ms")  # fmt: skip
+    print(f"  overhead {overhead:.3f} ms (paired rounds, quartiles {low:.3f}-{high:.3f}); "
+          f"in CPU time, this process and its children: {overhead_cpu:.3f} ms")  # fmt: skip
+    print(f"  in the child: encode {middle['encode']:.3f} ms; the round trip adds {middle['protocol']:.3f} ms "
+          f"(simulate {middle['simulate']:.3f} ms in all)")  # fmt: skip
+    print(f"  the child's own work done here takes {middle['in_process']:.3f} ms: the round trip adds "
+          f"{middle['round_trip']:.3f} ms to it")  # fmt: skip
+    print(f"  here: decode {middle['decode']:.3f} ms, score {middle['score']:.3f} ms (outcomes {middle['scoring']:.3f} ms)")
+    figures = {"overhead_ms": overhead, "overhead_cpu_ms": overhead_cpu, "scoring_ms": middle["scoring"]}
+    figures |= {f"{name}_ms": middle[name] for name in ("model", "encode", "protocol", "in_process", "round_trip", "simulate", "decode", "score")}
     print(json.dumps({name: round(value, 3) for name, value in figures.items()}))
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's live children (the warm simulation child), from the kernel's
+    scheduler statistics: nanoseconds, where rusage would count only children that ended."""
+    total = 0
+    for listing in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        for pid in open(listing).read().split():
+            for stats in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+                try:
+                    total += int(open(stats).read().split()[0])
+                except (OSError, ValueError, IndexError):  # a thread that just ended
+                    pass
+    return total / 1e9
 
 
 if __name__ == "__main__":
