@@ -72,7 +72,7 @@ def replicate_mean(values: np.ndarray) -> np.ndarray | None:
     """
     if not len(values) or not np.isfinite(values).all():
         return None
-    total = values[0] + 0.0  # the first step from zero, exactly (adding 0.0 turns -0.0 into 0.0 as it did)
+    total, carry = values[0] + 0.0, 0.0  # the first step from zero, exactly (adding 0.0 turns -0.0 into 0.0 as it did)
     last = len(values) - 1
     for index in range(1, last + 1):
         step = values[index] if index == 1 else values[index] - carry  # the first carry is 0.0: row - 0.0 is row
