@@ -156,3 +156,8 @@ def ridge(params, seed):
     """Deterministic, and only a - b matters: every (a, b) with a - b = 1 fits the zeros exactly."""
     value = params["a"] - params["b"] - 1.0
     return {"curve": pl.DataFrame({"t": [0, 1, 2], "value": [value] * 3})}
+
+
+def imported(params, seed):
+    """Whether this process has imported the module params["module"] (before importing anything itself)."""
+    return {"curve": pl.DataFrame({"t": [0], "value": [float(params["module"] in sys.modules)]})}

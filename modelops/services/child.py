@@ -1,8 +1,9 @@
 """The simulation child: a warm process that runs batches of simulations for its parent.
 
-`pool.WarmChild` starts it with the bootstrap in `pool.BOOTSTRAP`. It imports only
-the standard library until its first request, so another interpreter (a model
-bundle's venv) needs just `modelops` on its path and pyarrow. The protocol, per
+`pool.WarmChild` starts it with the bootstrap in `pool.BOOTSTRAP`. This module
+imports only the standard library; `main` imports what simulating and scoring
+need before the first request, so a child's start pays for it, never a trial.
+The protocol, per
 batch: the parent writes one framed pickle (its environment variables if
 they changed, entrypoints to preload, simulations as plain tuples, and where
 this batch's outcomes go in the spool file, and what to score) to the request pipe; for each
@@ -30,6 +31,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 FRAME = struct.Struct("<I")
 # batch number, simulation index, time.monotonic() at its start, offsets of its stdout and stderr
@@ -49,6 +51,7 @@ def main(argv: list[str]) -> None:
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(), folder), daemon=True).start()
 
     from modelops.entrypoints import load_simulation
+    from modelops.scoring import scored  # here, not in a trial: its imports cost ~0.6 s of CPU
     from modelops.services.execute import run_simulation
 
     spool = Spool(os.path.join(folder, "spool"))
@@ -59,7 +62,7 @@ def main(argv: list[str]) -> None:
         batch += 1
         variables, preload, simulations, (offset, size), scoring = pickle.loads(request)
         spool.begin(offset, size)
-        trials = None if scoring is None else Trials(scorers, *scoring)
+        trials = None if scoring is None else Trials(scorers, scored, *scoring)
         if variables is not None:  # the caller's environment changed since the last batch
             os.environb.clear()
             os.environb.update(variables)
@@ -91,7 +94,9 @@ class Trials:
     parameters); `spec` is (observed, targets), sent with the first batch that needs `key`.
     """
 
-    def __init__(self, scorers: dict, key: object, spec: tuple | None, ends: dict[int, tuple[int, dict]]):
+    def __init__(
+        self, scorers: dict, scored: Callable, key: object, spec: tuple | None, ends: dict[int, tuple[int, dict]]
+    ):
         if spec is not None:
             if len(scorers) >= SCORERS_KEPT:  # the parent forgets them by the same rule (`WarmChild.run`)
                 scorers.clear()
@@ -99,8 +104,6 @@ class Trials:
         self.observed, self.targets = scorers[key]
         self.ends = ends
         self.held: dict[int, dict | None] = {}
-        from modelops.scoring import scored  # imported by the first batch scored here, not at startup
-
         self.scored = scored
 
     def add(self, index: int, tables: dict | None) -> dict | None:
