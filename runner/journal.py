@@ -70,7 +70,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend
 from optuna.storages.journal._base import BaseJournalSnapshot  # the interface JournalStorage checks for
 from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, String, Table, Text, create_engine, event, select, text
@@ -364,14 +363,3 @@ def _engine(url: str) -> Engine:
 
         return engine
     return fast_sqlite(create_engine(parsed))
-
-
-class RunJournalStorage(JournalStorage):
-    """Optuna's journal storage on `SqlJournalBackend`, whose `flush` writes what the last asks and tells deferred."""
-
-    def __init__(self, backend: SqlJournalBackend):
-        super().__init__(backend)
-        self.backend = backend
-
-    def flush(self) -> None:
-        self.backend.flush()

@@ -23,7 +23,8 @@ import optuna
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from .journal import RunJournalStorage, SqlJournalBackend
+from .journal import SqlJournalBackend
+from .journal_storage import RunJournalStorage
 from .database import sqlalchemy_url
 from .ledger import Ledger
 

@@ -4,7 +4,8 @@
 Optuna (its wheel does not ship its tests), takes `tests/storages_tests/
 test_storages.py` from it and runs it with this plugin (`-p tests.optuna_suite`):
 every test of that module parametrised by storage runs against
-`runner.journal.SqlJournalBackend` on PostgreSQL (the tests' throwaway server)
+`runner.journal_storage.RunJournalStorage` on `runner.journal.SqlJournalBackend`, on
+PostgreSQL (the tests' throwaway server)
 and on SQLite, instead of Optuna's own storages.
 """
 
@@ -14,9 +15,9 @@ import contextlib
 import tempfile
 
 import optuna.testing.storages as supplied
-from optuna.storages import JournalStorage
 
 from runner.journal import SqlJournalBackend
+from runner.journal_storage import RunJournalStorage
 from tests.services import PostgresService, run_postgres
 
 MODES = ["modelops_postgresql", "modelops_sqlite"]
@@ -36,7 +37,7 @@ def _enter(self: supplied.StorageSupplier):
         url = f"sqlite:///{_session.enter_context(tempfile.TemporaryDirectory())}/study.db"
     else:
         return _optuna_enter(self)
-    self.storage = JournalStorage(SqlJournalBackend(url, "optuna-suite"))
+    self.storage = RunJournalStorage(SqlJournalBackend(url, "optuna-suite"))  # as runners open it
     return self.storage
 
 

@@ -4,6 +4,7 @@ import multiprocessing
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 from sqlalchemy import select
 
 from runner import journal as journal_module
@@ -113,6 +114,36 @@ def test_two_journal_storages_on_one_database_see_each_others_trials(postgres_ur
     first.tell(running.number, 1.0)  # a trial asked by one storage, told through the other
     first._storage.flush()  # (a tell is written with the next ask, or by a flush: the runner's at its end)
     wait_until(lambda: second.get_trials()[4].value == 1.0, timeout=30, what="the other study's trial seen")  # seen without an ask, soon
+
+
+def test_a_studys_trials_are_what_optunas_replay_holds_whatever_changed_them(postgres_url):
+    first = optuna.create_study(study_name="shared", storage=optuna_storage(postgres_url, "indexed"))
+    second = optuna.load_study(study_name="shared", storage=optuna_storage(postgres_url, "indexed"))
+    every = [None, (), (TrialState.WAITING,), (TrialState.RUNNING,), (TrialState.RUNNING, TrialState.WAITING),
+             (TrialState.COMPLETE,), (TrialState.COMPLETE, TrialState.RUNNING), (TrialState.FAIL, TrialState.WAITING)]  # fmt: skip
+
+    def agree(study: optuna.Study) -> bool:
+        storage = study._storage
+        return all(
+            storage.get_all_trials(study._study_id, deepcopy=False, states=states)
+            == storage._replay_result.get_all_trials(study._study_id, states)  # Optuna's own walk of the study
+            for states in every
+        )
+
+    for step in range(12):
+        study, other = (first, second) if step % 2 else (second, first)
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.set_user_attr("step", step)
+        if step % 3 == 0:
+            study.enqueue_trial({"x": 0.5})  # waiting, then taken by the next ask
+        if step % 4 != 1:  # some stay running
+            study.tell(trial, step if step % 5 else None, state=None if step % 5 else TrialState.FAIL)
+        study._storage.flush()
+        assert agree(study)
+    wait_until(lambda: agree(first) and agree(second) and len(first.trials) == len(second.trials), timeout=30,
+               what="both studies caught up")  # fmt: skip
+    assert {t.state for t in first.trials} >= {TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL}
 
 
 def test_a_study_alone_on_its_journal_reads_it_once_and_writes_once_per_trial(postgres_url, monkeypatch):
