@@ -1,5 +1,7 @@
 """Scoring simulated trials as a Dask task does: every trial decoded first, then each scored."""
 
+import os
+
 import polars as pl
 
 from modelops.ipc import to_ipc
@@ -88,3 +90,11 @@ def test_trials_scored_in_their_child_read_the_data_they_are_given():
         [result] = run_trials(trials, observed, TARGETS)
         losses.append(result["loss"])
     assert losses == [(value - 4.0) ** 2 for value in values]
+
+
+def test_a_child_scores_batch_after_batch_without_being_replaced():
+    """The pid of the process that simulated, as a loss against zeros: the same child every call."""
+    trials = [group(["tests.models:its_pid"] * 2, x=1.0)]
+    observed = {"curve": pl.DataFrame({"t": [0, 1, 2], "value": [0.0] * 3})}
+    losses = {run_trials(trials, observed, TARGETS)[0]["loss"] for _ in range(3)}
+    assert len(losses) == 1 and losses != {float(os.getpid()) ** 2}

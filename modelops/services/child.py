@@ -77,10 +77,10 @@ def main(argv: list[str]) -> None:
             PROGRESS.pack_into(progress, 0, batch, index, time.monotonic(), *starts)
             tables = None if trials is None else {}
             outcome = run_simulation(entrypoint, params, seed, outputs, tables)
-            scored = None if trials is None else trials.add(index, None if outcome.error else tables)
+            its_score = None if trials is None else trials.add(index, None if outcome.error else tables)
             _flush()
             tails = (tail(1, starts[0]), tail(2, starts[1])) if outcome.error else None
-            spool.append(pickle.dumps((tuple(outcome), tails, scored), protocol=pickle.HIGHEST_PROTOCOL))
+            spool.append(pickle.dumps((tuple(outcome), tails, its_score), protocol=pickle.HIGHEST_PROTOCOL))
         os.write(done, b".")
     _flush()
     shutil.rmtree(folder, ignore_errors=True)
