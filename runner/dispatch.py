@@ -42,11 +42,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import polars as pl
-from distributed import Client, Future
+from distributed import Client
 
 from modelops_contracts import SimTask
 
-from .trial_pump import HEADER, METHODS, OK, TrialPump, tune
+from . import trial_pump
+from .trial_pump import HEADER, METHODS, OK, tune
 from .worker_tasks import score_trial
 
 # How often the scheduler's worker list is read: joined workers get a pump, gone ones lose theirs.
@@ -118,8 +119,8 @@ class _Lane(asyncio.Protocol):
 
 
 class _Pump:
-    def __init__(self, address: str, threads: int, future: Future):
-        self.address, self.threads, self.future = address, threads, future
+    def __init__(self, address: str, threads: int):
+        self.address, self.threads = address, threads
         self.ready = False
         self.starting: asyncio.Task | None = None
         self.lanes: list[_Lane] = []  # connected once the pump is placed
@@ -179,7 +180,7 @@ class Dispatcher:
         self.client.loop.add_callback(self._cancel, jobs)
 
     def close(self) -> None:
-        """Drop every pump (their actors are released on the workers) and whatever still runs."""
+        """Close every lane (a pump ends with its lanes) and drop whatever still runs."""
         self.client.loop.add_callback(self._close)
 
     async def _start(self) -> None:
@@ -209,17 +210,16 @@ class Dispatcher:
             self._drop(self._pumps[address], WorkerGone(f"Dask worker {address} left the cluster"))
         for address, threads in nthreads.items():
             if address not in self._pumps:
-                future = self.client.submit(
-                    TrialPump, self._observed, self._targets, self._timeout, threads, actor=True, workers=[address],
-                    allow_other_workers=False, pure=False, key=f"trial-pump-{time.time_ns()}",
-                )  # fmt: skip
-                self._pumps[address] = pump = _Pump(address, threads, future)
+                self._pumps[address] = pump = _Pump(address, threads)
                 pump.starting = asyncio.ensure_future(self._ready(pump))
 
     async def _ready(self, pump: _Pump) -> None:
-        """Place the pump on its worker, then connect its lanes; a failure leaves the worker to the next survey."""
+        """Start a pump on its worker, then connect its lanes; a failure leaves the worker to the next survey."""
         try:
-            await self.client.gather([pump.future], asynchronous=True)
+            started = await self.client.run(
+                trial_pump.start, self._observed, self._targets, self._timeout, pump.threads, workers=[pump.address],
+                asynchronous=True,
+            )  # fmt: skip
         except asyncio.CancelledError:  # dropped while starting
             return
         except Exception as exc:
@@ -227,10 +227,7 @@ class Dispatcher:
             self._drop(pump, exc)
             return
         try:  # the runner's first contact with the worker itself
-            reply = await self.client.rpc(pump.address).actor_execute(actor=pump.future.key, function="endpoint")
-            if reply["status"] != "OK":
-                raise reply["exception"]
-            host, port, token = reply["result"]
+            host, port, token = started[pump.address]
             for _ in range(pump.threads):
                 lane = _Lane(pump, self._answered, self._lost)
                 pump.lanes.append(lane)
@@ -254,7 +251,6 @@ class Dispatcher:
         if self._pumps.get(pump.address) is not pump:
             return
         del self._pumps[pump.address]
-        pump.future.release()
         if pump.starting is not None and not pump.ready:
             pump.starting.cancel()
         elsewhere = []
@@ -358,7 +354,6 @@ class Dispatcher:
             self._surveyor.cancel()
         for address in list(self._pumps):
             pump = self._pumps.pop(address)
-            pump.future.release()
             for lane in pump.lanes:
                 self._shut(lane)
                 for call in lane.calls:

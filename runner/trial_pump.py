@@ -1,19 +1,21 @@
-"""The trial pump: one per Dask worker, it runs `worker_tasks` entry points for the runner's calls.
+"""The trial pump: one per Dask worker and run, it runs `worker_tasks` entry points for the runner's calls.
 
-Dask places the pump (an actor, so it lives and dies with its worker, and goes
-when the runner releases it), but the calls do not travel through Dask: a call
-through Dask's comm and actor machinery cost ~1 ms of CPU on each side (message
-framing and encoding, the worker's event loop, a hand-off to a thread and back),
-on the cores the simulations use. The pump listens on a port of its own on the
-worker's address instead, one connection per worker thread (a "lane"), each
-served by a thread of its own: read a call, run it, write its answer, so a lane
-answers its calls one at a time, in the order written.
+The calls do not travel through Dask: a call through Dask's comm and actor
+machinery cost ~1 ms of CPU on each side (message framing and encoding, the
+worker's event loop, a hand-off to a thread and back), on the cores the
+simulations use, and placing an actor ~25 ms of every run's start. The runner
+starts a pump on each worker with `Client.run` (`start`), which listens on a port
+of its own on the worker's address for one connection per worker thread (a
+"lane"), each served by a thread of its own: read a call, run it, write its
+answer, so a lane answers its calls one at a time, in the order written. A pump
+lives as long as its lanes: they end when the runner closes them, or its process
+or machine goes (`tune`).
 
-A connection first sends the pump's token, which only Dask hands out (the pump's
-`endpoint`): the port takes calls from the runner that placed the pump, no one else.
-Then each call is a header (`HEADER`: method, length) and the pickled payload,
-and each answer a header (status, length) and the pickled result, or the
-pickled exception the method raised.
+A connection first sends the pump's token, which only `start` hands out (through
+the scheduler): the port takes calls from the runner that started the pump, no one
+else. Then each call is a header (`HEADER`: method, length) and the pickled
+payload, and each answer a header (status, length) and the pickled result, or
+the pickled exception the method raised.
 """
 
 from __future__ import annotations
@@ -24,14 +26,12 @@ import secrets
 import socket
 import struct
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import dask.config
 import polars as pl
 from dask.utils import parse_timedelta
-from distributed import get_worker
 from distributed.comm.addressing import get_address_host
 
 from .worker_tasks import run_trials, simulate_group
@@ -41,6 +41,7 @@ METHODS = ("run_trials", "simulate_group")
 OK, RAISED = 0, 1
 TOKEN_BYTES = 16
 TOKEN_SECONDS = 10.0  # a connection that does not send the token within this long is closed
+ACCEPT_SECONDS = 60.0  # a pump whose runner connects no lane (more) for this long stops listening
 KEEPALIVE_PROBES = 10
 
 
@@ -60,47 +61,39 @@ def tune(connection: socket.socket) -> None:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout * 1000)
 
 
-class TrialPump:
-    """Serves `threads` lanes for the runner; `endpoint()` says where, and with which token."""
-
-    def __init__(self, observed: Mapping[str, pl.DataFrame], targets: Mapping, timeout: float | None, threads: int):
-        host = get_address_host(get_worker().address)
-        listener = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self._endpoint = (host, listener.getsockname()[1], secrets.token_bytes(TOKEN_BYTES))
-        handlers: dict[int, Callable[[Any], Any]] = {
-            METHODS.index("run_trials"): lambda trials: run_trials(trials, observed, targets, timeout),
-            METHODS.index("simulate_group"): lambda tasks: simulate_group(tasks, timeout),
-        }
-        server = _Server(listener, self._endpoint[2], max(1, threads), handlers)
-        weakref.finalize(self, server.close)  # released by the runner (or its worker closing): the lanes close
-        threading.Thread(target=server.accept, name="trial-pump-accept", daemon=True).start()
-
-    def endpoint(self) -> tuple[str, int, bytes]:
-        """(host, port, token) of the pump's lanes."""
-        return self._endpoint
+def start(observed: Mapping[str, pl.DataFrame], targets: Mapping, timeout: float | None, threads: int,
+          dask_worker: Any) -> tuple[str, int, bytes]:  # fmt: skip
+    """Run on a worker (`Client.run`): a pump listening there for `threads` lanes; (host, port, token)."""
+    host = get_address_host(dask_worker.address)
+    listener = socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    token = secrets.token_bytes(TOKEN_BYTES)
+    handlers: dict[int, Callable[[Any], Any]] = {
+        METHODS.index("run_trials"): lambda trials: run_trials(trials, observed, targets, timeout),
+        METHODS.index("simulate_group"): lambda tasks: simulate_group(tasks, timeout),
+    }
+    server = _Server(listener, token, max(1, threads), handlers)
+    threading.Thread(target=server.accept, name="trial-pump-accept", daemon=True).start()
+    return host, listener.getsockname()[1], token
 
 
 class _Server:
-    """Holds no reference to its pump, so the pump can be collected and close it."""
-
     def __init__(self, listener: socket.socket, token: bytes, lanes: int, handlers: Mapping[int, Callable]):
         self._listener, self._token, self._lanes, self._handlers = listener, token, lanes, handlers
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._closed = False
 
     def accept(self) -> None:
-        """Take connections until every lane has one, then stop listening."""
+        """Take connections until every lane has one (or `ACCEPT_SECONDS` pass without one), then stop listening."""
+        self._listener.settimeout(ACCEPT_SECONDS)
         served = 0
-        while served < self._lanes:
-            try:
+        try:
+            while served < self._lanes:
                 connection, _ = self._listener.accept()
-            except OSError:  # closed
-                return
-            if self._admitted(connection):
-                served += 1
-                threading.Thread(target=self._serve, args=(connection,), name="trial-pump", daemon=True).start()
-        self._listener.close()
+                if self._admitted(connection):
+                    served += 1
+                    threading.Thread(target=self._serve, args=(connection,), name="trial-pump", daemon=True).start()
+        except OSError:  # no runner came (a timeout) for the lanes left
+            pass
+        finally:
+            self._listener.close()
 
     def _admitted(self, connection: socket.socket) -> bool:
         try:
@@ -109,11 +102,9 @@ class _Server:
             connection.settimeout(None)
         except OSError:
             token = b""
-        with self._lock:
-            if not self._closed and hmac.compare_digest(token, self._token):
-                tune(connection)
-                self._connections.add(connection)
-                return True
+        if hmac.compare_digest(token, self._token):
+            tune(connection)
+            return True
         connection.close()
         return False
 
@@ -128,11 +119,9 @@ class _Server:
                     break
                 status, body = self._answer(method, payload)
                 connection.sendall(HEADER.pack(status, len(body)) + body)
-        except OSError:  # the runner went away, or the pump was closed
+        except OSError:  # the runner went away
             pass
         finally:
-            with self._lock:
-                self._connections.discard(connection)
             stream.close()
             connection.close()
 
@@ -141,18 +130,6 @@ class _Server:
             return OK, pickle.dumps(self._handlers[method](pickle.loads(payload)), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             return RAISED, _pickled(exc)
-
-    def close(self) -> None:
-        """Stop listening and end every lane (a shutdown wakes the threads blocked on them)."""
-        with self._lock:
-            self._closed = True
-            sockets = [self._listener, *self._connections]
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:  # not connected, or closed already
-                pass
-        self._listener.close()
 
 
 def _pickled(exc: Exception) -> bytes:

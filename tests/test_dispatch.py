@@ -11,6 +11,7 @@ from runner import dispatch
 from runner.cluster import local_client
 from runner.dispatch import Dispatcher
 from tests.documents import quadratic_doc, write_curve
+from tests.runner_processes import wait_until
 
 
 def dispatcher_for(client, folder) -> tuple[Dispatcher, queue.SimpleQueue]:
@@ -69,9 +70,9 @@ def test_only_a_short_call_waits_on_a_busy_worker_a_long_one_takes_the_next_free
                 dispatcher.close()
 
 
-def test_a_worker_that_lost_its_pump_fails_the_running_call_and_gets_a_new_pump(tmp_path, monkeypatch):
-    """The worker lives on but its pump is gone (released, say): its lanes close, the call running there fails
-    once (counted against its trial, as for a dead worker), and the next survey places a new pump."""
+def test_a_lane_that_closes_under_a_running_call_fails_it_and_the_worker_gets_a_new_pump(tmp_path, monkeypatch):
+    """The worker lives on but a lane of its pump closed (not by the runner): the call running there fails once
+    (counted against its trial, as for a dead worker), and the next survey starts a new pump there."""
     monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.05)
     release = tmp_path / "release"
     monkeypatch.setenv("MODELOPS_TEST_RELEASE", str(release))
@@ -80,16 +81,18 @@ def test_a_worker_that_lost_its_pump_fails_the_running_call_and_gets_a_new_pump(
         with Client(cluster) as client:
             dispatcher, ended = dispatcher_for(client, tmp_path)
             try:
-                first = dispatcher.run([trial(0.0, blocked)], split=2)
-                assert ended.get(timeout=60)[0] is first  # the pump is up
                 running = dispatcher.run([trial(1.0, blocked)], split=2)  # runs until released
-                client.run(lambda dask_worker: dask_worker.state.actors.clear())  # the pump is gone from its worker
+                wait_until(lambda: any(lane.calls for pump in dispatcher._pumps.values() for lane in pump.lanes), 60,
+                           0.01, what="the call on a lane")  # fmt: skip
+                lanes = [lane for pump in dispatcher._pumps.values() for lane in pump.lanes]
+                client.loop.add_callback(lanes[0].transport.close)
                 job, error = ended.get(timeout=60)
                 assert job is running and isinstance(error, ConnectionError)
                 release.touch()
                 again = dispatcher.run([trial(2.0, blocked)], split=2)
                 job, outcomes = ended.get(timeout=60)
                 assert job is again and [o["status"] for o in outcomes] == ["completed"]
+                assert all(lane not in lanes for pump in dispatcher._pumps.values() for lane in pump.lanes)
             finally:
                 release.touch()
                 dispatcher.close()

@@ -1,6 +1,7 @@
 """The ask/tell loop on a real (in-process) Dask cluster."""
 
 import json
+import socket
 
 import polars as pl
 import pytest
@@ -12,6 +13,7 @@ from runner.calibrate import calibrate
 from runner.algorithms import build_algorithm
 from runner import dispatch
 from runner import engine as engine_module
+from runner import trial_pump
 from runner.engine import CalibrationError, Engine
 from runner.ledger import Ledger
 from tests.documents import quadratic_doc, write_curve
@@ -145,22 +147,26 @@ def test_a_worker_that_joins_a_running_run_gets_trials_in_flight(tmp_path, monke
     assert seen[0][1] == 1 and seen[-1][1] == 2
 
 
+START_PUMP = trial_pump.start
+
+
+def unreachable_pump(*args, dask_worker):
+    """`trial_pump.start`, but it says the pump is on a port where nothing listens (as a network policy would)."""
+    host, _, token = START_PUMP(*args, dask_worker=dask_worker)
+    with socket.create_server((host, 0)) as closed:
+        return host, closed.getsockname()[1], token
+
+
 def test_a_run_whose_workers_it_cannot_reach_ends_with_a_clear_error_and_one_warning(tmp_path, monkeypatch, caplog):
     """The scheduler reaches the workers, the runner does not (say a network policy): no stall, no flood."""
     monkeypatch.setattr(dispatch, "SURVEY_SECONDS", 0.05)
     monkeypatch.setattr(engine_module, "WORKER_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(trial_pump, "ACCEPT_SECONDS", 0.1)  # the pumps no runner reaches stop listening soon
+    monkeypatch.setattr(trial_pump, "start", unreachable_pump)
     write_curve(tmp_path)
     spec = parse_spec(quadratic_doc(budget={"trials": 6}))
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
-            connect, workers = client.rpc.connect, set(client.nthreads())
-
-            async def refused(address, *args, **kwargs):
-                if address in workers:  # the runner to a worker; the scheduler stays reachable
-                    raise OSError(f"connection to {address} refused")
-                return await connect(address, *args, **kwargs)
-
-            monkeypatch.setattr(client.rpc, "connect", refused)
             ledger = Ledger.open("memory", "unreachable", "runner-0", spec.budget.trials)
             engine = Engine(client, spec, preflight(spec, tmp_path), build_algorithm(spec, seed=1, study_name="u"), ledger)
             with caplog.at_level("WARNING", logger="runner.dispatch"), pytest.raises(CalibrationError) as error:

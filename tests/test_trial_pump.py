@@ -2,6 +2,7 @@
 
 import pickle
 import socket
+import threading
 import time
 
 import dask
@@ -10,20 +11,21 @@ from distributed import Client, LocalCluster
 
 from modelops.spec import parse_spec, preflight
 from modelops_contracts import SimTask, UniqueParameterSet
-from runner.trial_pump import HEADER, METHODS, OK, RAISED, TrialPump, tune
+from runner import trial_pump
+from runner.trial_pump import HEADER, METHODS, OK, RAISED, tune
 from tests.documents import quadratic_doc, write_curve
+from tests.runner_processes import wait_until
 
 
 @pytest.fixture
 def pump(tmp_path):
-    """(pump future, host, port, token) of a one-thread pump on an in-process worker."""
+    """(host, port, token) of a one-thread pump on an in-process worker."""
     write_curve(tmp_path)
     spec = parse_spec(quadratic_doc())
     targets = {name: t.model_dump() | {"output": spec.target_output(name)} for name, t in spec.targets.items()}
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
-            future = client.submit(TrialPump, preflight(spec, tmp_path), targets, None, 1, actor=True)
-            yield (future, *future.result().endpoint().result())
+            yield next(iter(client.run(trial_pump.start, preflight(spec, tmp_path), targets, None, 1).values()))
 
 
 def lane(host: str, port: int, token: bytes) -> socket.socket:
@@ -46,7 +48,7 @@ def trial(x: float) -> list[SimTask]:
 
 
 def test_a_connection_without_the_token_is_closed_and_takes_no_lane(pump):
-    _, host, port, token = pump
+    host, port, token = pump
     stranger = lane(host, port, bytes(len(token)))
     assert stranger.recv(1) == b""  # closed on it
     status, outcomes = call(lane(host, port, token), "run_trials", [trial(1.0)])
@@ -54,7 +56,7 @@ def test_a_connection_without_the_token_is_closed_and_takes_no_lane(pump):
 
 
 def test_a_method_that_raises_answers_with_the_exception_and_the_lane_serves_on(pump):
-    _, host, port, token = pump
+    host, port, token = pump
     connection = lane(host, port, token)
     status, error = call(connection, "simulate_group", "not a list of tasks")
     assert status == RAISED and isinstance(error, Exception)
@@ -63,7 +65,7 @@ def test_a_method_that_raises_answers_with_the_exception_and_the_lane_serves_on(
 
 
 def test_the_pump_serves_as_many_lanes_as_its_worker_has_threads(pump):
-    _, host, port, token = pump
+    host, port, token = pump
     assert call(lane(host, port, token), "run_trials", [trial(1.0)])[0] == OK
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # it stops listening once its one lane is taken
@@ -75,12 +77,22 @@ def test_the_pump_serves_as_many_lanes_as_its_worker_has_threads(pump):
     pytest.fail("the pump still takes connections after its last lane")
 
 
-def test_releasing_the_pump_closes_its_lanes(pump):
-    future, host, port, token = pump
-    connection = lane(host, port, token)
-    assert call(connection, "run_trials", [trial(1.0)])[0] == OK
-    future.release()  # the worker drops the actor
-    assert connection.recv(1) == b""
+def test_a_pump_lives_as_long_as_its_lanes():
+    """Its thread ends when the runner closes the lane (or its process goes), and a pump whose runner never
+    connects stops listening after ACCEPT_SECONDS."""
+    pumps = lambda: [t for t in threading.enumerate() if t.name.startswith("trial-pump")]  # noqa: E731
+    before = len(pumps())
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client, pytest.MonkeyPatch.context() as patch:
+            patch.setattr(trial_pump, "ACCEPT_SECONDS", 1.0)
+            (host, port, token), = client.run(trial_pump.start, {}, {}, None, 2).values()
+            connection = lane(host, port, token)
+            wait_until(lambda: len(pumps()) == before + 2, 60, 0.01, what="the lane's thread and the listener's")
+            wait_until(lambda: len(pumps()) == before + 1, 60, what="the listener to stop, its second lane unused")
+            with pytest.raises(ConnectionRefusedError):
+                lane(host, port, token)
+            connection.close()
+            wait_until(lambda: len(pumps()) == before, 60, what="the lane's thread to end")
 
 
 def test_a_lane_notices_a_vanished_peer_within_dasks_tcp_timeout():
