@@ -354,6 +354,8 @@ class Dispatcher:
             self._surveyor.cancel()
         for address in list(self._pumps):
             pump = self._pumps.pop(address)
+            if pump.starting is not None and not pump.ready:  # it would connect lanes no one closes
+                pump.starting.cancel()
             for lane in pump.lanes:
                 self._shut(lane)
                 for call in lane.calls:

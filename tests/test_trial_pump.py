@@ -1,5 +1,6 @@
 """The trial pump's own port: who it serves, what a call and an answer look like, and when its lanes close."""
 
+import asyncio
 import pickle
 import socket
 import threading
@@ -12,6 +13,7 @@ from distributed import Client, LocalCluster
 from modelops.spec import parse_spec, preflight
 from modelops_contracts import SimTask, UniqueParameterSet
 from runner import trial_pump
+from runner.dispatch import Dispatcher
 from runner.trial_pump import HEADER, METHODS, OK, RAISED, tune
 from tests.documents import quadratic_doc, write_curve
 from tests.runner_processes import wait_until
@@ -105,3 +107,36 @@ def test_a_lane_notices_a_vanished_peer_within_dasks_tcp_timeout():
             assert connection.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) and option("TCP_NODELAY")
             idle, interval, probes = option("TCP_KEEPIDLE"), option("TCP_KEEPINTVL"), option("TCP_KEEPCNT")
             assert idle + interval * probes <= 40 and option("TCP_USER_TIMEOUT") == 40_000
+
+
+START = trial_pump.start
+ASKED, ANSWER, STARTED = threading.Event(), threading.Event(), threading.Event()  # Client.run pickles by name
+
+
+async def slow_start(*args, dask_worker):
+    """`trial_pump.start`, once ANSWER is set."""
+    ASKED.set()
+    while not ANSWER.is_set():
+        await asyncio.sleep(0.01)
+    try:
+        return START(*args, dask_worker=dask_worker)
+    finally:
+        STARTED.set()
+
+
+def test_a_dispatcher_closed_while_its_pump_starts_leaves_no_lane_open(monkeypatch):
+    """Closing must also stop a pump still starting, or it connects lanes that nobody closes (a thread each)."""
+    for event in (ASKED, ANSWER, STARTED):
+        event.clear()
+    monkeypatch.setattr(trial_pump, "start", slow_start)
+    monkeypatch.setattr(trial_pump, "ACCEPT_SECONDS", 0.5)
+    threads = lambda name: [t for t in threading.enumerate() if t.name == name]  # noqa: E731
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            dispatcher = Dispatcher(client, {}, {}, None, lambda *done: None)
+            assert ASKED.wait(60)
+            dispatcher.close()
+            ANSWER.set()
+            assert STARTED.wait(60)
+            wait_until(lambda: not threads("trial-pump-accept"), 60, 0.01, what="its listener to stop")
+            assert not threads("trial-pump")
