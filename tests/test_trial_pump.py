@@ -82,19 +82,19 @@ def test_the_pump_serves_as_many_lanes_as_its_worker_has_threads(pump):
 def test_a_pump_lives_as_long_as_its_lanes():
     """Its thread ends when the runner closes the lane (or its process goes), and a pump whose runner never
     connects stops listening after ACCEPT_SECONDS."""
-    pumps = lambda: [t for t in threading.enumerate() if t.name.startswith("trial-pump")]  # noqa: E731
-    before = len(pumps())
+    earlier = set(threading.enumerate())  # other tests' lanes may still be ending
+    pumps = lambda: [t for t in threading.enumerate() if t.name.startswith("trial-pump") and t not in earlier]  # noqa: E731
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client, pytest.MonkeyPatch.context() as patch:
             patch.setattr(trial_pump, "ACCEPT_SECONDS", 1.0)
             (host, port, token), = client.run(trial_pump.start, {}, {}, None, 2).values()
             connection = lane(host, port, token)
-            wait_until(lambda: len(pumps()) == before + 2, 60, 0.01, what="the lane's thread and the listener's")
-            wait_until(lambda: len(pumps()) == before + 1, 60, what="the listener to stop, its second lane unused")
+            wait_until(lambda: len(pumps()) == 2, 60, 0.01, what="the lane's thread and the listener's")
+            wait_until(lambda: len(pumps()) == 1, 60, what="the listener to stop, its second lane unused")
             with pytest.raises(ConnectionRefusedError):
                 lane(host, port, token)
             connection.close()
-            wait_until(lambda: len(pumps()) == before, 60, what="the lane's thread to end")
+            wait_until(lambda: not pumps(), 60, what="the lane's thread to end")
 
 
 def test_a_lane_notices_a_vanished_peer_within_dasks_tcp_timeout():
@@ -130,7 +130,8 @@ def test_a_dispatcher_closed_while_its_pump_starts_leaves_no_lane_open(monkeypat
         event.clear()
     monkeypatch.setattr(trial_pump, "start", slow_start)
     monkeypatch.setattr(trial_pump, "ACCEPT_SECONDS", 0.5)
-    threads = lambda name: [t for t in threading.enumerate() if t.name == name]  # noqa: E731
+    earlier = set(threading.enumerate())  # other tests' lanes may still be ending
+    threads = lambda name: [t for t in threading.enumerate() if t.name == name and t not in earlier]  # noqa: E731
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             dispatcher = Dispatcher(client, {}, {}, None, lambda *done: None)
