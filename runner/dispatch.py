@@ -123,7 +123,7 @@ class _Pump:
         self.address, self.threads = address, threads
         self.ready = False
         self.starting: asyncio.Task | None = None
-        self.lanes: list[_Lane] = []  # connected once the pump is placed
+        self.lanes: list[_Lane] = []  # connected once the pump has started
 
     @property
     def calls(self) -> list[_Call]:
@@ -251,16 +251,23 @@ class Dispatcher:
         if self._pumps.get(pump.address) is not pump:
             return
         del self._pumps[pump.address]
-        if pump.starting is not None and not pump.ready:
-            pump.starting.cancel()
         elsewhere = []
-        for lane in pump.lanes:
-            self._shut(lane)
-            calls, lane.calls = list(lane.calls), deque()
+        for calls in self._stop(pump):
             if calls:
                 self._fail(calls.pop(0), error)
             elsewhere += calls
         self._send(elsewhere)
+
+    def _stop(self, pump: _Pump) -> list[list[_Call]]:
+        """Stop `pump` starting (it would connect lanes no one closes) and shut its lanes; each lane's calls."""
+        if pump.starting is not None and not pump.ready:
+            pump.starting.cancel()
+        held = []
+        for lane in pump.lanes:
+            self._shut(lane)
+            held.append(list(lane.calls))
+            lane.calls = deque()
+        return held
 
     def _shut(self, lane: _Lane) -> None:
         lane.closed = True
@@ -352,12 +359,9 @@ class Dispatcher:
         self._closed = True
         if self._surveyor is not None:
             self._surveyor.cancel()
-        for address in list(self._pumps):
-            pump = self._pumps.pop(address)
-            if pump.starting is not None and not pump.ready:  # it would connect lanes no one closes
-                pump.starting.cancel()
-            for lane in pump.lanes:
-                self._shut(lane)
-                for call in lane.calls:
+        pumps, self._pumps = list(self._pumps.values()), {}
+        for pump in pumps:
+            for calls in self._stop(pump):
+                for call in calls:
                     call.job.over = True
         self._waiting = []
