@@ -249,7 +249,8 @@ class Engine:
         if self._dispatch.workers:  # e.g. a network policy that lets workers reach the scheduler, not the runner
             raise CalibrationError(
                 f"no Dask worker took a trial for {WORKER_WAIT_SECONDS:.0f} s: the cluster has "
-                f"{self._dispatch.workers}, but the runner cannot reach them (it must reach every worker's address)"
+                f"{self._dispatch.workers}, but the runner cannot reach them "
+                "(it must reach every worker's address, on any port)"
             )
         raise CalibrationError(f"no Dask worker for {WORKER_WAIT_SECONDS:.0f} s; the cluster has lost them all")
 

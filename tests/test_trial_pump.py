@@ -86,7 +86,7 @@ def test_a_pump_lives_as_long_as_its_lanes():
     pumps = lambda: [t for t in threading.enumerate() if t.name.startswith("trial-pump") and t not in earlier]  # noqa: E731
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client, pytest.MonkeyPatch.context() as patch:
-            patch.setattr(trial_pump, "ACCEPT_SECONDS", 1.0)
+            patch.setattr(trial_pump, "ACCEPT_SECONDS", 3.0)  # long enough to see both threads on a busy machine
             (host, port, token), = client.run(trial_pump.start, {}, {}, None, 2).values()
             connection = lane(host, port, token)
             wait_until(lambda: len(pumps()) == 2, 60, 0.01, what="the lane's thread and the listener's")
