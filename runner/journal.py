@@ -20,20 +20,22 @@ the database itself.
 An ask writes a new trial, then its sampler's system attributes and each of its
 parameters; a tell writes the trial's state and values: one operation each.
 Only the new trial is written at once (its number in the journal is its trial
-id, which every reader must agree on). The others touch a trial whose id is
+id, which every reader must agree on; a batch of asks writes its new trials
+together, `RunJournalStorage.asking`). The others touch a trial whose id is
 settled, so they are handed back to Optuna at once and written with this
-backend's next append (the next ask's new trial) or before its next read: one
-write per ask, the previous tells and parameters riding along. Optuna may have
-them before entries others appended ahead of them; they touch only trials this
-runner evaluates, so the order does not matter to it, and a read skips them
-where the database has them. The last ask of a batch is written by
+backend's next append (the next batch's new trials) or before its next read,
+the previous tells and parameters riding along. Optuna may have them before
+entries others appended ahead of them; they touch only trials this runner
+evaluates, so the order does not matter to it, and a read skips them where the
+database has them. A batch's parameters are written by
 `RunJournalStorage.flush`, which the algorithm calls before handing its
 proposals to the ledger: a trial leased is a trial whose parameters the study
 has, so a runner that dies while evaluating it leaves a running trial that the
-runner reclaiming the lease tells its result (one write per ask batch). A tell
-not written when a runner dies is not lost: the ledger has the result, and the
-runner that resumes tells it to the study again. The runner flushes at its end,
-and pickling a backend flushes it first.
+runner reclaiming the lease tells its result (two writes per ask batch: its new
+trials, then their parameters). A tell not written when a runner dies is not
+lost: the ledger has the result, and the runner that resumes tells it to the
+study again. The runner flushes at its end, and pickling a backend flushes it
+first.
 
 Optuna reads the journal back before and after each of its own operations:
 about a dozen reads per trial. Here the database is read when an append shows

@@ -1,4 +1,5 @@
-"""Optuna's journal storage as runners use it: on `runner.journal`'s backend, a study's trials read from an index.
+"""Optuna's journal storage as runners use it: on `runner.journal`'s backend, a study's trials read from an index,
+a batch of asks' new trials written at once.
 
 Optuna's `JournalStorage.get_all_trials` walks every trial of the study on every
 call (a dict lookup and a state test each), and Optuna and the runner call it
@@ -7,17 +8,33 @@ about 0.1 ms a call at 500 trials, growing with the study, where the in-memory
 storage keeps its waiting trials apart. `TrialIndex` keeps each study's list of
 trials and its unfinished ones, and after each replay re-reads only the trials
 the operations named (the replay replaces a trial's object on every change).
+
+On a shared journal each new trial is a round trip: its id is its place in the
+journal, which every runner must agree on before its parameters are sampled.
+Within `RunJournalStorage.asking(n)` the first ask writes the batch's `n` new
+trials in one append and the next asks take them, so a batch costs one round
+trip where it cost `n`. A trial taken is one Optuna would have created: running,
+no parameters yet, started when it was written (a batch's asks follow each other
+within milliseconds). Those a batch does not take (its space ran out) are failed
+when it ends; an ask interrupted leaves them running, as it leaves its own new
+trial, for `OptunaAlgorithm.close_abandoned` at the run's end.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
-from collections.abc import Container, Iterable
+import pickle
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import JournalStorage
-from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
+from optuna.storages.journal._base import BaseJournalSnapshot
+from optuna.storages.journal._storage import SNAPSHOT_INTERVAL, JournalOperation, JournalStorageReplayResult
 from optuna.trial import FrozenTrial, TrialState
 
 from .journal import SqlJournalBackend
@@ -97,21 +114,64 @@ class TrialIndex:
 
 class RunJournalStorage(JournalStorage):
     """Optuna's journal storage on `SqlJournalBackend`, whose `flush` writes what the last asks and tells deferred,
-    reading a study's trials from a `TrialIndex`."""
+    reading a study's trials from a `TrialIndex` and creating a batch's trials together (`asking`)."""
 
     def __init__(self, backend: SqlJournalBackend):
         self._index: TrialIndex | None = None
+        self._asks = 0  # trials the current batch of asks has yet to create
+        self._reserved: tuple[int, collections.deque[int]] | None = None  # (study id, trial ids written, not taken)
         super().__init__(backend)
         self.backend = backend
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        del state["_index"]  # it holds the replay, which Optuna's copy replays anew
+        for own in ("_index", "_asks", "_reserved"):  # the index holds the replay, which Optuna's copy replays anew
+            del state[own]
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
-        self._index = None
+        self._index, self._asks, self._reserved = None, 0, None
+
+    @contextlib.contextmanager
+    def asking(self, n: int) -> Iterator[None]:
+        """The next `n` trials created are written together, at the first (where new trials are written at once)."""
+        self._asks = n if not self.backend.exclusive else 0  # an exclusive backend defers new trials anyway
+        try:
+            yield
+        finally:
+            self._asks, reserved, self._reserved = 0, self._reserved, None
+        for trial_id in reserved[1] if reserved is not None else ():  # the batch ended without an error
+            with contextlib.suppress(UpdateFinishedTrialError):  # closed by another runner meanwhile
+                self.set_trial_state_values(trial_id, TrialState.FAIL)  # deferred: rides with the next write
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        asks, self._asks = self._asks, max(self._asks - 1, 0)
+        if template_trial is not None:
+            return super().create_new_trial(study_id, template_trial)
+        with self._thread_lock:
+            if self._reserved is None and asks > 1:
+                self._reserve(study_id, asks)
+            reserved = self._reserved
+            if reserved is not None and reserved[0] == study_id:
+                trial_id = reserved[1].popleft()
+                if not reserved[1]:
+                    self._reserved = None
+                return trial_id
+        return super().create_new_trial(study_id)
+
+    def _reserve(self, study_id: int, n: int) -> None:
+        """Write `n` new trials of `study_id` in one append, as `create_new_trial` writes one (under the lock)."""
+        started = datetime.now(tz=timezone.utc).isoformat(timespec="microseconds")
+        log = {"study_id": study_id, "datetime_start": started}
+        worker_id = self._replay_result.worker_id
+        self._backend.append_logs([{"op_code": JournalOperation.CREATE_TRIAL, "worker_id": worker_id, **log}] * n)
+        self._sync_with_backend()
+        last = self._replay_result._last_created_trial_id_by_this_process  # appends are contiguous: the n before it
+        ids = range(last - n + 1, last + 1)
+        self._reserved = (study_id, collections.deque(ids))
+        if isinstance(self._backend, BaseJournalSnapshot) and any(i and i % SNAPSHOT_INTERVAL == 0 for i in ids):
+            self._backend.save_snapshot(pickle.dumps(self._replay_result))  # where Optuna's own create would
 
     def _sync_with_backend(self) -> None:
         logs = self._backend.read_logs(self._replay_result.log_number_read)

@@ -1,5 +1,6 @@
 """Optuna's journal on PostgreSQL: one gap-free order, however many processes append at once."""
 
+import json
 import multiprocessing
 
 import optuna
@@ -7,9 +8,13 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import select
 
+from modelops.spec import parse_spec
+from modelops_contracts import TrialResult
 from runner import journal as journal_module
+from runner.algorithms import build_algorithm
 from runner.journal import SqlJournalBackend, journal
 from runner.study import open_storage, optuna_storage
+from tests.documents import quadratic_doc
 from tests.runner_processes import wait_until
 
 WRITERS = 4
@@ -29,6 +34,26 @@ def append_batches(url: str, writer: int, start: multiprocessing.Barrier) -> Non
     for batch in range(BATCHES):
         backend.append_logs([{"writer": writer, "batch": batch, "entry": e} for e in range(batch % 3 + 1)])
     backend.engine.dispose()
+
+
+def loss_of(pset) -> float:
+    return (pset.params["x"] - 3) ** 2
+
+
+def counted_appends(storage, monkeypatch) -> list[list[str]]:
+    """The texts of each append `storage`'s backend sends from now on."""
+    backend, appends = storage._backend, []
+    append = backend._append
+    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
+    return appends
+
+
+def counted_reads(storage, monkeypatch) -> list[int]:
+    """Where each read of the database `storage`'s backend makes from now on starts."""
+    backend, reads = storage._backend, []
+    select_logs = backend._select
+    monkeypatch.setattr(backend, "_select", lambda start: reads.append(start) or select_logs(start))
+    return reads
 
 
 def test_appends_are_numbered_from_zero_without_gaps_and_read_back_in_order(postgres_url):
@@ -149,11 +174,7 @@ def test_a_studys_trials_are_what_optunas_replay_holds_whatever_changed_them(pos
 def test_a_study_alone_on_its_journal_reads_it_once_and_writes_once_per_trial(postgres_url, monkeypatch):
     monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only others' appends cause reads
     storage = optuna_storage(postgres_url, "counted")
-    reads, appends = [], []
-    backend = storage._backend
-    select_logs, append = backend._select, backend._append
-    monkeypatch.setattr(backend, "_select", lambda start: reads.append(start) or select_logs(start))
-    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
+    reads, appends = counted_reads(storage, monkeypatch), counted_appends(storage, monkeypatch)
     study = optuna.create_study(study_name="counted", storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1) + t.suggest_int("z", 0, 3), 20)
     storage.flush()
@@ -203,9 +224,7 @@ def test_an_asks_parameters_and_its_tell_are_written_with_the_next_append_and_re
     space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.IntDistribution(0, 9)}
     first = optuna.create_study(study_name="deferred", storage=optuna_storage(postgres_url, "deferred"))
     second = optuna.load_study(study_name="deferred", storage=optuna_storage(postgres_url, "deferred"))
-    backend, appends = first._storage._backend, []
-    append = backend._append
-    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
+    backend, appends = first._storage._backend, counted_appends(first._storage, monkeypatch)
 
     mine = first.ask(space)  # its new trial written; its parameters handed to Optuna, not written yet
     written = lambda: [log["op_code"] for log in SqlJournalBackend(postgres_url, "deferred").read_logs(0)]  # noqa: E731
@@ -229,14 +248,13 @@ def test_an_asks_parameters_and_its_tell_are_written_with_the_next_append_and_re
 def test_a_journal_with_one_writer_writes_a_batch_of_asks_once_and_refuses_a_second_writer(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     storage = optuna_storage(url, "alone")  # SQLite: one runner, so the journal's only writer
-    backend, appends, reads = storage._backend, [], []
-    append, select_logs = backend._append, backend._select
-    monkeypatch.setattr(backend, "_append", lambda texts, retry: appends.append(texts) or append(texts, retry))
-    monkeypatch.setattr(backend, "_select", lambda start: reads.append(start) or select_logs(start))
+    backend = storage._backend
+    appends, reads = counted_appends(storage, monkeypatch), counted_reads(storage, monkeypatch)
     study = optuna.create_study(study_name="alone", storage=storage)
     space = {"x": optuna.distributions.FloatDistribution(0, 1)}
     for _ in range(3):  # batches of 4 asks, told before the next batch
-        asked = [study.ask(space) for _ in range(4)]
+        with storage.asking(4):  # as the runner asks: changes nothing where new trials are deferred anyway
+            asked = [study.ask(space) for _ in range(4)]
         storage.flush()
         for trial in asked:
             study.tell(trial, trial.params["x"])
@@ -251,3 +269,62 @@ def test_a_journal_with_one_writer_writes_a_batch_of_asks_once_and_refuses_a_sec
     with pytest.raises(RuntimeError, match="another writer"):
         storage.flush()
     assert numbers(backend) == before  # rolled back: no trial numbered wrong
+
+
+def test_a_batch_of_asks_on_a_shared_journal_writes_its_new_trials_in_one_append_and_its_parameters_in_one_more(
+    postgres_url, monkeypatch
+):
+    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 3600.0)  # only asks and others' appends cause reads
+    spec = parse_spec(quadratic_doc(budget={"trials": 12}))
+    mine = build_algorithm(spec, seed=1, study_name="batched", storage=optuna_storage(postgres_url, "batched"))
+    theirs = build_algorithm(spec, seed=2, study_name="batched", storage=optuna_storage(postgres_url, "batched"))
+    appends = counted_appends(mine.study._storage, monkeypatch)
+    sample = mine.study.sampler.sample_independent
+    interleaved = []
+
+    def another_runner_asks_meanwhile(study, trial, name, distribution):
+        if not interleaved:
+            interleaved.extend(theirs.ask(1))  # between my batch's new trials and its parameters
+        return sample(study, trial, name, distribution)
+
+    monkeypatch.setattr(mine.study.sampler, "sample_independent", another_runner_asks_meanwhile)
+    asked = mine.ask(4)
+    assert len(asked) == 4 and len(appends) == 2  # the four new trials together, then their parameters with the flush
+    assert [json.loads(text)["op_code"] for text in appends[0]] == [4] * 4
+    mine.tell([TrialResult(p.param_id, loss_of(p)) for p in asked])
+    theirs.tell([TrialResult(p.param_id, loss_of(p)) for p in interleaved])
+    for algorithm in (mine, theirs):
+        algorithm.study._storage.flush()
+
+    replayed = optuna.load_study(study_name="batched", storage=optuna_storage(postgres_url, "batched"))
+    expected = [(n, p.params, loss_of(p)) for n, p in enumerate(asked + interleaved)]  # mine took 0-3 at once
+    assert [(t.number, t.params, t.value) for t in replayed.trials] == expected
+    monkeypatch.setattr(journal_module, "FRESH_SECONDS", 0.0)
+    for algorithm in (mine, theirs):
+        assert [(t.number, t.params, t.value) for t in algorithm.study.get_trials()] == expected
+
+
+def test_new_trials_a_batch_did_not_take_are_failed_when_it_ends_and_left_running_when_it_is_interrupted(
+    postgres_url, monkeypatch
+):
+    storage = optuna_storage(postgres_url, "leftover")
+    study = optuna.create_study(study_name="leftover", storage=storage)
+    appends = counted_appends(storage, monkeypatch)
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    with storage.asking(5):
+        asked = [study.ask(space) for _ in range(3)]  # e.g. the space ran out
+    storage.flush()
+    assert len(appends) == 2  # five new trials; then the parameters of three and the failure of two
+    replayed = optuna.load_study(study_name="leftover", storage=optuna_storage(postgres_url, "leftover"))
+    assert [(t.state.name, bool(t.params)) for t in replayed.trials] == [("RUNNING", True)] * 3 + [("FAIL", False)] * 2
+    assert [t.params for t in replayed.trials[:3]] == [t.params for t in asked]
+
+    with pytest.raises(KeyboardInterrupt), storage.asking(4):
+        study.ask(space)
+        raise KeyboardInterrupt
+    with storage.asking(2):
+        again = [study.ask(space).number for _ in range(2)]
+    storage.flush()
+    assert again == [9, 10]  # not the three the interrupted batch left
+    replayed = optuna.load_study(study_name="leftover", storage=optuna_storage(postgres_url, "leftover"))
+    assert [t.state.name for t in replayed.trials[5:]] == ["RUNNING"] * 6  # left, as an interrupted ask leaves its trial, for close_abandoned

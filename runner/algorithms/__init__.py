@@ -11,6 +11,7 @@ from modelops.spec import RunSpec
 from modelops.spec.sampler_options import ABC_SMC
 from modelops_contracts import AdaptiveAlgorithm, ContractViolationError
 
+from ..journal_storage import RunJournalStorage
 from ..trials import TrialRecord
 from .abc_smc import AbcSmc
 from .optuna_algorithm import OptunaAlgorithm, make_sampler
@@ -40,8 +41,8 @@ def build_algorithm(
             direction="minimize",
             sampler=make_sampler(spec.algorithm.sampler, seed, spec.algorithm.options),
         )
-        flush = getattr(storage, "flush", None)  # a journal writes the last ask's parameters then, not later
-        return OptunaAlgorithm(study, spec.parameters, spec.budget.trials, spec.budget.target_loss, flush=flush)
+        journal = storage if isinstance(storage, RunJournalStorage) else None
+        return OptunaAlgorithm(study, spec.parameters, spec.budget.trials, spec.budget.target_loss, journal=journal)
     factory = load_object(spec.algorithm.name)
     algorithm = factory(
         space=spec.parameters, budget=spec.budget.trials, seed=seed, **spec.algorithm.options

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -25,6 +26,9 @@ from modelops_contracts import ContractViolationError, TrialResult, TrialStatus,
 
 from .history import BoundedHistory
 from .tpe import IncrementalTPE
+
+if TYPE_CHECKING:
+    from ..journal_storage import RunJournalStorage
 
 # Consecutive duplicate proposals after which a (finite) space counts as exhausted.
 MAX_DUPLICATES = 200
@@ -70,11 +74,12 @@ class OptunaAlgorithm:
         space: Mapping[str, Parameter],
         budget: int,
         target_loss: float | None = None,
-        flush: Callable[[], None] | None = None,
+        journal: RunJournalStorage | None = None,
     ):
-        """`flush` makes what the study's storage holds back of the asks durable before they are proposed."""
+        """`journal`: the study's storage where it is a run's journal, which writes a batch's new trials together
+        and makes what it holds back of the asks durable (`flush`) before they are proposed."""
         self.study = study
-        self._flush = flush
+        self._journal = journal
         self._distributions = distributions(space)
         self._budget = budget
         self._target_loss = target_loss
@@ -88,7 +93,8 @@ class OptunaAlgorithm:
         proposals: list[UniqueParameterSet] = []
         duplicates = 0
         batch = getattr(self.study.sampler, "batch", None)  # TPE proposes a whole ask from one fit
-        with nullcontext() if batch is None or room < 2 else batch(room):
+        sampling = nullcontext() if batch is None or room < 2 else batch(room)
+        with sampling, nullcontext() if self._journal is None else self._journal.asking(room):
             while len(proposals) < room and not self.finished():
                 try:
                     trial = self.study.ask(self._distributions)
@@ -107,8 +113,8 @@ class OptunaAlgorithm:
                 duplicates += 1
                 if duplicates >= MAX_DUPLICATES:
                     self._exhausted = True
-        if proposals and self._flush is not None:
-            self._flush()  # leased next: a crash must not part a leased set from the study's trial for it
+        if proposals and self._journal is not None:
+            self._journal.flush()  # leased next: a crash must not part a leased set from the study's trial for it
         return proposals
 
     def tell(self, results: list[TrialResult]) -> None:
