@@ -118,7 +118,7 @@ class RunJournalStorage(JournalStorage):
 
     def __init__(self, backend: SqlJournalBackend):
         self._index: TrialIndex | None = None
-        self._asks = 0  # trials the current batch of asks has yet to create
+        self._asks = 0  # the trials the current batch will ask for, until its first ask writes them
         self._reserved: tuple[int, collections.deque[int]] | None = None  # (study id, trial ids written, not taken)
         super().__init__(backend)
         self.backend = backend
@@ -146,19 +146,17 @@ class RunJournalStorage(JournalStorage):
                 self.set_trial_state_values(trial_id, TrialState.FAIL)  # deferred: rides with the next write
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        asks, self._asks = self._asks, max(self._asks - 1, 0)
-        if template_trial is not None:
-            return super().create_new_trial(study_id, template_trial)
-        with self._thread_lock:
-            if self._reserved is None and asks > 1:
-                self._reserve(study_id, asks)
-            reserved = self._reserved
-            if reserved is not None and reserved[0] == study_id:
-                trial_id = reserved[1].popleft()
-                if not reserved[1]:
-                    self._reserved = None
-                return trial_id
-        return super().create_new_trial(study_id)
+        if template_trial is None:
+            with self._thread_lock:
+                if self._asks > 1:  # the batch's first ask
+                    self._reserve(study_id, self._asks)
+                self._asks, reserved = 0, self._reserved
+                if reserved is not None and reserved[0] == study_id:
+                    trial_id = reserved[1].popleft()
+                    if not reserved[1]:
+                        self._reserved = None
+                    return trial_id
+        return super().create_new_trial(study_id, template_trial)
 
     def _reserve(self, study_id: int, n: int) -> None:
         """Write `n` new trials of `study_id` in one append, as `create_new_trial` writes one (under the lock)."""
